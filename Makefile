@@ -1,0 +1,58 @@
+# cper — the two commands of a newcomer: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CPER := $(BIN)/cper
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SCALE ?= S
+CONTRACT := contracts/hauts-de-france-2021-2027.yaml
+STAMP := $(VENV)/.installed
+
+.PHONY: run setup install db demo serve test test-fast test-browser lint format bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 introuvable ($(PYTHON))"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+setup: install db
+
+db: install
+	$(CPER) migrate --noinput -v0
+	$(CPER) geo load
+	$(CPER) contract load $(CONTRACT)
+	-$(CPER) demo --scale $(SCALE) --if-empty
+
+run: setup
+	@echo ""
+	@echo "  cper est servi sur http://$(HOST):$(PORT)/  (Ctrl+C pour arrêter)"
+	@echo ""
+	$(CPER) runserver $(HOST):$(PORT)
+
+# The README's test command: everything, on the database DATABASE_URL points at (SQLite if unset).
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check cper tests bench
+	$(BIN)/ruff format --check cper tests bench
+	$(BIN)/mypy cper
+	$(CPER) makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff format cper tests bench
+	$(BIN)/ruff check --fix cper tests bench
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf var/cper.sqlite3* var/static .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""cper: the information system of the Contrats de plan État-Région."""

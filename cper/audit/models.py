@@ -1,0 +1,49 @@
+"""The audit trail: who changed what, when, through which path, with before/after values.
+
+Entries are appended by the domain services (never by views), and never edited.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Via(models.TextChoices):
+    WEB = "web", "page web"
+    IMPORT = "import", "import"
+    API = "api", "API"
+    CLI = "cli", "ligne de commande"
+    ADMIN = "admin", "administration"
+    SYSTEM = "system", "système"
+
+
+class AuditEntry(models.Model):
+    at = models.DateTimeField("date", auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        verbose_name="utilisateur",
+    )
+    via = models.CharField("chemin", max_length=10, choices=Via.choices)
+    action = models.CharField("action", max_length=60)
+    subject_type = models.CharField("type d'objet", max_length=60)
+    subject_id = models.CharField("identifiant", max_length=64)
+    subject_repr = models.CharField("objet", max_length=300, blank=True)
+    # Denormalised so an operation's history tab and a contract's journal are one indexed query.
+    contract_id = models.BigIntegerField("contrat", null=True, blank=True, db_index=True)
+    operation_id = models.BigIntegerField("opération", null=True, blank=True, db_index=True)
+    changes = models.JSONField("modifications (avant/après)", default=dict, blank=True)
+    message = models.TextField("motif", blank=True)
+
+    class Meta:
+        verbose_name = "entrée du journal"
+        verbose_name_plural = "journal d'audit"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.subject_repr}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FinanceConfig(AppConfig):
+    name = "cper.finance"
+    verbose_name = "Exécution financière"
