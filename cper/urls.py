@@ -1,4 +1,7 @@
-"""Top-level URL map: the web pages, the API and the admin are faces over the same services."""
+"""Top-level URL map: the web pages, the API and the admin are faces over the same services.
+
+Each domain app mounts its own pages under /contrats/<slug>/… with its own namespace.
+"""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -8,5 +11,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("connexion/", auth_views.LoginView.as_view(), name="login"),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include("cper.api.urls")),
+    path("contrats/<slug:slug>/maquette/", include("cper.maquette.urls")),
+    path("contrats/<slug:slug>/operations/", include("cper.operations.urls")),
+    path("contrats/<slug:slug>/donnees/", include("cper.io.urls")),
     path("", include("cper.web.urls")),
 ]
