@@ -68,6 +68,15 @@ class OperationStatus(models.TextChoices):
     ABANDONED = "abandoned", "abandonnée"
 
 
+# Statuses whose contractualised financing lines count as *programmed* against the maquette.
+PROGRAMMED_STATUSES = (
+    OperationStatus.PROGRAMMED,
+    OperationStatus.IN_PROGRESS,
+    OperationStatus.COMPLETED,
+    OperationStatus.CLOSED,
+)
+
+
 class CostBase(models.TextChoices):
     HT = "ht", "HT"
     TTC = "ttc", "TTC"
