@@ -8,6 +8,7 @@ PORT ?= 8000
 SCALE ?= S
 CONTRACT := contracts/hauts-de-france-2021-2027.yaml
 STAMP := $(VENV)/.installed
+LINT_PATHS := $(wildcard cper tests bench)
 
 .PHONY: run setup install db demo serve test test-fast test-browser lint format bench clean
 
@@ -42,14 +43,14 @@ test-fast: install
 	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check cper tests bench
-	$(BIN)/ruff format --check cper tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy cper
 	$(CPER) makemigrations --check --dry-run
 
 format: install
-	$(BIN)/ruff format cper tests bench
-	$(BIN)/ruff check --fix cper tests bench
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
