@@ -144,3 +144,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# --- API (cper.api) -------------------------------------------------------------------------
+# django-ninja as an app: its Swagger UI page uses the JS/CSS it ships (static files), no CDN.
+INSTALLED_APPS += ["ninja"]
+# Sliding-window rate limits: per personal token, and per address for anonymous callers. They
+# are counted in Django's cache (the default per-process memory cache unless CACHES says
+# otherwise; use a shared cache such as Redis or the database cache with several processes).
+CPER_API_RATE_TOKEN = os.environ.get("CPER_API_RATE_TOKEN", "600/min")
+CPER_API_RATE_ANONYMOUS = os.environ.get("CPER_API_RATE_ANONYMOUS", "120/min")
+# --- end of API -----------------------------------------------------------------------------

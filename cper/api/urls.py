@@ -1,5 +1,13 @@
-"""The REST API (django-ninja), mounted under /api/v1/."""
+"""The REST API (django-ninja), mounted under /api/v1/ (see cper/urls.py).
+
+Every path under /api/v1/ answers in JSON, an unknown one included (404 with the error body).
+"""
+
+from django.urls import re_path
+
+from cper.api.main import api
+from cper.api.views import api_not_found
 
 app_name = "api"
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns = [*api.urls[0], re_path(r"^.*$", api_not_found, name="not-found")]
