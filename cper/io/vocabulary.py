@@ -1,0 +1,441 @@
+"""The columns the importers know, the French headers the exports write, and the financers a
+wide spreadsheet names in its column headers ("Part État", "Part Région", "Département",
+"FEDER"…). The exports write each field's `label`, so every export reads back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cper.io.readers import FieldSpec, Vocabulary, financer_text, normalize
+
+# --- operations and their co-financing plans -------------------------------------------------
+
+OPERATION_FIELDS = (
+    FieldSpec(
+        "reference",
+        "Référence du partenaire",
+        (
+            "Référence",
+            "Référence externe",
+            "Référence du dossier",
+            "N° de dossier",
+            "N° dossier",
+            "Numéro de dossier",
+            "Référence partenaire",
+            "Réf. dossier",
+            "Identifiant du dossier",
+        ),
+    ),
+    FieldSpec(
+        "code",
+        "N° d'opération",
+        ("N° opération", "Numéro d'opération", "Numéro de l'opération", "Code opération", "Code"),
+    ),
+    FieldSpec(
+        "title",
+        "Intitulé de l'opération",
+        (
+            "Intitulé",
+            "Libellé",
+            "Libellé de l'opération",
+            "Nom de l'opération",
+            "Intitulé du projet",
+            "Nom du projet",
+            "Opération",
+            "Projet",
+        ),
+    ),
+    FieldSpec("description", "Description", ("Description de l'opération", "Résumé")),
+    FieldSpec(
+        "owner_name",
+        "Maître d'ouvrage",
+        (
+            "Maitre d'ouvrage",
+            "Maîtrise d'ouvrage",
+            "MOA",
+            "Porteur de projet",
+            "Porteur",
+            "Bénéficiaire",
+            "Nom du bénéficiaire",
+            "Nom du maître d'ouvrage",
+            "Raison sociale",
+        ),
+    ),
+    FieldSpec(
+        "owner_siret",
+        "N° SIRET",
+        (
+            "SIRET",
+            "Numéro SIRET",
+            "SIRET du maître d'ouvrage",
+            "SIRET du bénéficiaire",
+            "SIRET bénéficiaire",
+            "N° SIRET du maître d'ouvrage",
+        ),
+    ),
+    FieldSpec("owner_rna", "N° RNA", ("RNA", "Numéro RNA", "N° RNA du maître d'ouvrage")),
+    FieldSpec(
+        "owner_category",
+        "Catégorie juridique",
+        ("Catégorie juridique du maître d'ouvrage", "Statut juridique", "Type de maître d'ouvrage"),
+    ),
+    FieldSpec(
+        "communes",
+        "Code INSEE",
+        (
+            "Codes INSEE",
+            "Code INSEE de la commune",
+            "Code commune",
+            "Codes communes",
+            "Commune (code INSEE)",
+            "Communes (codes INSEE)",
+            "INSEE",
+            "Localisation (code INSEE)",
+        ),
+    ),
+    FieldSpec(
+        "objective",
+        "Objectif",
+        ("Code objectif", "Objectif du CPER", "N° objectif", "Objectif principal", "Objectif CPER"),
+    ),
+    FieldSpec("status", "Statut", ("Statut de l'opération", "État d'avancement", "Avancement")),
+    FieldSpec(
+        "start_date",
+        "Début prévu",
+        ("Date de début", "Début", "Date de démarrage", "Début des travaux"),
+    ),
+    FieldSpec("end_date", "Fin prévue", ("Date de fin", "Fin", "Date d'achèvement")),
+    FieldSpec(
+        "cost_ht",
+        "Coût total HT",
+        ("Coût HT", "Montant HT", "Coût total", "Coût éligible HT", "Dépense éligible HT"),
+    ),
+    FieldSpec("cost_ttc", "Coût total TTC", ("Coût TTC", "Montant TTC", "Coût éligible TTC")),
+    FieldSpec("cost_base", "Assiette", ("Assiette du financement", "Base HT/TTC", "HT/TTC")),
+    FieldSpec(
+        "committee_date",
+        "Date du comité de programmation",
+        ("Comité de programmation", "Date de programmation", "Date du comité", "Programmée le"),
+    ),
+    # long layout: one row per financing line
+    FieldSpec(
+        "financer_kind", "Type de financeur", ("Nature du financeur", "Catégorie de financeur")
+    ),
+    FieldSpec(
+        "financer",
+        "Financeur",
+        ("Partenaire", "Partenaire financeur", "Cofinanceur", "Nom du financeur", "Financeurs"),
+    ),
+    FieldSpec("line_rank", "Rang de la ligne", ("Rang",)),
+    FieldSpec(
+        "amount",
+        "Montant",
+        (
+            "Montant programmé",
+            "Montant de la ligne",
+            "Montant attribué",
+            "Montant de la subvention",
+            "Participation",
+            "Subvention",
+        ),
+    ),
+    FieldSpec("line_objective", "Objectif de la ligne", ("Objectif imputé",)),
+    FieldSpec(
+        "contractualised",
+        "Contractualisé",
+        ("Contractualisée", "Part contractualisée", "Dans la maquette", "Contractualisation"),
+    ),
+    FieldSpec("budget_nature", "Nature budgétaire", ("Nature des crédits",)),
+    FieldSpec("programme", "Programme LOLF", ("Programme", "BOP", "Programme budgétaire")),
+    FieldSpec("year", "Année", ("Année de programmation", "Exercice", "Millésime")),
+    FieldSpec(
+        "line_ref",
+        "Référence de la ligne",
+        ("Référence du financeur", "Référence financeur", "Réf. financeur"),
+    ),
+)
+
+# --- movements ---------------------------------------------------------------------------------
+
+MOVEMENT_FIELDS = (
+    OPERATION_FIELDS[0],  # reference
+    OPERATION_FIELDS[1],  # code
+    FieldSpec(
+        "financer_kind", "Type de financeur", ("Nature du financeur", "Catégorie de financeur")
+    ),
+    FieldSpec("financer", "Financeur", ("Partenaire", "Partenaire financeur", "Cofinanceur")),
+    FieldSpec("line_rank", "Rang de la ligne", ("Rang",)),
+    FieldSpec(
+        "line_ref",
+        "Référence de la ligne",
+        ("Référence du financeur", "Référence financeur", "Réf. financeur"),
+    ),
+    FieldSpec(
+        "kind",
+        "Nature du mouvement",
+        ("Nature", "Type de mouvement", "Type d'opération comptable", "Sens"),
+    ),
+    FieldSpec(
+        "date",
+        "Date",
+        (
+            "Date du mouvement",
+            "Date comptable",
+            "Date d'engagement",
+            "Date de paiement",
+            "Date de mandatement",
+            "Date de l'EJ",
+            "Date de pièce",
+        ),
+    ),
+    FieldSpec("amount", "Montant", ("Montant du mouvement", "Montant (€)")),
+    FieldSpec(
+        "committed",
+        "Montant engagé",
+        ("Engagé", "Montant de l'EJ", "AE engagées", "Montant AE engagées", "Engagement"),
+    ),
+    FieldSpec("decommitted", "Montant désengagé", ("Désengagé", "Désengagement")),
+    FieldSpec(
+        "paid",
+        "Montant payé",
+        (
+            "Montant mandaté",
+            "Payé",
+            "Mandaté",
+            "CP payés",
+            "CP consommés",
+            "Montant versé",
+            "Paiement",
+        ),
+    ),
+    FieldSpec(
+        "movement_ref",
+        "N° EJ ou de mandat",
+        (
+            "N° EJ",
+            "Numéro d'EJ",
+            "Numéro EJ",
+            "N° engagement juridique",
+            "N° d'engagement",
+            "N° de mandat",
+            "Numéro de mandat",
+            "N° d'affectation",
+            "Référence du mouvement",
+            "Référence comptable",
+            "N° pièce",
+            "Pièce",
+        ),
+    ),
+    FieldSpec("note", "Commentaire", ("Note", "Observations")),
+)
+
+OPERATIONS = Vocabulary(OPERATION_FIELDS)
+MOVEMENTS = Vocabulary(MOVEMENT_FIELDS)
+
+# Headers our own files carry that are not data (the rejected-rows file's error column).
+ERROR_COLUMN = "Erreur"
+
+MOVEMENT_KINDS = {
+    "engagement": "commitment",
+    "engagement juridique": "commitment",
+    "ej": "commitment",
+    "affectation": "commitment",
+    "commitment": "commitment",
+    "desengagement": "decommitment",
+    "retrait d engagement": "decommitment",
+    "decommitment": "decommitment",
+    "paiement": "payment",
+    "paiement mandatement": "payment",
+    "mandatement": "payment",
+    "mandat": "payment",
+    "versement": "payment",
+    "payment": "payment",
+    "annulation de paiement": "payment_cancellation",
+    "annulation de mandat": "payment_cancellation",
+    "reduction de mandat": "payment_cancellation",
+    "reversement": "payment_cancellation",
+    "payment cancellation": "payment_cancellation",
+}
+
+STATUS_WORDS = {
+    "brouillon": "draft",
+    "deposee": "submitted",
+    "en instruction": "under_review",
+    "programmee": "programmed",
+    "en cours": "in_progress",
+    "achevee": "completed",
+    "soldee": "closed",
+    "ajournee": "adjourned",
+    "rejetee": "rejected",
+    "abandonnee": "abandoned",
+}
+
+FINANCER_KIND_WORDS = {
+    "partenaire du contrat": "partner",
+    "partenaire": "partner",
+    "fonds europeen": "eu_fund",
+    "fonds europeens": "eu_fund",
+    "union europeenne": "eu_fund",
+    "autre financement public": "other_public",
+    "autres financements publics": "other_public",
+    "autofinancement du maitre d ouvrage": "owner",
+    "autofinancement": "owner",
+    "maitre d ouvrage": "owner",
+    "financement prive": "private",
+    "prive": "private",
+}
+
+EU_FUNDS = {
+    "feder": "FEDER",
+    "fse": "FSE+",
+    "fse+": "FSE+",
+    "fse +": "FSE+",
+    "feader": "FEADER",
+    "ftj": "FTJ",
+    "fonds pour une transition juste": "FTJ",
+    "feampa": "FEAMPA",
+    "ue": "Union européenne",
+    "europe": "Union européenne",
+    "union europeenne": "Union européenne",
+    "fonds europeens": "Union européenne",
+}
+
+OWNER_WORDS = {"autofinancement", "maitre d ouvrage", "moa", "autofinancement du maitre d ouvrage"}
+_LABELLED = re.compile(
+    r"^\s*(autres? financements? publics?|financements? prives?|fonds europeens?)\s*:\s*(.+)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Financer:
+    """Who pays a line: a contract partner, an EU fund, another public body, the owner, a
+    private party. `dynamic` ("departement"/"epci") means "the partner of the operation's
+    territory", resolved row by row."""
+
+    kind: str
+    partner_id: int | None = None
+    label: str = ""
+    dynamic: str = ""
+
+    @property
+    def key(self) -> tuple[str, int | None, str]:
+        return (self.kind, self.partner_id, normalize(self.label) if not self.partner_id else "")
+
+
+class FinancerDirectory:
+    """Resolves the financer names of a contract's files to `Financer`s."""
+
+    def __init__(self, partners: list[Any]):
+        self.partners = {p.pk: p for p in partners}
+        self._alias: dict[str, int] = {}
+        by_kind: dict[str, list[Any]] = {}
+        for p in partners:
+            by_kind.setdefault(p.kind, []).append(p)
+            names = {p.code, p.name, p.short_name, f"part {p.short_name or p.name}"}
+            if p.kind == "departement" and p.insee_code:
+                code = p.insee_code
+                names |= {code, f"cd{code}", f"cd {code}", f"departement {code}", f"dep {code}"}
+                for prefix in ("departement", "conseil departemental"):
+                    names |= {f"{prefix} {p.short_name}", f"{prefix} du {p.short_name}"}
+            for n in names:
+                if n:
+                    self._alias.setdefault(normalize(n), p.pk)
+        self.by_kind = by_kind
+        for word, kind in (
+            ("etat", "state"),
+            ("l etat", "state"),
+            ("region", "region"),
+            ("conseil regional", "region"),
+        ):
+            if len(by_kind.get(kind, [])) == 1:
+                self._alias.setdefault(word, by_kind[kind][0].pk)
+        self._dynamic = {}
+        if by_kind.get("departement"):
+            for w in ("departement", "conseil departemental", "cd", "departements"):
+                self._dynamic[w] = "departement"
+        if by_kind.get("epci"):
+            for w in ("epci", "metropole", "intercommunalite", "agglomeration"):
+                self._dynamic[w] = "epci"
+
+    def resolve(self, text: str, kind: str | None = None) -> Financer | None:
+        """`État`, `Part Région`, `Nord`, `CD59`, `FEDER`, `Autofinancement`,
+        `Autre financement public : ADEME`… → a Financer; None when unknown."""
+        raw = (text or "").strip()
+        if not raw:
+            return None
+        if kind and kind != "partner":
+            label = raw
+            if kind == "eu_fund":
+                label = EU_FUNDS.get(normalize(raw), raw)
+            return Financer(kind=kind, label=label)
+        m = _LABELLED.match(raw)
+        if m and not kind:
+            head = normalize(m.group(1))
+            k = (
+                "eu_fund"
+                if head.startswith("fonds")
+                else ("other_public" if head.startswith("autre") else "private")
+            )
+            return Financer(kind=k, label=m.group(2).strip())
+        norm, _ = financer_text(raw)
+        full = normalize(raw)
+        for candidate in (full, norm):
+            if candidate in self._alias:
+                return Financer(kind="partner", partner_id=self._alias[candidate])
+        if kind == "partner":
+            return None
+        for candidate in (full, norm):
+            if candidate in self._dynamic:
+                return Financer(kind="partner", dynamic=self._dynamic[candidate])
+            if candidate in EU_FUNDS:
+                return Financer(kind="eu_fund", label=EU_FUNDS[candidate])
+            if candidate in OWNER_WORDS:
+                return Financer(kind="owner", label="")
+        return None
+
+    def is_financer(self, text: str) -> bool:
+        return self.resolve(text) is not None
+
+    def for_territory(
+        self, financer: Financer, *, departement_code: str | None, epci_siren: str | None
+    ) -> Financer | None:
+        """A dynamic financer ("Département") made concrete for an operation's territory."""
+        if not financer.dynamic:
+            return financer
+        if financer.dynamic == "departement":
+            for p in self.by_kind.get("departement", []):
+                if departement_code and p.insee_code == departement_code:
+                    return Financer(kind="partner", partner_id=p.pk)
+            return None
+        for p in self.by_kind.get("epci", []):
+            if epci_siren and p.siren == epci_siren:
+                return Financer(kind="partner", partner_id=p.pk)
+        return None
+
+    def label(self, financer: Financer) -> str:
+        """The name our exports write for a financer (it resolves back to the same)."""
+        if financer.partner_id:
+            p = self.partners[financer.partner_id]
+            return str(p.short_name or p.name)
+        if financer.kind == "owner":
+            return "Autofinancement"
+        if financer.kind == "eu_fund":
+            return (
+                financer.label
+                if normalize(financer.label) in EU_FUNDS
+                else (f"Fonds européen : {financer.label}")
+            )
+        if financer.kind == "other_public":
+            return f"Autre financement public : {financer.label}"
+        return f"Financement privé : {financer.label}"
+
+    def column(self, financer: Financer, rank: int = 1) -> str:
+        """The header of a wide layout's column: `Part État`, `FEDER`, `Part Nord (2)`."""
+        base = self.label(financer)
+        if financer.partner_id:
+            base = f"Part {base}"
+        return base if rank == 1 else f"{base} ({rank})"

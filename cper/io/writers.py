@@ -1,0 +1,263 @@
+"""Writing tables to CSV, XLSX and ODS with French headers and typed cells.
+
+A `Sheet` is a header block (contract, filters, date, generation time), then one header row of
+French labels, then rows whose cells keep their Python types: Decimal and int become numbers,
+dates become dates (in XLSX and ODS; `JJ/MM/AAAA` in CSV, which French spreadsheets read as
+dates), booleans `oui`/`non`. The importers skip the header block, so every export reads back.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+FORMATS = ("csv", "xlsx", "ods")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+}
+
+MONEY = "money"
+NUMBER = "number"
+INTEGER = "integer"
+DATE = "date"
+TEXT = "text"
+BOOL = "bool"
+PERCENT = "percent"  # a ratio in percent (45.2), written as a number
+
+
+@dataclass(frozen=True)
+class Col:
+    label: str
+    kind: str = TEXT
+    width: int = 0  # characters; 0 = by kind
+
+
+@dataclass
+class Sheet:
+    name: str
+    columns: list[Col]
+    rows: Iterable[Sequence[Any]]
+    meta: list[tuple[str, str]] = field(default_factory=list)  # the header block
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.columns]
+
+
+def _csv_value(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%d/%m/%Y %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, Decimal | float):
+        return f"{value:f}".replace(".", ",") if isinstance(value, Decimal) else str(value)
+    return str(value)
+
+
+def write_csv(sheet: Sheet, out: IO[str], *, header_block: bool = True) -> None:
+    """`;`-separated, decimal comma: what a French spreadsheet opens as numbers and dates."""
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    if header_block and sheet.meta:
+        for key, value in sheet.meta:
+            writer.writerow([key, value])
+        writer.writerow([])
+    writer.writerow(sheet.labels)
+    kinds = [c.kind for c in sheet.columns]
+    for row in sheet.rows:
+        writer.writerow([_csv_value(v, k) for v, k in zip(row, kinds, strict=False)])
+
+
+def csv_bytes(sheet: Sheet) -> bytes:
+    buffer = io.StringIO(newline="")
+    write_csv(sheet, buffer)
+    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")  # the BOM Excel wants
+
+
+_XLSX_FORMATS = {
+    MONEY: "#,##0.00",
+    NUMBER: "#,##0.00",
+    PERCENT: "0.00",
+    INTEGER: "0",
+    DATE: "DD/MM/YYYY",
+}
+_WIDTHS = {MONEY: 16, NUMBER: 14, PERCENT: 10, INTEGER: 10, DATE: 12, BOOL: 8, TEXT: 24}
+
+
+def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    bold = Font(bold=True)
+    for sheet in sheets:
+        ws = book.create_sheet(title=_sheet_title(sheet.name))
+        for i, col in enumerate(sheet.columns, start=1):
+            width = col.width or max(_WIDTHS.get(col.kind, 16), min(len(col.label) + 2, 40))
+            ws.column_dimensions[get_column_letter(i)].width = width
+        if sheet.meta:
+            for key, value in sheet.meta:
+                k = WriteOnlyCell(ws, value=key)
+                k.font = bold
+                ws.append([k, value])
+            ws.append([])
+        header = []
+        for label in sheet.labels:
+            c = WriteOnlyCell(ws, value=label)
+            c.font = bold
+            header.append(c)
+        ws.append(header)
+        kinds = [c.kind for c in sheet.columns]
+        for row in sheet.rows:
+            cells = []
+            for value, kind in zip(row, kinds, strict=False):
+                if isinstance(value, bool):
+                    value = "oui" if value else "non"
+                c = WriteOnlyCell(ws, value=value)
+                if value is not None and kind in _XLSX_FORMATS:
+                    c.number_format = _XLSX_FORMATS[kind]
+                cells.append(c)
+            ws.append(cells)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _sheet_title(name: str) -> str:
+    for bad in "[]:*?/\\":
+        name = name.replace(bad, " ")
+    return name[:31] or "Feuille"
+
+
+def ods_bytes(sheets: Sequence[Sheet]) -> bytes:
+    from odf import number as onum
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.style import Style, TableColumnProperties, TextProperties
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentSpreadsheet()
+    # Data styles: dates as JJ/MM/AAAA, amounts with two decimals and grouped thousands.
+    date_style = onum.DateStyle(name="cper-date")
+    date_style.addElement(onum.Day(style="long"))
+    date_style.addElement(onum.Text(text="/"))
+    date_style.addElement(onum.Month(style="long"))
+    date_style.addElement(onum.Text(text="/"))
+    date_style.addElement(onum.Year(style="long"))
+    doc.automaticstyles.addElement(date_style)
+    money_style = onum.NumberStyle(name="cper-money")
+    money_style.addElement(onum.Number(decimalplaces="2", minintegerdigits="1", grouping="true"))
+    doc.automaticstyles.addElement(money_style)
+    date_cell = Style(name="cper-cell-date", family="table-cell", datastylename="cper-date")
+    money_cell = Style(name="cper-cell-money", family="table-cell", datastylename="cper-money")
+    bold = Style(name="cper-bold", family="table-cell")
+    bold.addElement(TextProperties(fontweight="bold"))
+    for s in (date_cell, money_cell, bold):
+        doc.automaticstyles.addElement(s)
+    col_styles: dict[int, Style] = {}
+
+    def col_style(width: int) -> Style:
+        if width not in col_styles:
+            st = Style(name=f"cper-col-{width}", family="table-column")
+            st.addElement(TableColumnProperties(columnwidth=f"{width * 0.21:.2f}cm"))
+            doc.automaticstyles.addElement(st)
+            col_styles[width] = st
+        return col_styles[width]
+
+    def text_cell(value: str, style: Style | None = None) -> TableCell:
+        tc = (
+            TableCell(valuetype="string", stylename=style)
+            if style
+            else TableCell(valuetype="string")
+        )
+        tc.addElement(P(text=value))
+        return tc
+
+    for sheet in sheets:
+        table = Table(name=_sheet_title(sheet.name))
+        for col in sheet.columns:
+            width = col.width or max(_WIDTHS.get(col.kind, 16), min(len(col.label) + 2, 40))
+            table.addElement(TableColumn(stylename=col_style(width)))
+        if sheet.meta:
+            for key, value in sheet.meta:
+                tr = TableRow()
+                tr.addElement(text_cell(key, bold))
+                tr.addElement(text_cell(value))
+                table.addElement(tr)
+            table.addElement(TableRow())
+        tr = TableRow()
+        for label in sheet.labels:
+            tr.addElement(text_cell(label, bold))
+        table.addElement(tr)
+        kinds = [c.kind for c in sheet.columns]
+        for row in sheet.rows:
+            tr = TableRow()
+            for value, kind in zip(row, kinds, strict=False):
+                tr.addElement(_ods_cell(value, kind, text_cell, date_cell, money_cell))
+            table.addElement(tr)
+        doc.spreadsheet.addElement(table)
+    buffer = io.BytesIO()
+    doc.write(buffer)
+    return buffer.getvalue()
+
+
+def _ods_cell(value: Any, kind: str, text_cell: Any, date_cell: Any, money_cell: Any) -> Any:
+    from odf.table import TableCell
+    from odf.text import P
+
+    if value is None or value == "":
+        return TableCell()
+    if isinstance(value, bool):
+        return text_cell("oui" if value else "non")
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        tc = TableCell(valuetype="date", datevalue=value.isoformat(), stylename=date_cell)
+        tc.addElement(P(text=value.strftime("%d/%m/%Y")))
+        return tc
+    if isinstance(value, dt.datetime):
+        return text_cell(value.strftime("%d/%m/%Y %H:%M"))
+    if isinstance(value, Decimal | int | float):
+        text = f"{value:f}" if isinstance(value, Decimal) else str(value)
+        tc = (
+            TableCell(valuetype="float", value=text, stylename=money_cell)
+            if kind in (MONEY, NUMBER)
+            else TableCell(valuetype="float", value=text)
+        )
+        tc.addElement(P(text=text.replace(".", ",")))
+        return tc
+    return text_cell(str(value))
+
+
+def render(sheets: Sequence[Sheet], fmt: str) -> bytes:
+    """The bytes of an export; CSV holds one sheet (the first)."""
+    if fmt == "csv":
+        return csv_bytes(sheets[0])
+    if fmt == "xlsx":
+        return xlsx_bytes(sheets)
+    if fmt == "ods":
+        return ods_bytes(sheets)
+    raise ValueError(f"format inconnu : {fmt} (csv, xlsx ou ods)")
+
+
+def write(sheets: Sequence[Sheet], fmt: str, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(render(sheets, fmt))
+    return path
+
+
+def guess_format(path: str | Path, default: str = "csv") -> str:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else default
