@@ -1,7 +1,20 @@
-"""Pages of the io app, mounted under /contrats/<slug>/ (see cper/urls.py)."""
+"""Pages of the io app, mounted under /contrats/<slug>/donnees/ (see cper/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from cper.io import views
 
 app_name = "io"
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("import/", views.import_upload, name="import_upload"),
+    path("import/<int:pk>/simulation/", views.import_preview, name="import_preview"),
+    path("import/<int:pk>/etat/", views.import_status, name="import_status"),
+    path("import/<int:pk>/confirmer/", views.import_confirm, name="import_confirm"),
+    path("import/<int:pk>/", views.import_log, name="import_log"),
+    path("import/<int:pk>/rejets.xlsx", views.import_rejects, name="import_rejects"),
+    path("export/scdl.csv", views.export_scdl, name="export_scdl"),
+    path("export/datapackage.zip", views.export_datapackage, name="export_datapackage"),
+    path("export/<str:kind>.<str:fmt>", views.export, name="export"),
+]

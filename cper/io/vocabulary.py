@@ -163,6 +163,7 @@ OPERATION_FIELDS = (
 MOVEMENT_FIELDS = (
     OPERATION_FIELDS[0],  # reference
     OPERATION_FIELDS[1],  # code
+    OPERATION_FIELDS[2],  # title: shown to people, not read
     FieldSpec(
         "financer_kind", "Type de financeur", ("Nature du financeur", "Catégorie de financeur")
     ),
@@ -323,7 +324,9 @@ class Financer:
 
     @property
     def key(self) -> tuple[str, int | None, str]:
-        return (self.kind, self.partner_id, normalize(self.label) if not self.partner_id else "")
+        if self.partner_id or self.kind == "owner":
+            return (self.kind, self.partner_id, "")
+        return (self.kind, None, normalize(self.label))
 
 
 class FinancerDirectory:

@@ -1,0 +1,68 @@
+"""`cper export operations|lines|movements|execution SLUG [--as-of DATE] [--by DIM,…]
+[--filter k=v,…] --format csv|xlsx|ods --output FICHIER`;
+`cper export scdl SLUG [--partner CODE] [--as-of DATE] --output FICHIER`;
+`cper export datapackage SLUG [--as-of DATE] --output DOSSIER`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from cper.io import datapackage, exports, scdl, writers
+from cper.io.cli import OPERATOR, contract_arg, date_arg, partner_arg
+
+
+class Command(BaseCommand):
+    help = "Exporter : operations | lines | movements | execution | scdl | datapackage"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("what", choices=[*exports.EXPORT_KINDS, "scdl", "datapackage"])
+        parser.add_argument("slug")
+        parser.add_argument("--as-of", help="date de situation (JJ/MM/AAAA ou AAAA-MM-JJ)")
+        parser.add_argument("--by", default="", help="regroupement de l'exécution : axis,partner…")
+        parser.add_argument("--filter", default="", help="filtres k=v,… (departement=59,…)")
+        parser.add_argument("--format", choices=writers.FORMATS, help="défaut : selon --output")
+        parser.add_argument("--partner", help="SCDL : le partenaire attribuant (défaut : tous)")
+        parser.add_argument("--output", "-o", required=True)
+        parser.add_argument(
+            "--public",
+            action="store_true",
+            help="seulement les opérations publiées (ce que voit le public)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        contract = contract_arg(options["slug"])
+        as_of = date_arg(options["as_of"])
+        user = None if options["public"] else OPERATOR
+        output = Path(options["output"])
+        what = options["what"]
+        if what == "scdl":
+            partner = partner_arg(contract, options["partner"])
+            try:
+                n = scdl.export(contract, output, partner=partner, as_of=as_of, user=user)
+            except scdl.ScdlError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(self.style.SUCCESS(f"{output} : {n} subvention(s) au format SCDL"))
+            return
+        if what == "datapackage":
+            counts = datapackage.export(contract, output, as_of=as_of, user=user)
+            detail = ", ".join(f"{k} {v}" for k, v in counts.items())
+            self.stdout.write(self.style.SUCCESS(f"{output}/datapackage.json : {detail}"))
+            return
+        try:
+            filters = exports.parse_filters(options["filter"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        group_by = [d.strip() for d in options["by"].split(",") if d.strip()]
+        fmt = options["format"] or writers.guess_format(output)
+        try:
+            sheets = exports.build(
+                what, contract, user=user, filters=filters, as_of=as_of, group_by=group_by
+            )
+        except ValueError as exc:  # unknown filter or dimension (French message)
+            raise CommandError(str(exc)) from exc
+        writers.write(sheets, fmt, output)
+        rows = sum(len(s.rows) for s in sheets if isinstance(s.rows, list))  # type: ignore[arg-type]
+        self.stdout.write(self.style.SUCCESS(f"{output} : {rows} ligne(s), format {fmt}"))

@@ -1,0 +1,239 @@
+"""The grants awarded by the contract's partners, in the national open-data format SCDL
+*subventions* 2.1.1 (schema in `data/scdl-subventions-2.1.1/`, mapping in `docs/scdl.md`).
+
+One row per beneficiary per attributing partner per operation: the partner's programmed amount
+on the operation (from the aggregation service), its SIRET (`Partner.siret`, set in the
+contract file, or the `CPER_SCDL_SIRET` setting — never guessed), the maître d'ouvrage as
+beneficiary, the share of the eligible cost as `pourcentageSubvention`, `notificationUE` from
+the plan's EU-fund lines and `datesPeriodeVersement` from the payments.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from cper.contracts.models import Contract, Partner
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "scdl-subventions-2.1.1" / "schema.json"
+OBJET_MAX = 256
+
+
+class ScdlError(ValueError):
+    """The export cannot be made as asked (French message)."""
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def field_names() -> list[str]:
+    return [f["name"] for f in schema()["fields"]]
+
+
+def partner_siret(partner: Partner) -> str:
+    """The partner's SIRET: its `siret` field (contract file), else the `CPER_SCDL_SIRET`
+    setting ({partner code: SIRET}, e.g. from the environment variable
+    `CPER_SCDL_SIRET="region=…,etat=…"`); empty when neither says it."""
+    if partner.siret:
+        return partner.siret
+    configured = getattr(settings, "CPER_SCDL_SIRET", {}) or {}
+    return str(configured.get(partner.code, "")).strip()
+
+
+@dataclass
+class ScdlRow:
+    values: dict[str, Any]
+
+
+def _percent(part: Decimal, whole: Decimal | None) -> Decimal:
+    """The grant's share of the eligible cost as a decimal fraction in [0.01, 1]."""
+    if not whole or whole <= 0:
+        return Decimal("1.00")
+    share = (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    return min(Decimal("1"), max(Decimal("0.01"), share)).normalize()
+
+
+def _convention_dates(op_ids: list[int]) -> dict[int, dt.date]:
+    """Date of the convention: the committee that approved the operation, else the day it
+    entered a programmed status, else the day it was recorded."""
+    from django.utils import timezone
+
+    from cper.operations.models import (
+        PROGRAMMED_STATUSES,
+        Decision,
+        DecisionOutcome,
+        Operation,
+        OperationTransition,
+    )
+
+    out: dict[int, dt.date] = {}
+    for op_id, created in Operation.objects.filter(pk__in=op_ids).values_list("pk", "created_at"):
+        out[op_id] = timezone.localtime(created).date()
+    for op_id, at in (
+        OperationTransition.objects.filter(
+            operation_id__in=op_ids, to_status__in=list(PROGRAMMED_STATUSES)
+        )
+        .order_by("-at")
+        .values_list("operation_id", "at")
+    ):
+        out[op_id] = timezone.localtime(at).date()  # the earliest one wins (ordered -at)
+    for op_id, date in (
+        Decision.objects.filter(operation_id__in=op_ids, outcome=DecisionOutcome.APPROVED)
+        .order_by("-committee__date")
+        .values_list("operation_id", "committee__date")
+    ):
+        out[op_id] = date
+    return out
+
+
+def grants(
+    contract: Contract,
+    *,
+    partner: Partner | None = None,
+    as_of: dt.date | None = None,
+    user: Any = None,
+) -> list[ScdlRow]:
+    """The SCDL rows of the contract's grants (programmed partner money per operation)."""
+    from cper.finance.aggregation import execution
+    from cper.finance.models import Movement, MovementKind
+    from cper.operations.models import ExternalReference, FinancerKind, LineStatus, Operation
+    from cper.operations.selectors import operation_queryset
+
+    partners = [partner] if partner else list(contract.partners.all())
+    missing = [p for p in partners if not partner_siret(p)]
+    if missing:
+        names = ", ".join(f"{p.name} ({p.code})" for p in missing)
+        raise ScdlError(
+            "SIRET de l'attribuant inconnu pour : "
+            f"{names}. Renseignez `siret` pour ce partenaire dans le fichier du contrat, ou le "
+            "réglage CPER_SCDL_SIRET (code=SIRET) ; il n'est jamais deviné."
+        )
+    visible = set(operation_queryset(contract=contract, user=user).values_list("pk", flat=True))
+    filters: dict[str, Any] = {"partner": partner.code} if partner else {}
+    result = execution(
+        contract=contract, as_of=as_of, group_by=("partner", "operation"), filters=filters
+    )
+    amounts: dict[tuple[str, str], Decimal] = {}
+    for row in result.rows:
+        partner_code, op_code = _key(row)
+        if row.programmed and row.programmed > 0:
+            amounts[(partner_code, op_code)] = row.programmed
+    ops = {
+        o.code: o
+        for o in Operation.objects.filter(contract=contract, code__in={k[1] for k in amounts})
+        .filter(pk__in=visible)
+        .select_related("owner")
+    }
+    op_ids = [o.pk for o in ops.values()]
+    by_code = {p.code: p for p in partners}
+    conventions = _convention_dates(op_ids)
+    eu = set(
+        Operation.objects.filter(
+            pk__in=op_ids,
+            financing_lines__financer_kind=FinancerKind.EU_FUND,
+            financing_lines__status=LineStatus.ACTIVE,
+        ).values_list("pk", flat=True)
+    )
+    refs = {
+        (r.partner_id, r.operation_id): r.reference
+        for r in ExternalReference.objects.filter(operation_id__in=op_ids)
+    }
+    payments: dict[tuple[int, int], list[dt.date]] = defaultdict(list)
+    pay = Movement.objects.filter(
+        financing_line__operation_id__in=op_ids, kind=MovementKind.PAYMENT
+    )
+    if as_of:
+        pay = pay.filter(date__lte=as_of)
+    for op_id, partner_id, date in pay.values_list(
+        "financing_line__operation_id", "financing_line__partner_id", "date"
+    ):
+        payments[(op_id, partner_id)].append(date)
+    end_of_contract = dt.date(contract.end_year, 12, 31)
+
+    rows: list[ScdlRow] = []
+    for (partner_code, op_code), amount in sorted(
+        amounts.items(), key=lambda kv: (kv[0][1], kv[0][0])
+    ):
+        p = by_code.get(partner_code)
+        op = ops.get(op_code)
+        if p is None or op is None:
+            continue
+        convention = conventions.get(op.pk, end_of_contract)
+        dates = sorted(payments.get((op.pk, p.pk), []))
+        if dates:
+            period = (
+                dates[0].isoformat()
+                if len(dates) == 1
+                else (f"{dates[0].isoformat()}/{dates[-1].isoformat()}")
+            )
+        elif op.start_date and op.end_date:
+            period = f"{op.start_date.isoformat()}/{op.end_date.isoformat()}"
+        else:
+            period = f"{convention.isoformat()}/{max(convention, end_of_contract).isoformat()}"
+        rows.append(
+            ScdlRow(
+                {
+                    "nomAttribuant": p.name,
+                    "idAttribuant": partner_siret(p),
+                    "dateConvention": convention.isoformat(),
+                    "referenceDecision": refs.get((p.pk, op.pk), op.code),
+                    "nomBeneficiaire": op.owner.name,
+                    "idBeneficiaire": op.owner.siret or "",
+                    "rnaBeneficiaire": op.owner.rna or "",
+                    "objet": op.title[:OBJET_MAX],
+                    "montant": f"{amount:f}",
+                    "nature": "aide en numéraire",
+                    "conditionsVersement": "unique" if len(dates) == 1 else "échelonné",
+                    "datesPeriodeVersement": period,
+                    "idRAE": "",
+                    "notificationUE": "oui" if op.pk in eu else "non",
+                    "pourcentageSubvention": f"{_percent(amount, op.eligible_cost):f}",
+                    "dispositifAide": "",
+                }
+            )
+        )
+    return rows
+
+
+def _key(row: Any) -> tuple[str, str]:
+    """(partner code, operation code) of an execution row grouped by partner and operation."""
+    key = row.key
+    if isinstance(key, dict):
+        return str(key["partner"]), str(key["operation"])
+    return str(key[0]), str(key[1])
+
+
+def render_csv(rows: list[ScdlRow]) -> bytes:
+    """UTF-8, comma-separated, header = field names, as the schema requires."""
+    buffer = io.StringIO(newline="")
+    names = field_names()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({n: row.values.get(n, "") for n in names})
+    return buffer.getvalue().encode("utf-8")
+
+
+def export(
+    contract: Contract,
+    output: str | Path,
+    *,
+    partner: Partner | None = None,
+    as_of: dt.date | None = None,
+    user: Any = None,
+) -> int:
+    rows = grants(contract, partner=partner, as_of=as_of, user=user)
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(render_csv(rows))
+    return len(rows)
