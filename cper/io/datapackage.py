@@ -123,7 +123,7 @@ RESOURCES: dict[str, dict[str, Any]] = {
                 "number",
                 "montant (€, toujours positif)",
                 required=True,
-                exclusiveMinimum=0,
+                minimum=0.01,
             ),
             _f("reference", "string", "n° EJ, d'affectation ou de mandat", required=True),
         ],

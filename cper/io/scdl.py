@@ -58,7 +58,7 @@ class ScdlRow:
 def _percent(part: Decimal, whole: Decimal | None) -> Decimal:
     """The grant's share of the eligible cost as a decimal fraction in [0.01, 1]."""
     if not whole or whole <= 0:
-        return Decimal("1.00")
+        return Decimal("1")
     share = (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
     return min(Decimal("1"), max(Decimal("0.01"), share)).normalize()
 

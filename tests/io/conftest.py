@@ -9,14 +9,26 @@ import pytest
 from cper.accounts.models import Role
 from cper.audit.services import Actor
 from cper.io import writers
-from tests.operations.factories import make_user, valid_siret
+from cper.operations.rules import luhn_check_digit
+from tests.operations.factories import make_user
 
-__all__ = ["SIRET_A", "SIRET_B", "SIRET_C", "csv_file", "sheet_file"]
+__all__ = ["SIRET_A", "SIRET_B", "SIRET_C", "csv_file", "sheet_file", "test_siret"]
 
-# Luhn-valid test SIRETs (the factories' generator: 9 + counter + key), clearly not real ones.
-SIRET_A = valid_siret(900001)
-SIRET_B = valid_siret(900002)
-SIRET_C = valid_siret(900003)
+
+def test_siret(n: int) -> str:
+    """A test SIRET whose SIREN and whole number both carry a valid Luhn key (as the official
+    SCDL validator, through python-stdnum, checks), clearly not a real one (SIREN 9xxxxxxxx)."""
+    siren = f"9{n:07d}"
+    siren += luhn_check_digit(siren)
+    base = f"{siren}0001"
+    return base + luhn_check_digit(base)
+
+
+test_siret.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+SIRET_A = test_siret(1)
+SIRET_B = test_siret(2)
+SIRET_C = test_siret(3)
 
 
 @pytest.fixture(autouse=True)
