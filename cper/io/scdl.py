@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -46,7 +47,13 @@ def partner_siret(partner: Partner) -> str:
     `CPER_SCDL_SIRET="region=…,etat=…"`); empty when neither says it."""
     if partner.siret:
         return partner.siret
-    configured = getattr(settings, "CPER_SCDL_SIRET", {}) or {}
+    configured = getattr(settings, "CPER_SCDL_SIRET", None)
+    if configured is None:
+        configured = dict(
+            item.split("=", 1)
+            for item in os.environ.get("CPER_SCDL_SIRET", "").replace(";", ",").split(",")
+            if "=" in item
+        )
     return str(configured.get(partner.code, "")).strip()
 
 

@@ -182,7 +182,8 @@ def validata(path: Path) -> dict:  # type: ignore[type-arg]
             pytest.fail(f"validata-table absent ({VALIDATA_PYTHON}) : .ci/run doit l'installer")
         pytest.skip(
             f"validata-table absent ({VALIDATA_PYTHON}) : "
-            "python3.11 -m venv var/validata-venv && var/validata-venv/bin/pip install validata-table"
+            "python3.11 -m venv var/validata-venv && "
+            "var/validata-venv/bin/pip install validata-table"
         )
     result = subprocess.run(
         [
