@@ -56,6 +56,11 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         group_by = [d.strip() for d in options["by"].split(",") if d.strip()]
+        if as_of and what in ("operations", "lines"):
+            self.stderr.write(
+                "attention : --as-of ne vaut que pour les mouvements et l'exécution ; le "
+                "registre est exporté tel qu'il est aujourd'hui"
+            )
         fmt = options["format"] or writers.guess_format(output)
         try:
             sheets = exports.build(
