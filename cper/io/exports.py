@@ -248,7 +248,11 @@ LINE_COLUMNS = [
 
 
 def lines_sheet(
-    contract: Contract, *, user: Any = None, filters: Mapping[str, Any] | None = None
+    contract: Contract,
+    *,
+    user: Any = None,
+    filters: Mapping[str, Any] | None = None,
+    limit: int | None = None,
 ) -> writers.Sheet:
     """One row per active financing line, with its operation's columns repeated (the long
     layout); an operation without lines still has its row."""
@@ -257,7 +261,7 @@ def lines_sheet(
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
     kinds = dict(FinancerKind.choices)
-    ops = list(_operations(contract, user, filters))
+    ops = list(_operations(contract, user, filters)[:limit])
 
     def rows() -> Iterator[list[Any]]:
         for chunk in _chunks(ops):
@@ -282,7 +286,7 @@ def lines_sheet(
                         line.objective.code,
                         line.contractualised,
                         line.get_budget_nature_display(),
-                        line.programme.code if line.programme_id else "",
+                        line.programme.code if line.programme else "",
                         line.year,
                         line.external_ref,
                     ]
@@ -375,7 +379,9 @@ def execution_sheet(
     from cper.finance.aggregation import execution
 
     group_by = tuple(group_by)
-    result = execution(contract=contract, as_of=as_of, group_by=group_by, filters=filters)
+    result = execution(
+        contract=contract, as_of=as_of, group_by=group_by, filters=dict(filters or {})
+    )
     dims = [_dimension_label(d) for d in group_by]
     columns = [
         *(Col(d, TEXT, 30) for d in dims),

@@ -1053,7 +1053,7 @@ class _OperationPlanner(_Planner):
         # One outcome per row: a long layout's rows are its lines.
         if self.report.layout == "long":
             outcomes = []
-            by_row = {}
+            by_row: dict[int, str] = {}
             for line_spec, outcome in line_outcomes:
                 by_row[line_spec.row] = _worst(by_row.get(line_spec.row, UNCHANGED), outcome)
             for i, (number, _) in enumerate(spec.rows):

@@ -142,8 +142,9 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     if request.POST.get("partner"):
         partner = contract.partners.filter(code=request.POST["partner"]).first()
     mapping_text = None
-    if request.FILES.get("mapping"):
-        mapping_text = request.FILES["mapping"].read().decode("utf-8", errors="replace")
+    mapping_file = request.FILES.get("mapping")
+    if mapping_file is not None:
+        mapping_text = mapping_file.read().decode("utf-8", errors="replace")
     folder = Path(settings.MEDIA_ROOT) / "imports"
     folder.mkdir(parents=True, exist_ok=True)
     name = Path(upload.name or "import.csv").name

@@ -197,3 +197,13 @@ def test_export_then_import_gives_back_the_same_data(hdf, twin, admin_actor, kin
         actor=admin_actor, contract=hdf, source=data, file_name=f"export.{fmt}", dry_run=False
     )
     assert again.ok and again.created == 0 and again.updated == 0, again.summary()
+
+
+def test_benchmark_hook_measures_import_next_to_bulk_insert(hdf, twin, admin_actor):
+    from cper.io.bench import import_throughput
+
+    build_register(hdf, admin_actor)
+    figures = import_throughput(source=hdf, target=twin, operations=2)
+    assert figures["rows"] == 8 and figures["created"] == 8  # RT-001 (5 lines), RT-002 (3)
+    assert figures["import_rows_per_s"] > 0 and figures["bulk_rows_per_s"] > 0
+    assert Operation.objects.filter(contract=twin, code__startswith="BULK-").count() == 0

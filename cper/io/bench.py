@@ -1,0 +1,133 @@
+"""Benchmark hook for `make bench`: import throughput next to a raw bulk insert of the same rows.
+
+    from cper.io.bench import contract_twin, import_throughput
+    target = contract_twin(path=Path("contracts/hauts-de-france-2021-2027.yaml"), slug="bench-io")
+    figures = import_throughput(source=hdf, target=target, operations=5_000)
+
+`import_throughput` exports the financing lines of the first `operations` operations of `source`
+(the long layout, CSV), imports that file into `target` through the services (all or nothing,
+applied), then inserts the same rows with `bulk_create` (operations, communes, lines) in a
+transaction that is rolled back. It returns the row count, both timings and rows per second.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from cper.audit.models import Via
+from cper.audit.services import Actor
+from cper.contracts.models import Contract
+
+
+def contract_twin(*, path: Path, slug: str) -> Contract:
+    """Load the contract file at `path` again under another slug (same partners, objectives)."""
+    import re
+    import tempfile
+
+    from cper.contracts.loader import contract_load
+
+    text = re.sub(r"(?m)^slug:.*$", f"slug: {slug}", path.read_text(encoding="utf-8"), count=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = Path(tmp) / f"{slug}.yaml"
+        twin.write_text(text, encoding="utf-8")
+        contract, _ = contract_load(path=twin, actor=Actor.system())
+    return contract
+
+
+def import_throughput(
+    *, source: Contract, target: Contract, operations: int = 2_000, progress: Any = None
+) -> dict[str, Any]:
+    from cper.io import writers
+    from cper.io.cli import OPERATOR
+    from cper.io.exports import lines_sheet
+    from cper.io.imports import import_operations
+
+    sheet = lines_sheet(source, user=OPERATOR, limit=operations)
+    data = writers.csv_bytes(sheet)
+    rows = list(sheet.rows)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    report = import_operations(
+        actor=Actor(user=None, via=Via.CLI),
+        contract=target,
+        source=data,
+        file_name="bench.csv",
+        dry_run=False,
+        progress=progress,
+    )
+    import_seconds = time.perf_counter() - started
+    if not report.applied:
+        raise RuntimeError(f"import refusé : {report.rejections[:3]}")
+    bulk_seconds = _bulk_insert(target, rows)
+    n = report.rows_total
+    return {
+        "rows": n,
+        "bytes": len(data),
+        "import_seconds": round(import_seconds, 3),
+        "import_rows_per_s": round(n / import_seconds, 1) if import_seconds else None,
+        "bulk_seconds": round(bulk_seconds, 3),
+        "bulk_rows_per_s": round(n / bulk_seconds, 1) if bulk_seconds else None,
+        "ratio": round(import_seconds / bulk_seconds, 1) if bulk_seconds else None,
+        "created": report.created,
+    }
+
+
+def _bulk_insert(contract: Contract, rows: list[list[Any]]) -> float:
+    """The same operations and lines with bulk_create, rolled back: the floor of the cost."""
+    from cper.operations.models import FinancingLine, Operation, OperationCommune, ProjectOwner
+
+    objectives = {o.code: o.pk for o in contract.objectives.all()}
+    partners = {(p.short_name or p.name): p.pk for p in contract.partners.all()}
+    owners = dict(ProjectOwner.objects.exclude(siret=None).values_list("siret", "pk"))
+    owners_rna = dict(ProjectOwner.objects.exclude(rna=None).values_list("rna", "pk"))
+    started = time.perf_counter()
+    with transaction.atomic():
+        ops: dict[str, Operation] = {}
+        communes: list[tuple[str, str, int]] = []
+        for r in rows:
+            code = f"BULK-{r[0]}"
+            if code in ops:
+                continue
+            ops[code] = Operation(
+                contract=contract,
+                code=code[:40],
+                title=r[1],
+                description=r[2] or "",
+                owner_id=owners.get(r[4]) or owners_rna.get(r[5]),
+                objective_id=objectives[r[8]],
+                status="draft",
+                cost_ht=r[13],
+            )
+            communes += [(code, c, i) for i, c in enumerate((r[7] or "").split())]
+        Operation.objects.bulk_create(ops.values(), batch_size=2000)
+        OperationCommune.objects.bulk_create(
+            [
+                OperationCommune(operation=ops[code], commune_id=c, position=i)
+                for code, c, i in communes
+            ],
+            batch_size=5000,
+        )
+        kinds = {"partenaire du contrat": "partner", "fonds européen": "eu_fund"}
+        FinancingLine.objects.bulk_create(
+            [
+                FinancingLine(
+                    operation=ops[f"BULK-{r[0]}"],
+                    financer_kind=kinds.get(str(r[16]), "other_public"),
+                    partner_id=partners.get(r[17]) if r[16] == "partenaire du contrat" else None,
+                    financer_label="" if r[16] == "partenaire du contrat" else str(r[17] or "x"),
+                    objective_id=objectives[r[20] or r[8]],
+                    amount=Decimal(r[19]),
+                    contractualised=bool(r[21]) and r[16] == "partenaire du contrat",
+                )
+                for r in rows
+                if r[19] is not None
+            ],
+            batch_size=5000,
+        )
+        elapsed = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return elapsed
