@@ -1,8 +1,11 @@
-"""The dashboard's alerts, each read from the aggregation service's rows (no sum here):
+"""The dashboard's alerts, each read from the aggregation service (no sum, no date rule here):
 
 - objectives over-programmed: programmed above the maquette in force on the date;
-- operations programmed with no commitment 12 months after their programming;
-- partners behind pace: commitment rate under the straight-line pace by more than PACE_GAP points.
+- operations programmed 12 months or more before the date (programmed in `execution` at
+  the date minus 12 months) with no commitment at the date;
+- partners behind pace: committed share of their reference (maquette in force, or programmed
+  under filters with no maquette meaning — as `pace` measures it) under the straight line (the
+  elapsed share of the contract's period, from `pace`) by more than PACE_GAP points.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Min
-
-from cper.io.writers import DATE, MONEY, PERCENT
-from cper.money import format_percent
+from cper.finance import aggregation
+from cper.io.writers import MONEY, PERCENT
+from cper.money import format_percent, rate
 from cper.web.figures import row_label
 from cper.web.tables import Column, Table
 
@@ -38,28 +40,13 @@ class Alert:
         return len(self.table.rows)
 
 
-def _months_before(day: dt.date, months: int) -> dt.date:
+def months_before(day: dt.date, months: int) -> dt.date:
     year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
     return dt.date(year, month + 1, min(day.day, 28))
 
 
-def elapsed_share(contract: Any, as_of: dt.date) -> Decimal:
-    """The share of the contract's period elapsed on `as_of`, in percent (0–100)."""
-    start = dt.date(contract.start_year, 1, 1)
-    end = dt.date(contract.end_year, 12, 31)
-    if as_of <= start:
-        return Decimal(0)
-    if as_of >= end:
-        return Decimal(100)
-    return (Decimal((as_of - start).days) * 100 / Decimal((end - start).days)).quantize(
-        Decimal("0.1")
-    )
-
-
 def dashboard_alerts(page: Page, *, by_partner: Any) -> list[Alert]:
-    from cper.web.views import _links
-
-    links = _links(page.contract)
+    links = page.links
     out = []
 
     by_objective = page.execution("objective")
@@ -76,7 +63,7 @@ def dashboard_alerts(page: Page, *, by_partner: Any) -> list[Alert]:
                     Column("Objectif"),
                     Column("Maquette (€)", MONEY, 0),
                     Column("Programmé (€)", MONEY, 0),
-                    Column("Taux de programmation", PERCENT),
+                    Column("Programmé / maquette", PERCENT),
                 ],
                 rows=[
                     [row_label(r, "objective"), r.maquette, r.programmed, r.programming_rate]
@@ -87,88 +74,66 @@ def dashboard_alerts(page: Page, *, by_partner: Any) -> list[Alert]:
         )
     )
 
-    by_operation = page.execution("operation")
-    idle = {
-        r.key.get("operation"): r for r in by_operation.rows if r.programmed and not r.committed
-    }
-    limit = _months_before(page.as_of, STALE_MONTHS)
-    programmed_on = _programming_dates(page.contract, list(idle))
+    limit = months_before(page.as_of, STALE_MONTHS)
+    then = aggregation.execution(
+        contract=page.contract, as_of=limit, group_by=("operation",), filters=page.filters
+    )
+    programmed_then = {r.key["operation"] for r in then.rows if r.programmed}
+    now = page.execution("operation")
     stale = [
-        (r, programmed_on[k])
-        for k, r in idle.items()
-        if k in programmed_on and programmed_on[k] <= limit
+        r
+        for r in now.rows
+        if r.key["operation"] in programmed_then and r.programmed and not r.committed
     ]
-    stale.sort(key=lambda pair: pair[1])
+    op_links = links["operation"]
     out.append(
         Alert(
             "alerte-sans-engagement",
             "Opérations programmées sans engagement depuis 12 mois",
-            f"Opérations programmées avant le {limit:%d/%m/%Y} sans aucun engagement à la date.",
+            f"Opérations programmées au plus tard le {limit:%d/%m/%Y} et sans aucun engagement "
+            "à la date.",
             Table(
                 id="alerte-sans-engagement",
                 caption="Opérations programmées sans engagement depuis 12 mois",
-                columns=[
-                    Column("Opération"),
-                    Column("Programmée le", DATE),
-                    Column("Programmé (€)", MONEY, 0),
-                ],
-                rows=[[row_label(r, "operation"), day, r.programmed] for r, day in stale],
-                links=[links["operation"](r) for r, _ in stale],
+                columns=[Column("Opération"), Column("Programmé (€)", MONEY, 0)],
+                rows=[[row_label(r, "operation"), r.programmed] for r in stale],
+                links=[op_links(r) for r in stale],
             ),
         )
     )
 
-    elapsed = elapsed_share(page.contract, page.as_of)
-    behind = [
-        r
-        for r in by_partner.rows
-        if r.maquette and r.commitment_rate is not None and r.commitment_rate < elapsed - PACE_GAP
+    elapsed = aggregation.pace(contract=page.contract, as_of=page.as_of, filters=page.filters)[
+        "elapsed"
     ]
-    behind_rate = [r for r in by_partner.rows if r.maquette and r.commitment_rate is None]
-    behind += behind_rate
+    behind = []
+    for r in by_partner.rows:
+        reference = r.maquette if r.maquette is not None else r.programmed
+        done = rate(r.committed, reference)
+        if done is not None and done < elapsed - PACE_GAP:
+            behind.append((r, reference, done))
     out.append(
         Alert(
             "alerte-rythme",
             "Partenaires en retard sur le rythme",
-            f"Partenaires dont le taux d'engagement est inférieur de plus de {PACE_GAP} points "
-            f"au rythme linéaire ({format_percent(elapsed)} de la période du contrat écoulée).",
+            f"Partenaires dont l'engagé est inférieur de plus de {PACE_GAP} points au rythme "
+            f"linéaire ({format_percent(elapsed)} de la période du contrat écoulée), rapporté "
+            "à leur maquette en vigueur (à leur programmé si les filtres n'ont pas de maquette).",
             Table(
                 id="alerte-rythme",
                 caption="Partenaires en retard sur le rythme linéaire",
                 columns=[
                     Column("Partenaire"),
-                    Column("Maquette (€)", MONEY, 0),
+                    Column("Référence (€)", MONEY, 0),
                     Column("Engagé (€)", MONEY, 0),
-                    Column("Taux d'engagement", PERCENT),
+                    Column("Engagé / référence", PERCENT),
                     Column("Rythme linéaire", PERCENT),
                 ],
                 rows=[
-                    [row_label(r, "partner"), r.maquette, r.committed, r.commitment_rate, elapsed]
-                    for r in behind
+                    [row_label(r, "partner"), ref, r.committed, done, elapsed]
+                    for r, ref, done in behind
                 ],
-                links=[links["partner"](r) for r in behind],
+                links=[links["partner"](r) for r, _, _ in behind],
             ),
         )
     )
     return out
-
-
-def _programming_dates(contract: Any, keys: list[Any]) -> dict[Any, dt.date]:
-    """When each operation (by the key the aggregation gives it) was first programmed."""
-    from django.utils import timezone
-
-    from cper.operations.models import OperationStatus, OperationTransition
-
-    if not keys:
-        return {}
-    field = "operation_id" if all(isinstance(k, int) for k in keys) else "operation__code"
-    rows = (
-        OperationTransition.objects.filter(
-            operation__contract=contract,
-            to_status=OperationStatus.PROGRAMMED,
-            **{f"{field}__in": keys},
-        )
-        .values(field)
-        .annotate(first=Min("at"))
-    )
-    return {r[field]: timezone.localdate(r["first"]) for r in rows}

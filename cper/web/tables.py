@@ -35,6 +35,7 @@ class Table:
     links: list[str | None] = field(default_factory=list)  # href of each row's first cell
     total: list[Any] | None = None  # shown as the table's foot, exported as the last row
     note: str = ""
+    more: int = 0  # rows left out of the page (a link offers them)
 
     def sheet(self, meta: Sequence[tuple[str, str]] = ()) -> writers.Sheet:
         rows = [*self.rows, *([self.total] if self.total is not None else [])]
@@ -82,7 +83,7 @@ def export_response(
     tables: Sequence[Table],
     *,
     filename: str,
-    meta: Callable[[], Sequence[tuple[str, str]]] = tuple,
+    meta: Callable[[Table], Sequence[tuple[str, str]]] = lambda _t: (),
 ) -> HttpResponse | None:
     """The export asked by the request (`?export=<table id>&format=csv|xlsx`), or None."""
     wanted = request.GET.get("export")
@@ -94,39 +95,59 @@ def export_response(
     table = next((t for t in tables if t.id == wanted), None)
     if table is None:
         raise Http404("tableau inconnu")
-    sheet = table.sheet(meta())
+    sheet = table.sheet(meta(table))
     body = writers.csv_bytes(sheet) if fmt == "csv" else writers.xlsx_bytes([sheet])
     response = HttpResponse(body, content_type=writers.CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename}-{table.id}.{fmt}"'
     return response
 
 
-# The execution columns shared by every page: maquette, programmed, committed, paid and rates.
+# The execution columns shared by every page. With a maquette, the rates are those of the
+# aggregation service against the maquette in force; without one (territories, markers,
+# operations), committed is read against programmed and paid against committed.
 def execution_columns(first: str, *, maquette: bool = True) -> list[Column]:
-    cols = [Column(first)]
     if maquette:
-        cols.append(Column("Maquette (€)", MONEY, 0))
-    cols += [
+        return [
+            Column(first),
+            Column("Maquette (€)", MONEY, 0),
+            Column("Programmé (€)", MONEY, 0),
+            Column("Programmé / maquette", PERCENT),
+            Column("Engagé (€)", MONEY, 0),
+            Column("Engagé / maquette", PERCENT),
+            Column("Payé (€)", MONEY, 0),
+            Column("Payé / maquette", PERCENT),
+        ]
+    return [
+        Column(first),
         Column("Programmé (€)", MONEY, 0),
-        *([Column("Taux de programmation", PERCENT)] if maquette else []),
         Column("Engagé (€)", MONEY, 0),
-        Column("Taux d'engagement", PERCENT),
+        Column("Engagé / programmé", PERCENT),
         Column("Payé (€)", MONEY, 0),
-        Column("Taux de paiement", PERCENT),
+        Column("Payé / engagé", PERCENT),
     ]
-    return cols
 
 
 def execution_cells(row: Any, label: str, *, maquette: bool = True) -> list[Any]:
     """One ExecutionRow as the cells of `execution_columns`."""
-    cells: list[Any] = [label]
     if maquette:
-        cells.append(row.maquette)
-    cells.append(row.programmed)
-    if maquette:
-        cells.append(row.programming_rate)
-    cells += [row.committed, row.commitment_rate, row.paid, row.payment_rate]
-    return cells
+        return [
+            label,
+            row.maquette,
+            row.programmed,
+            row.programming_rate,
+            row.committed,
+            row.commitment_rate,
+            row.paid,
+            row.payment_rate,
+        ]
+    return [
+        label,
+        row.programmed,
+        row.committed,
+        row.commitment_of_programmed,
+        row.paid,
+        row.payment_of_committed,
+    ]
 
 
 def execution_table(

@@ -1,18 +1,55 @@
-"""Web pages: thin views over selectors and services."""
+"""Web pages: thin views over selectors and the aggregation service.
+
+Every amount on these pages comes from `cper.finance.aggregation` (execution, execution_series,
+pace) called once per figure; each table is exported from the very object the page renders
+(`?export=<table>&format=csv|xlsx`), so a page, its exports and the CLI agree.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Sum
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
 
 from cper.contracts import selectors
+from cper.contracts.models import Axis, Contract, Marker, Objective, Partner
+from cper.finance import aggregation
+from cper.io.exports import header_block
+from cper.io.writers import MONEY, NUMBER
+from cper.operations.models import Operation
+from cper.territories.models import Commune, Departement, Epci, ProjectTerritory
+from cper.web import alerts as alerts_mod
+from cper.web import maps
 from cper.web.charts import hbar
+from cper.web.figures import Chart, breakdown, row_label, series_chart
+from cper.web.tables import Column, Table, execution_table, export_response
+
+# The dashboard's filters: GET parameters named as the aggregation service's (and the
+# operations list's) filter keys, with codes as values, so a filtered URL reads the same
+# everywhere: ?axis=2&partner=dep-59&departement=59&territory=bassin-minier&marker=….
+DASHBOARD_FILTERS = ("axis", "partner", "departement", "territory", "marker")
+
+
+def _maybe_reverse(name: str, **kwargs: Any) -> str | None:
+    try:
+        return reverse(name, kwargs=kwargs)
+    except NoReverseMatch:
+        return None
 
 
 def home(request: HttpRequest) -> HttpResponse:
     contracts = selectors.contract_list()
     if len(contracts) == 1:
-        return redirect("web:contract", slug=contracts[0].slug)
+        return redirect("web:dashboard", slug=contracts[0].slug)
     return render(request, "web/home.html", {"contracts": contracts, "title": "Contrats"})
 
 
@@ -31,5 +68,809 @@ def contract_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 "links": [{"url": "/", "title": "Accueil"}],
                 "current": contract.title,
             },
+        },
+    )
+
+
+# -- shared pieces -------------------------------------------------------------------------------
+
+
+def _as_of(request: HttpRequest) -> tuple[dt.date, str]:
+    """The observation date from `?date=AAAA-MM-JJ` (today by default) and an error, if any."""
+    raw = request.GET.get("date", "").strip()
+    today = dt.date.today()
+    if not raw:
+        return today, ""
+    try:
+        return dt.date.fromisoformat(raw), ""
+    except ValueError:
+        return today, f"« {raw} » n'est pas une date (AAAA-MM-JJ) : date du jour retenue."
+
+
+@dataclass
+class Page:
+    """What every figures page carries: the contract, the date, the filters and its tables."""
+
+    request: HttpRequest
+    contract: Contract
+    as_of: dt.date
+    date_error: str
+    filters: dict[str, Any] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+
+    @cached_property
+    def links(self) -> dict[str, Callable[[Any], str | None]]:
+        return _links(self.contract)
+
+    def execution(self, *group_by: str, extra: dict[str, Any] | None = None) -> Any:
+        return aggregation.execution(
+            contract=self.contract,
+            as_of=self.as_of,
+            group_by=group_by,
+            filters={**self.filters, **(extra or {})},
+        )
+
+    def add(self, item: Table | Chart) -> Any:
+        self.tables.append(item.table if isinstance(item, Chart) else item)
+        return item
+
+    def export(self, name: str) -> HttpResponse | None:
+        def meta(table: Table) -> list[tuple[str, str]]:
+            return header_block(
+                self.contract,
+                what=f"{table.caption} (page {self.request.path})",
+                filters=self.filters,
+                as_of=self.as_of,
+            )
+
+        return export_response(self.request, self.tables, filename=name, meta=meta)
+
+
+def _page(request: HttpRequest, slug: str) -> Page:
+    contract = selectors.contract_get(slug=slug)
+    as_of, error = _as_of(request)
+    return Page(request, contract, as_of, error)
+
+
+def _crumbs(contract: Contract, *links: tuple[str, str], current: str) -> dict[str, Any]:
+    return {
+        "links": [
+            {"url": reverse("web:dashboard", args=[contract.slug]), "title": contract.title},
+            *[{"url": u, "title": t} for u, t in links],
+        ],
+        "current": current,
+    }
+
+
+def _url(name: str, contract: Contract, **kwargs: Any) -> str:
+    return reverse(name, kwargs={"slug": contract.slug, **kwargs})
+
+
+def _links(contract: Contract) -> dict[str, Callable[[Any], str | None]]:
+    """How a row of each dimension links to its page."""
+
+    def link(name: str, kwarg: str, dim: str) -> Callable[[Any], str | None]:
+        def inner(row: Any) -> str | None:
+            value = row.key.get(dim)
+            return None if value in (None, "") else _url(name, contract, **{kwarg: value})
+
+        return inner
+
+    return {
+        "axis": link("web:axis", "number", "axis"),
+        "objective": link("web:objective", "code", "objective"),
+        "partner": link("web:partner", "code", "partner"),
+        "departement": link("web:departement", "code", "departement"),
+        "epci": link("web:epci", "siren", "epci"),
+        "territory": link("web:project_territory", "code", "territory"),
+        "operation": _OperationLinks(contract),
+    }
+
+
+class _OperationLinks:
+    """Rows keyed by operation code → the operation's page; codes are resolved in one query
+    on first use (the aggregation keys operations by their code)."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self.pks: dict[str, int] | None = None
+
+    def __call__(self, row: Any) -> str | None:
+        if self.pks is None:
+            self.pks = dict(
+                Operation.objects.filter(contract=self.contract).values_list("code", "pk")
+            )
+        pk = self.pks.get(row.key.get("operation"))
+        if pk is None:
+            return None
+        return _maybe_reverse("operations:detail", slug=self.contract.slug, pk=pk)
+
+
+def operations_list_url(contract: Contract, params: dict[str, Any]) -> str | None:
+    """The operations list of the operations app with the page's filters (French names)."""
+    url = _maybe_reverse("operations:list", slug=contract.slug)
+    if url is None:
+        return None
+    query = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+TOP_OPERATIONS = 25
+
+
+def _operations_table(
+    page: Page,
+    caption: str = "Opérations",
+    *,
+    group_by: tuple[str, ...] = ("operation",),
+    extra: Sequence[tuple[str, Callable[[Any], Any]]] = (),
+) -> Table:
+    """The operations at this level, largest programmed first: the first TOP_OPERATIONS unless
+    `?toutes=1` asks for all (the export follows the page: same rows). The total is the
+    service's total of every operation at this level."""
+    result = page.execution(*group_by)
+    rows = sorted(result.rows, key=lambda r: (-r.programmed, str(r.key.get("operation"))))
+    count = len(rows)
+    show_all = page.request.GET.get("toutes") == "1"
+    shown = rows if show_all else rows[:TOP_OPERATIONS]
+    note = (
+        f"{len(shown)} opérations sur {count}, par montant programmé décroissant ; "
+        "la ligne Total porte sur toutes les opérations."
+        if len(shown) < count
+        else f"{count} opération{'s' if count > 1 else ''}."
+    )
+    table = page.add(
+        execution_table(
+            "operations",
+            caption,
+            replace(result, rows=shown),
+            first="Opération",
+            label=lambda r: row_label(r, "operation"),
+            link=page.links["operation"],
+            maquette=False,
+            note=note,
+            extra=extra,
+        )
+    )
+    table.more = (count - len(shown)) if not show_all else 0
+    return table
+
+
+def _kpis(contract: Contract, total: Any, *, envelope: Decimal | None = None) -> dict[str, Any]:
+    return {"row": total, "envelope": envelope}
+
+
+def _render(request: HttpRequest, template: str, page: Page, context: dict[str, Any]) -> Any:
+    # htmx asks for the same page and keeps its #figures (hx-select): one code path.
+    return render(
+        request,
+        template,
+        {
+            "contract": page.contract,
+            "as_of": page.as_of,
+            "date_error": page.date_error,
+            "filters": page.filters,
+            **context,
+        },
+    )
+
+
+# -- dashboard -----------------------------------------------------------------------------------
+
+
+@dataclass
+class FilterField:
+    name: str
+    label: str
+    choices: list[tuple[str, str]]
+    value: str
+    all_label: str = "Tous"
+
+
+def _filter_fields(request: HttpRequest, contract: Contract) -> list[FilterField]:
+    axes = [
+        (str(a.number), f"Axe {a.number} — {a.title}") for a in contract.axes.order_by("number")
+    ]
+    partners = [(p.code, str(p)) for p in contract.partners.order_by("position", "code")]
+    deps = [
+        (d.code, f"{d.name} ({d.code})")
+        for d in Departement.objects.filter(region_id=contract.region_id).order_by("code")
+    ]
+    territories = [
+        (t.territory.code, t.territory.name)
+        for t in contract.territories.select_related("territory").order_by("territory__name")
+    ]
+    markers = [(m.code, m.label) for m in contract.markers.order_by("code")]
+    options = {
+        "axis": ("Axe", axes),
+        "partner": ("Partenaire", partners),
+        "departement": ("Département", deps),
+        "territory": ("Territoire de projet", territories),
+        "marker": ("Thème transversal", markers),
+    }
+    fields = []
+    for name in DASHBOARD_FILTERS:
+        label, choices = options[name]
+        value = request.GET.get(name, "")
+        if value not in {c for c, _ in choices}:
+            value = ""
+        fields.append(FilterField(name, label, choices, value))
+    return fields
+
+
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    page = _page(request, slug)
+    contract = page.contract
+    fields = _filter_fields(request, contract)
+    for f in fields:
+        if f.value:
+            page.filters[f.name] = int(f.value) if f.name == "axis" else f.value
+    links = page.links
+    by_axis = page.execution("axis")
+    axis_chart = page.add(
+        breakdown(
+            "par-axe",
+            "Exécution par axe",
+            by_axis,
+            dim="axis",
+            first="Axe",
+            link=links["axis"],
+            short=lambda r: f"Axe {r.key.get('axis')}",
+        )
+    )
+    by_partner = page.execution("partner")
+    partner_chart = page.add(
+        breakdown(
+            "par-partenaire",
+            "Exécution par partenaire",
+            by_partner,
+            dim="partner",
+            first="Partenaire",
+            link=links["partner"],
+        )
+    )
+    series = page.add(
+        series_chart(
+            "cumul",
+            "Engagements et paiements cumulés, mois par mois",
+            aggregation.execution_series(
+                contract=contract, as_of=page.as_of, filters=page.filters or None
+            ),
+            page.as_of,
+        )
+    )
+    alerts = alerts_mod.dashboard_alerts(page, by_partner=by_partner)
+    for a in alerts:
+        page.add(a.table)
+    if response := page.export("tableau-de-bord"):
+        return response
+    active = {f.name: f.value for f in fields if f.value}
+    return _render(
+        request,
+        "web/dashboard.html",
+        page,
+        {
+            "title": f"Tableau de bord — {contract.title}",
+            "fields": fields,
+            "active_filters": active,
+            "kpis": _kpis(contract, by_axis.total, envelope=contract.envelope),
+            "charts": [axis_chart, partner_chart],
+            "series": series,
+            "alerts": alerts,
+            "operations_url": operations_list_url(contract, page.filters),
+            "breadcrumb_data": {
+                "links": [{"url": "/", "title": "Accueil"}],
+                "current": "Tableau de bord",
+            },
+        },
+    )
+
+
+# -- axis, objective, partner --------------------------------------------------------------------
+
+
+def _scope_page(
+    request: HttpRequest,
+    page: Page,
+    *,
+    title: str,
+    kind: str,
+    breakdowns: list[tuple[str, str, str, Callable[[Any], str] | None]],
+    list_params: dict[str, Any],
+    crumbs: dict[str, Any],
+    export_name: str,
+    intro: str = "",
+    amendments: list[Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """A page of figures at one level (axis, objective, partner, territory): key figures,
+    breakdowns (dimension, caption, first column, short label), the cumulative series, the
+    operations and the amendments."""
+    links = page.links
+    charts_ = []
+    total = None
+    for dim, caption, first, short in breakdowns:
+        result = page.execution(dim)
+        total = total or result.total
+        charts_.append(
+            page.add(
+                breakdown(
+                    f"par-{dim}",
+                    caption,
+                    result,
+                    dim=dim,
+                    first=first,
+                    link=links.get(dim),
+                    short=short,
+                )
+            )
+        )
+    series = page.add(
+        series_chart(
+            "cumul",
+            "Engagements et paiements cumulés, mois par mois",
+            aggregation.execution_series(
+                contract=page.contract, as_of=page.as_of, filters=page.filters
+            ),
+            page.as_of,
+        )
+    )
+    operations = _operations_table(page)
+    if response := page.export(export_name):
+        return response
+    return _render(
+        request,
+        "web/scope.html",
+        page,
+        {
+            "title": title,
+            "kind": kind,
+            "intro": intro,
+            "kpis": _kpis(page.contract, total),
+            "charts": charts_,
+            "series": series,
+            "operations": operations,
+            "operations_url": operations_list_url(page.contract, list_params),
+            "amendments": amendments,
+            "breadcrumb_data": crumbs,
+            **(extra or {}),
+        },
+    )
+
+
+@dataclass
+class AmendmentLine:
+    amendment: Any
+    change: Decimal | None  # net change of the maquette at this level, from the service
+
+
+def _amendments(contract: Contract, filters: dict[str, Any], **lookup: Any) -> list[AmendmentLine]:
+    """The amendments with at least one maquette line at this level (axis, objective or
+    partner), each with the net change of the maquette there on its effective date: the
+    service's maquette in force that day minus the day before (amendments effective the same
+    day share their change)."""
+    from cper.maquette.models import Amendment
+
+    touched = (
+        Amendment.objects.filter(
+            contract=contract, **{f"changes__{k}": v for k, v in lookup.items()}
+        )
+        .distinct()
+        .order_by("number")
+    )
+    out = []
+    for amendment in touched:
+        day = amendment.effective_on
+        after, before = (
+            aggregation.execution(contract=contract, as_of=d, filters=filters).total.maquette
+            for d in (day, day - dt.timedelta(days=1))
+        )
+        change = None if after is None or before is None else after - before
+        out.append(AmendmentLine(amendment, change))
+    return out
+
+
+def axis_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    page = _page(request, slug)
+    axis = get_object_or_404(Axis, contract=page.contract, number=number)
+    page.filters["axis"] = axis.number
+    return _scope_page(
+        request,
+        page,
+        title=f"Axe {axis.number} — {axis.title}",
+        kind="Axe",
+        intro=axis.share_note
+        or (f"Part des crédits annoncée : {axis.stated_share} %" if axis.stated_share else ""),
+        breakdowns=[
+            (
+                "objective",
+                "Exécution par objectif",
+                "Objectif",
+                lambda r: f"{r.key.get('objective')}",
+            ),
+            ("partner", "Exécution par partenaire", "Partenaire", None),
+        ],
+        list_params=page.filters,
+        crumbs=_crumbs(page.contract, current=f"Axe {axis.number}"),
+        export_name=f"axe-{axis.number}",
+        amendments=_amendments(page.contract, page.filters, objective__axis=axis),
+    )
+
+
+def objective_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
+    page = _page(request, slug)
+    objective = get_object_or_404(
+        Objective.objects.select_related("axis"), contract=page.contract, code=code
+    )
+    page.filters["objective"] = objective.code
+    axis = objective.axis
+    return _scope_page(
+        request,
+        page,
+        title=f"Objectif {objective.code} — {objective.title}",
+        kind="Objectif",
+        breakdowns=[
+            ("partner", "Exécution par partenaire", "Partenaire", None),
+            ("year", "Exécution par année de programmation", "Année", None),
+        ],
+        list_params=page.filters,
+        crumbs=_crumbs(
+            page.contract,
+            (_url("web:axis", page.contract, number=axis.number), f"Axe {axis.number}"),
+            current=f"Objectif {objective.code}",
+        ),
+        export_name=f"objectif-{objective.code}",
+        amendments=_amendments(page.contract, page.filters, objective=objective),
+    )
+
+
+def partner_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
+    page = _page(request, slug)
+    partner = get_object_or_404(Partner, contract=page.contract, code=code)
+    page.filters["partner"] = partner.code
+    return _scope_page(
+        request,
+        page,
+        title=partner.name,
+        kind="Partenaire",
+        intro=partner.get_kind_display(),
+        breakdowns=[
+            ("axis", "Exécution par axe", "Axe", lambda r: f"Axe {r.key.get('axis')}"),
+            (
+                "objective",
+                "Exécution par objectif",
+                "Objectif",
+                lambda r: f"{r.key.get('objective')}",
+            ),
+        ],
+        list_params=page.filters,
+        crumbs=_crumbs(page.contract, current=partner.name),
+        export_name=f"partenaire-{partner.code}",
+        amendments=_amendments(page.contract, page.filters, partner=partner),
+    )
+
+
+# -- territories ---------------------------------------------------------------------------------
+
+MEASURE_CHOICES = {"programmed": "programmés", "paid": "payés", "committed": "engagés"}
+
+
+def _populations(level: str, codes: list[str]) -> dict[str, int]:
+    if level == "epci":
+        return dict(Epci.objects.filter(siren__in=codes).values_list("siren", "population"))
+    return {
+        row["departement_id"]: row["total"]
+        for row in Commune.objects.filter(departement_id__in=codes)
+        .values("departement_id")
+        .annotate(total=Sum("population"))
+    }
+
+
+def territory_map(page: Page, level: str, measure: str, per_head: bool) -> dict[str, Any]:
+    """A choropleth of the region by département or EPCI, with its legend and table."""
+    layer = maps.region_map(page.contract.region_id, level)  # type: ignore[arg-type]
+    result = page.execution(level)
+    by_code = {str(r.key.get(level)): r for r in result.rows}
+    shapes = layer.shapes
+    populations = _populations(level, [s.code for s in shapes])
+    values: dict[str, Decimal | None] = {}
+    for s in shapes:
+        row = by_code.get(s.code)
+        amount = getattr(row, measure) if row else Decimal(0)
+        pop = populations.get(s.code) or 0
+        values[s.code] = (
+            (amount / pop).quantize(Decimal("0.01"))
+            if per_head and pop
+            else (None if per_head else amount)
+        )
+    classes = maps.class_breaks([v for v in values.values() if v is not None])
+    unit = "€ par habitant" if per_head else "M€"
+    verb = MEASURE_CHOICES[measure]
+    link_name = "web:epci" if level == "epci" else "web:departement"
+    kw = "siren" if level == "epci" else "code"
+    items = []
+    for s in shapes:
+        v = values[s.code]
+        shown = "aucun montant" if not v else (f"{maps_format(v, per_head)} {verb}")
+        items.append(
+            {
+                "shape": s,
+                "fill": maps.colour_for(v, classes),
+                "label": f"{s.name} : {shown}",
+                "url": _url(link_name, page.contract, **{kw: s.code}),
+            }
+        )
+    table = page.add(
+        Table(
+            id=f"carte-{level}",
+            caption=f"Montants {verb} par {'EPCI' if level == 'epci' else 'département'}",
+            columns=[
+                Column("EPCI" if level == "epci" else "Département"),
+                Column("Code"),
+                Column(f"Montant {verb[:-1]} (€)", MONEY, 0),
+                Column("Population", NUMBER, 0),
+                Column("Par habitant (€)", MONEY, 2),
+            ],
+            rows=[
+                [
+                    s.name,
+                    s.code,
+                    getattr(by_code[s.code], measure) if s.code in by_code else Decimal(0),
+                    populations.get(s.code),
+                    (
+                        (getattr(by_code[s.code], measure) / populations[s.code]).quantize(
+                            Decimal("0.01")
+                        )
+                        if s.code in by_code and populations.get(s.code)
+                        else None
+                    ),
+                ]
+                for s in shapes
+            ],
+            links=[_url(link_name, page.contract, **{kw: s.code}) for s in shapes],
+            note="Population municipale (COG 2026). Le montant par habitant rapporte le montant "
+            "à la population du territoire.",
+        )
+    )
+    return {
+        "layer": layer,
+        "items": items,
+        "classes": [
+            {
+                "colour": c.colour,
+                "low": maps_format(c.low, per_head),
+                "high": maps_format(c.high, per_head),
+            }
+            for c in classes
+        ],
+        "no_data": maps.NO_DATA,
+        "unit": unit,
+        "table": table,
+        "level": level,
+        "title": f"Montants {verb}{' par habitant' if per_head else ''}, par "
+        f"{'EPCI' if level == 'epci' else 'département'}",
+    }
+
+
+def maps_format(value: Decimal, per_head: bool) -> str:
+    from cper import money
+
+    return money.format_eur(value, 2) if per_head else money.format_meur(value)
+
+
+def territories(request: HttpRequest, slug: str) -> HttpResponse:
+    page = _page(request, slug)
+    contract = page.contract
+    level = request.GET.get("niveau", "departement")
+    if level not in ("departement", "epci") or not maps.has_map(contract.region_id, level):  # type: ignore[arg-type]
+        level = "departement"
+    measure = request.GET.get("mesure", "programmed")
+    if measure not in MEASURE_CHOICES:
+        measure = "programmed"
+    per_head = request.GET.get("rapport") == "habitant"
+    levels = [("departement", "Départements")]
+    if maps.has_map(contract.region_id, "epci"):
+        levels.append(("epci", "EPCI"))
+    fields = [
+        FilterField("niveau", "Découpage", levels, level, all_label=""),
+        FilterField(
+            "mesure", "Montants", [(k, v) for k, v in MEASURE_CHOICES.items()], measure, ""
+        ),
+        FilterField(
+            "rapport",
+            "Rapporté à",
+            [("total", "total"), ("habitant", "par habitant")],
+            "habitant" if per_head else "total",
+            "",
+        ),
+    ]
+    the_map = territory_map(page, level, measure, per_head)
+    links = page.links
+    by_territory = page.add(
+        execution_table(
+            "par-territoire",
+            "Exécution par territoire de projet",
+            page.execution("territory"),
+            first="Territoire de projet",
+            label=lambda r: row_label(r, "territory"),
+            link=links["territory"],
+            maquette=False,
+            note="Une opération peut relever de plusieurs territoires de projet : ces lignes ne "
+            "s'additionnent pas.",
+        )
+    )
+    if response := page.export("territoires"):
+        return response
+    return _render(
+        request,
+        "web/territories.html",
+        page,
+        {
+            "title": f"Territoires — {contract.title}",
+            "map": the_map,
+            "fields": fields,
+            "level": level,
+            "measure": measure,
+            "per_head": per_head,
+            "measures": MEASURE_CHOICES,
+            "has_epci_map": maps.has_map(contract.region_id, "epci"),
+            "by_territory": by_territory,
+            "breadcrumb_data": _crumbs(contract, current="Territoires"),
+        },
+    )
+
+
+def departement_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
+    page = _page(request, slug)
+    dep = get_object_or_404(Departement, code=code, region_id=page.contract.region_id)
+    page.filters["departement"] = dep.code
+    return _scope_page(
+        request,
+        page,
+        title=f"{dep.name} ({dep.code})",
+        kind="Département",
+        breakdowns=[
+            ("axis", "Exécution par axe", "Axe", lambda r: f"Axe {r.key.get('axis')}"),
+            ("epci", "Exécution par EPCI", "EPCI", None),
+        ],
+        list_params=page.filters,
+        crumbs=_crumbs(
+            page.contract, (_url("web:territories", page.contract), "Territoires"), current=dep.name
+        ),
+        export_name=f"departement-{dep.code}",
+    )
+
+
+def epci_detail(request: HttpRequest, slug: str, siren: str) -> HttpResponse:
+    page = _page(request, slug)
+    epci = get_object_or_404(Epci, siren=siren)
+    page.filters["epci"] = epci.siren
+    return _scope_page(
+        request,
+        page,
+        title=epci.name,
+        kind="EPCI",
+        intro=f"SIREN {epci.siren} — {epci.population:,} habitants".replace(",", "\u202f"),
+        breakdowns=[("axis", "Exécution par axe", "Axe", lambda r: f"Axe {r.key.get('axis')}")],
+        list_params=page.filters,
+        crumbs=_crumbs(
+            page.contract,
+            (_url("web:territories", page.contract) + "?niveau=epci", "Territoires"),
+            current=epci.name,
+        ),
+        export_name=f"epci-{epci.siren}",
+    )
+
+
+def project_territory_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
+    page = _page(request, slug)
+    territory = get_object_or_404(
+        ProjectTerritory.objects.prefetch_related("epcis"),
+        code=code,
+        contracts__contract=page.contract,
+    )
+    page.filters["territory"] = territory.code
+    return _scope_page(
+        request,
+        page,
+        title=territory.name,
+        kind="Territoire de projet",
+        intro=territory.description or territory.source,
+        breakdowns=[
+            ("axis", "Exécution par axe", "Axe", lambda r: f"Axe {r.key.get('axis')}"),
+            ("epci", "Exécution par EPCI", "EPCI", None),
+        ],
+        list_params=page.filters,
+        crumbs=_crumbs(
+            page.contract,
+            (_url("web:territories", page.contract), "Territoires"),
+            current=territory.name,
+        ),
+        export_name=f"territoire-{territory.code}",
+        extra={"perimeter": list(territory.epcis.all())},
+    )
+
+
+# -- focus: employment, training and career guidance ---------------------------------------------
+
+FOCUS_MARKER = "emploi-formation-orientation"
+
+
+def focus(request: HttpRequest, slug: str) -> HttpResponse:
+    page = _page(request, slug)
+    contract = page.contract
+    marker = (
+        Marker.objects.filter(contract=contract, code=request.GET.get("marker", FOCUS_MARKER))
+        .prefetch_related("objectives", "contributions__axis", "contributions__territories")
+        .first()
+    )
+    if marker is None:
+        raise Http404("thème transversal inconnu")
+    page.filters["marker"] = marker.code
+    links = page.links
+    by_axis = page.execution("axis")
+    rows_by_axis = {r.key.get("axis"): r for r in by_axis.rows}
+    axis_chart = page.add(
+        breakdown(
+            "par-axe",
+            f"{marker.label} : exécution par axe",
+            by_axis,
+            dim="axis",
+            first="Axe",
+            link=links["axis"],
+            short=lambda r: f"Axe {r.key.get('axis')}",
+        )
+    )
+    contributions = [
+        {"c": c, "row": rows_by_axis.get(c.axis.number)} for c in marker.contributions.all()
+    ]
+    by_territory = page.add(
+        execution_table(
+            "par-territoire",
+            "Par territoire de projet",
+            page.execution("territory"),
+            first="Territoire de projet",
+            label=lambda r: row_label(r, "territory"),
+            link=links["territory"],
+            maquette=False,
+            note="Une opération peut relever de plusieurs territoires : ces lignes ne "
+            "s'additionnent pas.",
+        )
+    )
+    by_dep = page.add(
+        execution_table(
+            "par-departement",
+            "Par département",
+            page.execution("departement"),
+            first="Département",
+            label=lambda r: row_label(r, "departement"),
+            link=links["departement"],
+            maquette=False,
+        )
+    )
+    operations = _operations_table(
+        page,
+        "Opérations portant le thème",
+        group_by=("operation", "departement"),
+        extra=[("Département", lambda r: row_label(r, "departement"))],
+    )
+    if response := page.export("emploi-formation-orientation"):
+        return response
+    return _render(
+        request,
+        "web/focus.html",
+        page,
+        {
+            "title": marker.label,
+            "marker": marker,
+            "kpis": _kpis(contract, by_axis.total),
+            "axis_chart": axis_chart,
+            "contributions": contributions,
+            "objectives": list(marker.objectives.all()),
+            "by_territory": by_territory,
+            "by_dep": by_dep,
+            "operations": operations,
+            "operations_url": operations_list_url(contract, page.filters),
+            "breadcrumb_data": _crumbs(contract, current="Emploi, formation et orientation"),
         },
     )

@@ -13,10 +13,10 @@ def test_contract_page_shows_axes_objectives_shares_and_signatories(client, hdf)
     assert 'lang="fr"' in html
 
 
-def test_home_redirects_to_the_only_contract(client, hdf):
+def test_home_lands_on_the_only_contracts_dashboard(client, hdf):
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"] == reverse("web:contract", args=[hdf.slug])
+    assert response["Location"] == reverse("web:dashboard", args=[hdf.slug])
 
 
 def test_unknown_contract_is_a_404(client, db):

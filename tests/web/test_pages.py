@@ -1,0 +1,131 @@
+"""The figures pages: every amount is the aggregation service's, every table exports what it
+shows, and each page renders in a bounded number of SQL queries."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from cper.finance import aggregation
+from cper.money import format_meur
+
+SLUG = "hauts-de-france-2021-2027"
+AS_OF = "2025-06-30"
+
+
+def url(name: str, **kwargs: object) -> str:
+    return reverse(f"web:{name}", kwargs={"slug": SLUG, **kwargs})
+
+
+# (page, URL arguments, most SQL queries): one service call per figure plus the filters'
+# choices — measured 47 for the dashboard, 33 for the focus page, 15 to 25 for the others.
+PAGES = [
+    ("dashboard", {}, 50),
+    ("axis", {"number": 2}, 30),
+    ("objective", {"code": "2.1"}, 30),
+    ("partner", {"code": "etat"}, 30),
+    ("territories", {}, 30),
+    ("departement", {"code": "59"}, 30),
+    ("epci", {"siren": "200093201"}, 30),
+    ("project_territory", {"code": "bassin-minier"}, 30),
+    ("focus", {}, 36),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "queries"), PAGES)
+def test_each_page_renders_in_bounded_queries(
+    client, execution, django_assert_max_num_queries, name, kwargs, queries
+):  # type: ignore[no-untyped-def]
+    with django_assert_max_num_queries(queries):
+        response = client.get(url(name, **kwargs), {"date": AS_OF})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<svg" in html and "<table" in html
+
+
+def test_dashboard_figures_are_the_services(client, hdf, execution):  # type: ignore[no-untyped-def]
+    as_of = dt.date.fromisoformat(AS_OF)
+    total = aggregation.execution(contract=hdf, as_of=as_of).total
+    html = client.get(url("dashboard"), {"date": AS_OF}).content.decode()
+    for value in (total.programmed, total.committed, total.paid):
+        assert format_meur(value) in html
+    assert total.committed == Decimal("3400000.00")
+
+
+def test_a_filter_and_the_date_change_the_figures(client, hdf, execution):  # type: ignore[no-untyped-def]
+    def committed(**params: str) -> str:
+        html = client.get(url("dashboard"), params).content.decode()
+        start = html.index('data-testid="kpi-committed">') + len('data-testid="kpi-committed">')
+        return html[start : html.index("<", start)]
+
+    assert committed(date=AS_OF) == format_meur(Decimal("3400000"))
+    assert committed(date=AS_OF, departement="62") == format_meur(Decimal("400000"))
+    assert committed(date="2022-07-01") == format_meur(Decimal("2000000"))
+
+
+def test_a_bad_date_falls_back_to_today_with_a_message(client, hdf):  # type: ignore[no-untyped-def]
+    html = client.get(url("dashboard"), {"date": "31/02/2024"}).content.decode()
+    assert "est pas une date" in html
+
+
+def _csv(client, path: str, **params: str) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    response = client.get(path, {**params, "format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    text = response.content.decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(text), delimiter=";"))
+
+
+def test_exports_hold_the_rows_the_page_shows(client, hdf, execution):  # type: ignore[no-untyped-def]
+    as_of = dt.date.fromisoformat(AS_OF)
+    rows = _csv(client, url("dashboard"), date=AS_OF, export="par-partenaire")
+    header = rows.index(next(r for r in rows if r and r[0] == "Partenaire"))
+    body = rows[header + 1 :]
+    result = aggregation.execution(contract=hdf, as_of=as_of, group_by=("partner",))
+    assert [r[0] for r in body] == [r.labels["partner"] for r in result.rows] + ["Total"]
+    committed = rows[header].index("Engagé (€)")
+    assert [Decimal(r[committed].replace(",", ".")) for r in body] == [
+        r.committed for r in result.rows
+    ] + [result.total.committed]
+
+    xlsx = client.get(
+        url("territories"), {"date": AS_OF, "export": "carte-departement", "format": "xlsx"}
+    )
+    assert xlsx.status_code == 200
+    assert xlsx.content[:2] == b"PK"
+
+
+def test_unknown_export_is_a_404(client, hdf):  # type: ignore[no-untyped-def]
+    assert client.get(url("dashboard"), {"export": "nope"}).status_code == 404
+
+
+def test_the_map_has_one_area_per_departement(client, hdf, execution):  # type: ignore[no-untyped-def]
+    html = client.get(url("territories"), {"date": AS_OF}).content.decode()
+    for code in ("02", "59", "60", "62", "80"):
+        assert f'data-code="{code}"' in html
+    assert html.count('class="cper-map__area"') == 5
+    html = client.get(
+        url("territories"), {"niveau": "epci", "rapport": "habitant"}
+    ).content.decode()
+    assert html.count('class="cper-map__area"') == 92
+    assert "par habitant" in html
+
+
+def test_alerts(client, hdf, execution):  # type: ignore[no-untyped-def]
+    html = client.get(url("dashboard"), {"date": "2024-06-30"}).content.decode()
+    assert "W-003" in html  # programmed in January 2023, never committed
+    html = client.get(url("dashboard"), {"date": "2023-06-30"}).content.decode()
+    assert "Opérations programmées sans engagement depuis 12 mois : 0" in html
+
+
+def test_focus_page_shows_the_marker_per_axis(client, hdf, execution):  # type: ignore[no-untyped-def]
+    html = client.get(url("focus"), {"date": AS_OF}).content.decode()
+    assert "Emploi, formation et orientation professionnelle" in html
+    assert "filières d’avenir" in html or "filières d'avenir" in html
+    assert "W-002" in html and "W-001" not in html
+    assert "Bassin minier" in html
