@@ -76,7 +76,7 @@ def import_throughput(
     }
 
 
-def _bulk_insert(contract: Contract, rows: list[list[Any]]) -> float:
+def _bulk_insert(contract: Contract, rows: list[Any]) -> float:
     """The same operations and lines with bulk_create, rolled back: the floor of the cost."""
     from cper.operations.models import FinancingLine, Operation, OperationCommune, ProjectOwner
 
@@ -97,7 +97,7 @@ def _bulk_insert(contract: Contract, rows: list[list[Any]]) -> float:
                 code=code[:40],
                 title=r[1],
                 description=r[2] or "",
-                owner_id=owners.get(r[4]) or owners_rna.get(r[5]),
+                owner_id=owners.get(r[4]) or owners_rna.get(r[5]),  # type: ignore[misc]
                 objective_id=objectives[r[8]],
                 status="draft",
                 cost_ht=r[13],
