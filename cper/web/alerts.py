@@ -82,7 +82,7 @@ def dashboard_alerts(page: Page, *, by_partner: Any) -> list[Alert]:
     now = page.execution("operation")
     stale = [
         r
-        for r in now.rows
+        for r in page.visible_operations(now.rows)
         if r.key["operation"] in programmed_then and r.programmed and not r.committed
     ]
     op_links = links["operation"]

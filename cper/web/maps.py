@@ -377,7 +377,7 @@ def _shape(code: str, name: str, rings: list[list[Point]]) -> Shape:
 
 # Sequential shades of the DSFR "bleu France" (light to dark); text on the two darkest is white.
 PALETTE = ("#e3e3fd", "#cacafb", "#8585f6", "#4747e0", "#000091")
-NO_DATA = "#f6f6f6"
+NO_DATA = "#e5e5e5"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 
+from cper.accounts.permissions import sees_unpublished
 from cper.contracts import selectors
 from cper.contracts.models import Axis, Contract, Marker, Objective, Partner
 from cper.finance import aggregation
@@ -102,6 +103,13 @@ class Page:
     def links(self) -> dict[str, Callable[[Any], str | None]]:
         return _links(self.contract)
 
+    def visible_operations(self, rows: list[Any]) -> list[Any]:
+        """Operation rows this visitor may see: the public sees published operations only
+        (amounts and totals stay those of the service, over every operation)."""
+        if sees_unpublished(self.request.user):
+            return rows
+        return [r for r in rows if self.links["operation"].published(r)]  # type: ignore[attr-defined]
+
     def execution(self, *group_by: str, extra: dict[str, Any] | None = None) -> Any:
         return aggregation.execution(
             contract=self.contract,
@@ -173,17 +181,27 @@ class _OperationLinks:
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
-        self.pks: dict[str, int] | None = None
+        self._ops: dict[str, tuple[int, bool]] | None = None
+
+    @property
+    def ops(self) -> dict[str, tuple[int, bool]]:
+        if self._ops is None:
+            self._ops = {
+                code: (pk, published)
+                for code, pk, published in Operation.objects.filter(
+                    contract=self.contract
+                ).values_list("code", "pk", "published")
+            }
+        return self._ops
+
+    def published(self, row: Any) -> bool:
+        return self.ops.get(row.key.get("operation"), (0, False))[1]
 
     def __call__(self, row: Any) -> str | None:
-        if self.pks is None:
-            self.pks = dict(
-                Operation.objects.filter(contract=self.contract).values_list("code", "pk")
-            )
-        pk = self.pks.get(row.key.get("operation"))
-        if pk is None:
+        found = self.ops.get(row.key.get("operation"))
+        if found is None:
             return None
-        return _maybe_reverse("operations:detail", slug=self.contract.slug, pk=pk)
+        return _maybe_reverse("operations:detail", slug=self.contract.slug, pk=found[0])
 
 
 def operations_list_url(contract: Contract, params: dict[str, Any]) -> str | None:
@@ -209,8 +227,12 @@ def _operations_table(
     `?toutes=1` asks for all (the export follows the page: same rows). The total is the
     service's total of every operation at this level."""
     result = page.execution(*group_by)
-    rows = sorted(result.rows, key=lambda r: (-r.programmed, str(r.key.get("operation"))))
+    rows = sorted(
+        page.visible_operations(result.rows),
+        key=lambda r: (-r.programmed, str(r.key.get("operation"))),
+    )
     count = len(rows)
+    hidden = len(result.rows) - count
     show_all = page.request.GET.get("toutes") == "1"
     shown = rows if show_all else rows[:TOP_OPERATIONS]
     note = (
@@ -219,6 +241,8 @@ def _operations_table(
         if len(shown) < count
         else f"{count} opération{'s' if count > 1 else ''}."
     )
+    if hidden:
+        note += f" Opérations non publiées, comptées dans le total mais non listées : {hidden}."
     table = page.add(
         execution_table(
             "operations",

@@ -30,3 +30,12 @@ def execution(hdf):  # type: ignore[no-untyped-def]
     F.record(c, "commitment", dt.date(2022, 9, 1), "400000.00")
     F.record(c, "payment", dt.date(2022, 12, 1), "100000.00")
     return {"lille": lille, "arras": arras, "laon": laon}
+
+
+@pytest.fixture
+def staff_client(client, hdf):  # type: ignore[no-untyped-def]
+    """A client logged in as an observer (sees unpublished operations)."""
+    from cper.accounts.models import Role, User
+
+    client.force_login(User.objects.create_user("web-observer", role=Role.OBSERVER))
+    return client

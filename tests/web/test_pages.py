@@ -116,16 +116,29 @@ def test_the_map_has_one_area_per_departement(client, hdf, execution):  # type: 
     assert "par habitant" in html
 
 
-def test_alerts(client, hdf, execution):  # type: ignore[no-untyped-def]
-    html = client.get(url("dashboard"), {"date": "2024-06-30"}).content.decode()
+def test_alerts(staff_client, execution):  # type: ignore[no-untyped-def]
+    html = staff_client.get(url("dashboard"), {"date": "2024-06-30"}).content.decode()
     assert "W-003" in html  # programmed in January 2023, never committed
-    html = client.get(url("dashboard"), {"date": "2023-06-30"}).content.decode()
+    html = staff_client.get(url("dashboard"), {"date": "2023-06-30"}).content.decode()
     assert "Opérations programmées sans engagement depuis 12 mois : 0" in html
 
 
-def test_focus_page_shows_the_marker_per_axis(client, hdf, execution):  # type: ignore[no-untyped-def]
-    html = client.get(url("focus"), {"date": AS_OF}).content.decode()
+def test_focus_page_shows_the_marker_per_axis(staff_client, execution):  # type: ignore[no-untyped-def]
+    html = staff_client.get(url("focus"), {"date": AS_OF}).content.decode()
     assert "Emploi, formation et orientation professionnelle" in html
     assert "filières d’avenir" in html or "filières d'avenir" in html
     assert "W-002" in html and "W-001" not in html
     assert "Bassin minier" in html
+
+
+def test_the_public_sees_published_operations_only(client, staff_client, execution):  # type: ignore[no-untyped-def]
+    lille = execution["lille"]
+    lille.published = True
+    lille.save(update_fields=["published"])
+    staff = staff_client.get(url("axis", number=2), {"date": AS_OF}).content.decode()
+    client.logout()
+    public = client.get(url("departement", code="59"), {"date": AS_OF}).content.decode()
+    assert "W-001" in staff and "W-001" in public
+    public = client.get(url("focus"), {"date": AS_OF}).content.decode()
+    assert "W-002" not in public  # not published
+    assert "non publiées, comptées dans le total mais non listées : 1" in public
