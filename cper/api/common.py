@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Path
+from ninja import Path, Schema
 
 from cper.api.errors import ERROR_STATUSES, ErrorOut, not_found
 from cper.api.schemas import SLUG_PATTERN
+from cper.audit.models import Via
+from cper.audit.services import Actor
 from cper.contracts.models import Contract
 from cper.contracts.selectors import contract_get
 
@@ -30,6 +32,11 @@ def contract_of(slug: str) -> Contract:
         raise not_found(f"Contrat « {slug} » introuvable.") from None
 
 
-def caller(request: HttpRequest) -> Any:
-    """The user the request acts as (set by the authentication: token owner or anonymous)."""
-    return request.user
+def actor_of(request: HttpRequest) -> Actor:
+    """The services' actor: the token's owner, through the API."""
+    return Actor(user=request.user, via=Via.API)
+
+
+def dump(schema: type[Schema], data: Any) -> Any:
+    """`data` as the JSON the response carries (for the idempotency record)."""
+    return schema.model_validate(data).model_dump(mode="json")

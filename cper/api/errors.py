@@ -103,6 +103,8 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str | None]:
         rest = rest[1:]  # drop the name of the view's body argument
     elif source == "body" and len(rest) == 1:
         rest = [] if rest[0] in {"payload", "data", "body"} else rest
+    elif len(rest) > 1 and not rest[1].isdigit():
+        rest = rest[1:]  # drop the name of the view's schema argument (`q: Query[Filters]`)
     return source, ".".join(rest) or None
 
 

@@ -13,7 +13,15 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from cper.money import MAX_DIGITS, MoneyError, to_money
 
@@ -76,13 +84,39 @@ def _no_control(value: str) -> str:
     return value
 
 
+# What `_no_control` accepts, told to clients (and to Schemathesis) in the OpenAPI document.
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ud800-\\udfff]*$"
+
+
 def Text(max_length: int, *, min_length: int = 0) -> Any:
     """A string sent by a client: bounded, without control characters."""
     return Annotated[
         str,
-        Field(min_length=min_length, max_length=max_length),
+        Field(
+            min_length=min_length,
+            max_length=max_length,
+            json_schema_extra={"pattern": TEXT_PATTERN},
+        ),
         AfterValidator(_no_control),
     ]
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        return value
+    raise ValueError("Date attendue au format AAAA-MM-JJ.")
+
+
+# A date sent by a client: ISO 8601 only (no timestamps, no other notation).
+Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+class In(BaseModel):
+    """A request body: a JSON object with the documented fields only."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]{1,80}$"

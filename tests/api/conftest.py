@@ -62,6 +62,11 @@ def client_for(user: Any) -> ApiClient:
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits() -> Any:
     cache.clear()
     yield
