@@ -142,3 +142,26 @@ def test_the_public_sees_published_operations_only(client, staff_client, executi
     public = client.get(url("focus"), {"date": AS_OF}).content.decode()
     assert "W-002" not in public  # not published
     assert "non publiées, comptées dans le total mais non listées : 1" in public
+
+
+def test_query_counts_do_not_grow_with_the_data(staff_client, hdf, execution):  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.finance import factories as F
+
+    def counts() -> list[int]:
+        out = []
+        for name, kwargs, _ in PAGES:
+            with CaptureQueriesContext(connection) as ctx:
+                staff_client.get(url(name, **kwargs), {"date": AS_OF})
+            out.append(len(ctx.captured_queries))
+        return out
+
+    before = counts()
+    for i, commune in enumerate(["80021", "60057", "59512", "62193", "02691", "59009"] * 3):
+        op = F.operation(hdf, objective=["1.1", "2.5", "4.2"][i % 3], communes=(commune,))
+        line = F.line(op, ["etat", "region", "dep-80"][i % 3], "250000.00")
+        F.record(line, "commitment", dt.date(2023, 5, 1), "200000.00")
+        F.record(line, "payment", dt.date(2024, 5, 1), "100000.00")
+    assert counts() == before
