@@ -69,7 +69,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ).returncode
         == 0
     ):
-        _cper(env, "demo", "--scale", "S")
+        _cper(env, "demo", "--scale", "S", "--operations", "300", "--no-users")
     else:  # until the demo generator exists: a few dozen operations built like the tests'
         subprocess.run([sys.executable, "-m", "tests.browser.seed"], env=env, cwd=ROOT, check=True)
     port = _free_port()
