@@ -106,7 +106,7 @@ def grouped_hbar(
 ) -> SafeString:
     """Horizontal bars grouped by category: one bar per series (a key of MEASURES) in each
     group; the figures are in the table next to the chart, and in each bar's tooltip."""
-    bar_h, gap = 10, 14
+    bar_h, gap = (10, 14) if len(categories) <= 8 else (7, 10)
     group_h = bar_h * len(series) + gap
     top, bottom = 4, 26
     height = top + group_h * len(categories) + bottom
