@@ -371,7 +371,8 @@ def _run(
     )
     try:
         with transaction.atomic():
-            worker.run(progress)
+            with _summaries_deferred(kind, contract):
+                worker.run(progress)
             if dry_run or (report.rejections and not partial):
                 transaction.set_rollback(True)
             else:
@@ -388,6 +389,23 @@ def _run(
     else:
         state = ImportState.APPLIED
     return _finish(report, log, contract, actor, options, state=state)
+
+
+def _summaries_deferred(kind: str, contract: Contract) -> Any:
+    """Keep the finance summaries in step once, at the end of the file, instead of after every
+    save (`cper.finance.summaries.deferred`): the services' signals otherwise resynchronise an
+    operation's lines on each of its saves and transitions. Not when the contract blocks
+    over-programming — that check reads the summaries, which must then be current row by row —
+    nor for movements, whose lines exist already and whose summaries move incrementally."""
+    import contextlib
+
+    if kind != ImportKind.OPERATIONS or contract.over_programming == "block":
+        return contextlib.nullcontext()
+    try:
+        from cper.finance.summaries import deferred
+    except ImportError:  # pragma: no cover - the finance app is part of the project
+        return contextlib.nullcontext()
+    return deferred()
 
 
 def _finish(
