@@ -165,3 +165,27 @@ def test_query_counts_do_not_grow_with_the_data(staff_client, hdf, execution):  
         F.record(line, "commitment", dt.date(2023, 5, 1), "200000.00")
         F.record(line, "payment", dt.date(2024, 5, 1), "100000.00")
     assert counts() == before
+
+
+def test_the_page_export_equals_the_cli(client, hdf, execution):  # type: ignore[no-untyped-def]
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(
+        "execution", SLUG, as_of=AS_OF, by="partner", filters="departement=59", format="json",
+        stdout=out,
+    )  # fmt: skip
+    cli = json.loads(out.getvalue())
+    rows = _csv(client, url("dashboard"), date=AS_OF, departement="59", export="par-partenaire")
+    header = next(i for i, r in enumerate(rows) if r and r[0] == "Partenaire")
+    cols = rows[header]
+    wanted = [cols.index(c) for c in ("Programmé (€)", "Engagé (€)", "Payé (€)")]
+    page = {r[0]: [Decimal(r[i].replace(",", ".")) for i in wanted] for r in rows[header + 1 :]}
+    expected = {
+        r["labels"]["partner"]: [Decimal(r[k]) for k in ("programmed", "committed", "paid")]
+        for r in cli["rows"]
+    }
+    assert page.pop("Total") is not None
+    assert page == expected and expected
