@@ -1,5 +1,11 @@
-from django.contrib import admin
+from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from cper.accounts.permissions import can
 from cper.audit.models import AuditEntry
 
 
@@ -10,12 +16,19 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["at", "user", "via", "action", "subject_type", "subject_repr"]
     list_filter = ["via", "action", "subject_type"]
     search_fields = ["subject_repr", "message"]
+    list_select_related = ["user"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_staff) and can(request.user, "audit.view")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -1,7 +1,23 @@
-"""Pages of the operations app, mounted under /contrats/<slug>/ (see cper/urls.py)."""
+"""Pages of the operations app, mounted under /contrats/<slug>/operations/ (see cper/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from cper.operations import views
 
 app_name = "operations"
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns = [
+    path("", views.operation_list, name="list"),
+    path("nouvelle/", views.operation_create, name="create"),
+    path("maitres-ouvrage/nouveau/", views.owner_create, name="owner_create"),
+    path("comites/", views.committee_list, name="committees"),
+    path("comites/<int:pk>/", views.committee_detail, name="committee"),
+    path("comites/<int:pk>/releve/", views.committee_minutes, name="committee_minutes"),
+    path("<int:pk>/", views.operation_detail, name="detail"),
+    path("<int:pk>/modifier/", views.operation_edit, name="edit"),
+    path("<int:pk>/statut/", views.operation_transition_view, name="transition"),
+    path("<int:pk>/historique/", views.operation_history, name="history"),
+    path("<int:pk>/financements/ajouter/", views.line_add, name="line_add"),
+    path("<int:pk>/financements/<int:line_pk>/modifier/", views.line_edit, name="line_edit"),
+    path("<int:pk>/financements/<int:line_pk>/annuler/", views.line_cancel, name="line_cancel"),
+]

@@ -1,0 +1,163 @@
+"""The lifecycle of an operation: an explicit transitions table, and the one function that moves
+an operation along it, writing the transition log and the audit trail.
+
+    draft ─▶ submitted ─▶ under_review ─▶ programmed ─▶ in_progress ─▶ completed ─▶ closed
+      ▲          │            │  ▲   │
+      └──────────┘            ▼  │   └─▶ rejected
+                           adjourned
+    abandoned: from any state before completed.
+
+Only the edges of `TRANSITIONS` exist. Going to `programmed` requires an approved committee
+decision on this operation; going to `adjourned` or `rejected` requires a decision with that
+outcome or a written reason; going back to draft and abandoning require a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from cper.accounts.permissions import require_actor
+from cper.audit.services import Actor, audit_record
+from cper.operations.models import (
+    Decision,
+    DecisionOutcome,
+    Operation,
+    OperationStatus,
+    OperationTransition,
+)
+
+S = OperationStatus
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    label: str  # the verb shown on the button
+    needs_decision: str | None = None  # outcome the decision must carry
+    decision_or_reason: str | None = None  # outcome, if a reason may replace the decision
+    needs_reason: bool = False
+
+
+TRANSITIONS: tuple[Edge, ...] = (
+    Edge(S.DRAFT, S.SUBMITTED, "déposer"),
+    Edge(S.DRAFT, S.ABANDONED, "abandonner", needs_reason=True),
+    Edge(S.SUBMITTED, S.UNDER_REVIEW, "mettre en instruction"),
+    Edge(S.SUBMITTED, S.DRAFT, "renvoyer au porteur pour compléments", needs_reason=True),
+    Edge(S.SUBMITTED, S.ABANDONED, "abandonner", needs_reason=True),
+    Edge(S.UNDER_REVIEW, S.PROGRAMMED, "programmer", needs_decision=DecisionOutcome.APPROVED),
+    Edge(S.UNDER_REVIEW, S.ADJOURNED, "ajourner", decision_or_reason=DecisionOutcome.ADJOURNED),
+    Edge(S.UNDER_REVIEW, S.REJECTED, "rejeter", decision_or_reason=DecisionOutcome.REJECTED),
+    Edge(S.UNDER_REVIEW, S.DRAFT, "renvoyer au porteur pour compléments", needs_reason=True),
+    Edge(S.UNDER_REVIEW, S.ABANDONED, "abandonner", needs_reason=True),
+    Edge(S.ADJOURNED, S.UNDER_REVIEW, "reprendre l'instruction"),
+    Edge(S.ADJOURNED, S.ABANDONED, "abandonner", needs_reason=True),
+    Edge(S.PROGRAMMED, S.IN_PROGRESS, "démarrer"),
+    Edge(S.PROGRAMMED, S.ABANDONED, "abandonner", needs_reason=True),
+    Edge(S.IN_PROGRESS, S.COMPLETED, "déclarer achevée"),
+    Edge(S.IN_PROGRESS, S.ABANDONED, "abandonner", needs_reason=True),
+    Edge(S.COMPLETED, S.CLOSED, "solder"),
+)
+
+EDGES: dict[tuple[str, str], Edge] = {(e.source, e.target): e for e in TRANSITIONS}
+TERMINAL = frozenset({S.CLOSED, S.REJECTED, S.ABANDONED})
+
+
+def allowed_targets(status: str) -> list[Edge]:
+    """The edges leaving `status`, in the table's order."""
+    return [e for e in TRANSITIONS if e.source == status]
+
+
+def label(status: str) -> str:
+    return str(dict(OperationStatus.choices).get(status, status))
+
+
+def transition_errors(
+    *, operation: Operation, to_status: str, reason: str = "", decision: Decision | None = None
+) -> list[str]:
+    """Why this transition cannot happen (French messages), or [] if it can."""
+    if to_status not in OperationStatus.values:
+        return [f"statut inconnu « {to_status} »"]
+    edge = EDGES.get((operation.status, to_status))
+    if edge is None:
+        possible = ", ".join(f"« {label(e.target)} »" for e in allowed_targets(operation.status))
+        return [
+            f"transition refusée : une opération « {label(operation.status)} » ne peut pas passer "
+            f"à « {label(to_status)} »"
+            + (f" (possibles : {possible})" if possible else " (statut final)")
+        ]
+    errors: list[str] = []
+    if decision is not None and decision.operation_id != operation.pk:
+        errors.append("la décision citée porte sur une autre opération")
+    if edge.needs_decision:
+        if decision is None:
+            errors.append(
+                f"passer à « {label(to_status)} » exige une décision de comité "
+                f"({dict(DecisionOutcome.choices)[edge.needs_decision]})"
+            )
+        elif decision.outcome != edge.needs_decision:
+            errors.append(
+                f"la décision du comité n'est pas un(e) « "
+                f"{dict(DecisionOutcome.choices)[edge.needs_decision]} »"
+            )
+    if edge.decision_or_reason:
+        has_decision = decision is not None and decision.outcome == edge.decision_or_reason
+        if not has_decision and not reason.strip():
+            errors.append(
+                f"passer à « {label(to_status)} » exige une décision de comité ou un motif"
+            )
+    if edge.needs_reason and not reason.strip():
+        errors.append(f"passer à « {label(to_status)} » exige un motif")
+    return errors
+
+
+@transaction.atomic
+def operation_transition(
+    *,
+    actor: Actor,
+    operation: Operation,
+    to_status: str,
+    reason: str = "",
+    decision: Decision | None = None,
+) -> OperationTransition:
+    """Move `operation` to `to_status` if the table allows it; log who, when, why.
+
+    Raises PermissionDenied (role) or ValidationError({"status": [...]}) and changes nothing.
+    """
+    require_actor(actor, "operation.transition", operation)
+    current = Operation.objects.select_for_update().get(pk=operation.pk)
+    errors = transition_errors(
+        operation=current, to_status=to_status, reason=reason, decision=decision
+    )
+    if errors:
+        raise ValidationError({"status": errors})
+    from_status = current.status
+    current.status = to_status
+    current.save(update_fields=["status", "updated_at"])
+    operation.status = to_status
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    log = OperationTransition.objects.create(
+        operation=current,
+        from_status=from_status,
+        to_status=to_status,
+        user=user,
+        reason=reason,
+        decision=decision,
+    )
+    changes: dict[str, Any] = {"status": {"avant": from_status, "après": to_status}}
+    if decision is not None:
+        changes["decision"] = {"avant": None, "après": decision.pk}
+    audit_record(
+        actor=actor,
+        action=f"statut : {label(from_status)} → {label(to_status)}",
+        subject=current,
+        changes=changes,
+        message=reason,
+        contract_id=current.contract_id,
+        operation_id=current.pk,
+    )
+    return log

@@ -1,0 +1,398 @@
+"""Rules of the register: plain functions that return errors (or warnings), never raise.
+
+Each finding names the field it is about, so that a form, an import row or an API answer can
+show it next to the right input. Services turn the `error` findings into a `ValidationError`
+keyed by field; `warning` findings are shown (detail page, import report) but do not block.
+No database access here: callers pass the figures.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from cper.money import ZERO, format_eur, format_percent, rate
+
+ERROR = "error"
+WARNING = "warning"
+
+# Public aid ceiling for an investment grant: 80 % of the eligible cost (décret n° 2018-514 du
+# 25 juin 2018, art. 1er), with exceptions decided case by case: a warning, not an error.
+PUBLIC_AID_CEILING = Decimal("80")
+
+LA_POSTE_SIREN = "356000000"
+SIRET_RE = re.compile(r"^\d{14}$")
+SIREN_RE = re.compile(r"^\d{9}$")
+# W + 9 characters: the 3-character code of the prefecture (digits, or 2A/2B for Corsica)
+# then 6 digits, e.g. W595012345, W2A1000123.
+RNA_RE = re.compile(r"^W(?:\d{3}|2[AB]\d)\d{6}$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem found by a rule: the field it concerns, a French message, its level."""
+
+    field: str
+    message: str
+    level: str = ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == ERROR
+
+    def __str__(self) -> str:
+        return f"{self.field} : {self.message}"
+
+
+def errors_only(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level == ERROR]
+
+
+def as_error_dict(findings: Iterable[Finding]) -> dict[str, list[str]]:
+    """{field: [messages]} for the errors, the shape of `ValidationError(dict)`."""
+    out: dict[str, list[str]] = {}
+    for f in findings:
+        if f.level == ERROR:
+            out.setdefault(f.field, []).append(f.message)
+    return out
+
+
+# --- identifiers -------------------------------------------------------------------------------
+
+
+def normalise_identifier(value: str | None) -> str:
+    """Spaces, dots and dashes removed, upper case: `130 029 747 00017` → `13002974700017`."""
+    return re.sub(r"[\s.\-\u00a0\u202f]", "", value or "").upper()
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum used by SIREN and SIRET numbers."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def luhn_check_digit(partial: str) -> str:
+    """The digit that makes `partial + digit` Luhn-valid."""
+    for d in "0123456789":
+        if luhn_valid(partial + d):
+            return d
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def siret_valid(value: str) -> bool:
+    """14 digits and a valid checksum: Luhn, except La Poste's establishments (SIREN 356000000)
+    whose SIRETs have a sum of digits divisible by 5."""
+    if not SIRET_RE.match(value):
+        return False
+    if value.startswith(LA_POSTE_SIREN):
+        # La Poste's establishments (more than the NIC's Luhn key allows) use this rule instead;
+        # its head office, 356 000 000 00048, is Luhn-valid.
+        return sum(int(c) for c in value) % 5 == 0 or value == LA_POSTE_SIREN + "00048"
+    return luhn_valid(value)
+
+
+def siret_errors(value: str | None, *, field: str = "siret") -> list[Finding]:
+    if not value:
+        return []
+    v = normalise_identifier(value)
+    if not v.isdigit():
+        return [Finding(field, f"le SIRET « {value} » ne doit contenir que des chiffres")]
+    if len(v) != 14:
+        return [Finding(field, f"le SIRET « {value} » doit compter 14 chiffres (il en a {len(v)})")]
+    if not siret_valid(v):
+        return [
+            Finding(
+                field, f"le SIRET « {value} » est invalide : la clé de contrôle ne correspond pas"
+            )
+        ]
+    return []
+
+
+def siren_errors(value: str | None, *, field: str = "siren") -> list[Finding]:
+    if not value:
+        return []
+    v = normalise_identifier(value)
+    if not SIREN_RE.match(v):
+        return [Finding(field, f"le SIREN « {value} » doit compter 9 chiffres")]
+    if not luhn_valid(v):
+        return [Finding(field, f"le SIREN « {value} » est invalide : la clé ne correspond pas")]
+    return []
+
+
+def rna_errors(value: str | None, *, field: str = "rna") -> list[Finding]:
+    if not value:
+        return []
+    v = normalise_identifier(value)
+    if not RNA_RE.match(v):
+        return [
+            Finding(
+                field,
+                f"le numéro RNA « {value} » doit être un W suivi de 9 caractères (ex. W595012345)",
+            )
+        ]
+    return []
+
+
+def owner_errors(
+    *, name: str, siret: str | None, rna: str | None, legal_category: str, categories: Iterable[str]
+) -> list[Finding]:
+    """A project owner: a name, a known legal category, and a valid SIRET or RNA number."""
+    out: list[Finding] = []
+    if not (name or "").strip():
+        out.append(Finding("name", "le nom du maître d'ouvrage est obligatoire"))
+    if legal_category not in set(categories):
+        out.append(Finding("legal_category", f"catégorie juridique inconnue « {legal_category} »"))
+    out += siret_errors(siret)
+    out += rna_errors(rna)
+    if not siret and not rna:
+        field = "rna" if legal_category == "association" else "siret"
+        out.append(
+            Finding(field, "un SIRET (ou, pour une association, un numéro RNA) est obligatoire")
+        )
+    return out
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def operation_errors(
+    *,
+    title: str,
+    start_date: Any,
+    end_date: Any,
+    cost_ht: Decimal | None,
+    cost_ttc: Decimal | None,
+    cost_base: str,
+) -> list[Finding]:
+    out: list[Finding] = []
+    if not (title or "").strip():
+        out.append(Finding("title", "l'intitulé est obligatoire"))
+    if start_date and end_date and end_date < start_date:
+        out.append(Finding("end_date", "la fin prévue précède le début prévu"))
+    for field, value, label in (("cost_ht", cost_ht, "HT"), ("cost_ttc", cost_ttc, "TTC")):
+        if value is not None and value < 0:
+            out.append(Finding(field, f"le coût total {label} ne peut pas être négatif"))
+    if cost_ht is not None and cost_ttc is not None and 0 <= cost_ttc < cost_ht:
+        out.append(Finding("cost_ttc", "le coût TTC est inférieur au coût HT"))
+    if cost_base == "ttc" and cost_ttc is None and cost_ht is not None:
+        out.append(
+            Finding("cost_ttc", "le financement porte sur le TTC : indiquez le coût total TTC")
+        )
+    if cost_base == "ht" and cost_ht is None and cost_ttc is not None:
+        out.append(Finding("cost_ht", "le financement porte sur le HT : indiquez le coût total HT"))
+    return out
+
+
+def commune_errors(
+    *, requested: list[str], found: dict[str, str], region_code: str, field: str = "communes"
+) -> list[Finding]:
+    """`requested`: INSEE codes asked for; `found`: {code: region code} of those that exist."""
+    out: list[Finding] = []
+    unknown = [c for c in requested if c not in found]
+    if unknown:
+        out.append(Finding(field, f"commune(s) inconnue(s) : {', '.join(unknown)}"))
+    outside = [c for c in requested if c in found and found[c] != region_code]
+    if outside:
+        out.append(
+            Finding(field, f"commune(s) hors de la région du contrat : {', '.join(outside)}")
+        )
+    dupes = sorted({c for c in requested if requested.count(c) > 1})
+    if dupes:
+        out.append(Finding(field, f"commune(s) en double : {', '.join(dupes)}"))
+    return out
+
+
+# --- financing plans -----------------------------------------------------------------------------
+
+
+def line_errors(
+    *,
+    amount: Decimal | None,
+    financer_kind: str,
+    partner_id: int | None,
+    contractualised: bool,
+    financer_label: str = "",
+) -> list[Finding]:
+    """One line of a co-financing plan."""
+    out: list[Finding] = []
+    if amount is None:
+        out.append(Finding("amount", "le montant est obligatoire"))
+    elif amount < 0:
+        out.append(Finding("amount", f"le montant ne peut pas être négatif ({format_eur(amount)})"))
+    if financer_kind == "partner" and not partner_id:
+        out.append(Finding("partner", "choisissez le partenaire du contrat qui finance"))
+    if financer_kind != "partner" and partner_id:
+        out.append(
+            Finding("partner", "seule une ligne « partenaire du contrat » désigne un partenaire")
+        )
+    if contractualised and financer_kind != "partner":
+        out.append(
+            Finding(
+                "contractualised",
+                "seule la part d'un partenaire du contrat peut être contractualisée "
+                "(les autres financements sont valorisés)",
+            )
+        )
+    if (
+        financer_kind in {"eu_fund", "other_public", "private"}
+        and not (financer_label or "").strip()
+    ):
+        out.append(Finding("financer_label", "nommez le financeur (ex. FEDER, FSE+, FTJ, ADEME…)"))
+    return out
+
+
+@dataclass(frozen=True)
+class PlanFigures:
+    """The totals of a co-financing plan (active lines only)."""
+
+    eligible_cost: Decimal | None
+    total: Decimal
+    contractualised: Decimal
+    valorised: Decimal
+    public: Decimal
+
+    @property
+    def gap(self) -> Decimal | None:
+        """Eligible cost minus the plan's total: > 0 means lines are missing."""
+        if self.eligible_cost is None:
+            return None
+        return self.eligible_cost - self.total
+
+    @property
+    def public_aid_rate(self) -> Decimal | None:
+        return public_aid_rate(public=self.public, eligible_cost=self.eligible_cost)
+
+
+PUBLIC_KINDS = frozenset({"partner", "eu_fund", "other_public"})
+
+
+def plan_figures(*, eligible_cost: Decimal | None, lines: Iterable[Any]) -> PlanFigures:
+    """Totals of the active lines (objects or dicts with amount, financer_kind,
+    contractualised, status)."""
+    total = contractualised = valorised = public = ZERO
+
+    def get(line: Any, key: str) -> Any:
+        return line[key] if isinstance(line, dict) else getattr(line, key)
+
+    for line in lines:
+        if get(line, "status") != "active":
+            continue
+        amount = Decimal(get(line, "amount"))
+        total += amount
+        if get(line, "contractualised"):
+            contractualised += amount
+        elif get(line, "financer_kind") != "owner":
+            valorised += amount
+        if get(line, "financer_kind") in PUBLIC_KINDS:
+            public += amount
+    return PlanFigures(eligible_cost, total, contractualised, valorised, public)
+
+
+def public_aid_rate(*, public: Decimal, eligible_cost: Decimal | None) -> Decimal | None:
+    """Public money (partners, EU funds, other public) over the eligible cost, in percent."""
+    if not eligible_cost:
+        return None
+    return rate(public, eligible_cost)
+
+
+def plan_balance_findings(figures: PlanFigures) -> list[Finding]:
+    """Does the plan balance with the eligible cost? If not, by how much (a warning)."""
+    if figures.eligible_cost is None:
+        if figures.total:
+            return [
+                Finding(
+                    "cost_ht",
+                    "coût éligible non renseigné : l'équilibre du plan ne peut être vérifié",
+                    WARNING,
+                )
+            ]
+        return []
+    gap = figures.gap
+    assert gap is not None
+    if gap > 0:
+        return [
+            Finding(
+                "financing_lines",
+                f"le plan de financement ne s'équilibre pas : il manque {format_eur(gap)} "
+                f"pour couvrir le coût éligible de {format_eur(figures.eligible_cost)}",
+                WARNING,
+            )
+        ]
+    if gap < 0:
+        return [
+            Finding(
+                "financing_lines",
+                f"le plan de financement ne s'équilibre pas : il dépasse le coût éligible "
+                f"de {format_eur(-gap)} ({format_eur(figures.total)} pour "
+                f"{format_eur(figures.eligible_cost)})",
+                WARNING,
+            )
+        ]
+    return []
+
+
+def aid_rate_findings(
+    figures: PlanFigures, *, ceiling: Decimal = PUBLIC_AID_CEILING
+) -> list[Finding]:
+    r = figures.public_aid_rate
+    if r is None:
+        return []
+    if r > 100:
+        return [
+            Finding(
+                "financing_lines",
+                f"les aides publiques ({format_percent(r)}) dépassent le coût éligible",
+                WARNING,
+            )
+        ]
+    if r > ceiling:
+        return [
+            Finding(
+                "financing_lines",
+                f"taux d'aides publiques de {format_percent(r)} : au-delà du plafond de "
+                f"{format_percent(ceiling, 0)} (décret n° 2018-514), une dérogation est nécessaire",
+                WARNING,
+            )
+        ]
+    return []
+
+
+# --- over-programming ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgrammedFigure:
+    """Programmed vs maquette for one partner × objective (labels for the message)."""
+
+    partner_label: str
+    objective_label: str
+    maquette: Decimal
+    programmed: Decimal
+
+
+def over_programming_findings(figures: Iterable[ProgrammedFigure], *, policy: str) -> list[Finding]:
+    """Programmed above the maquette: an error when the contract blocks, a warning otherwise."""
+    level = ERROR if policy == "block" else WARNING
+    out: list[Finding] = []
+    for f in figures:
+        if f.programmed > f.maquette:
+            out.append(
+                Finding(
+                    "amount",
+                    f"sur-programmation {f.partner_label} × objectif {f.objective_label} : "
+                    f"{format_eur(f.programmed)} programmés pour {format_eur(f.maquette)} "
+                    f"à la maquette (dépassement de {format_eur(f.programmed - f.maquette)})",
+                    level,
+                )
+            )
+    return out
