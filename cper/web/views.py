@@ -20,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 
+from cper import money
 from cper.accounts.permissions import sees_unpublished
 from cper.contracts import selectors
 from cper.contracts.models import Axis, Contract, Marker, Objective, Partner
@@ -260,7 +261,7 @@ def _operations_table(
     return table
 
 
-def _kpis(contract: Contract, total: Any, *, envelope: Decimal | None = None) -> dict[str, Any]:
+def _kpis(total: Any, *, envelope: Decimal | None = None) -> dict[str, Any]:
     return {"row": total, "envelope": envelope}
 
 
@@ -377,7 +378,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "title": f"Tableau de bord — {contract.title}",
             "fields": fields,
             "active_filters": active,
-            "kpis": _kpis(contract, by_axis.total, envelope=contract.envelope),
+            "kpis": _kpis(by_axis.total, envelope=contract.envelope),
             "charts": [axis_chart, partner_chart],
             "series": series,
             "alerts": alerts,
@@ -400,7 +401,6 @@ def _scope_page(
     title: str,
     kind: str,
     breakdowns: list[tuple[str, str, str, Callable[[Any], str] | None]],
-    list_params: dict[str, Any],
     crumbs: dict[str, Any],
     export_name: str,
     intro: str = "",
@@ -450,11 +450,11 @@ def _scope_page(
             "title": title,
             "kind": kind,
             "intro": intro,
-            "kpis": _kpis(page.contract, total),
+            "kpis": _kpis(total),
             "charts": charts_,
             "series": series,
             "operations": operations,
-            "operations_url": operations_list_url(page.contract, list_params),
+            "operations_url": operations_list_url(page.contract, page.filters),
             "amendments": amendments,
             "breadcrumb_data": crumbs,
             **(extra or {}),
@@ -514,7 +514,6 @@ def axis_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
             ),
             ("partner", "Exécution par partenaire", "Partenaire", None),
         ],
-        list_params=page.filters,
         crumbs=_crumbs(page.contract, current=f"Axe {axis.number}"),
         export_name=f"axe-{axis.number}",
         amendments=_amendments(page.contract, page.filters, objective__axis=axis),
@@ -537,7 +536,6 @@ def objective_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse
             ("partner", "Exécution par partenaire", "Partenaire", None),
             ("year", "Exécution par année de programmation", "Année", None),
         ],
-        list_params=page.filters,
         crumbs=_crumbs(
             page.contract,
             (_url("web:axis", page.contract, number=axis.number), f"Axe {axis.number}"),
@@ -567,7 +565,6 @@ def partner_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
                 lambda r: f"{r.key.get('objective')}",
             ),
         ],
-        list_params=page.filters,
         crumbs=_crumbs(page.contract, current=partner.name),
         export_name=f"partenaire-{partner.code}",
         amendments=_amendments(page.contract, page.filters, partner=partner),
@@ -591,69 +588,55 @@ def _populations(level: str, codes: list[str]) -> dict[str, int]:
 
 
 def territory_map(page: Page, level: str, measure: str, per_head: bool) -> dict[str, Any]:
-    """A choropleth of the region by département or EPCI, with its legend and table."""
+    """A choropleth of the region by département or EPCI, with its legend and table: each
+    area's amount is the service's row for it, divided by its population for `per_head`."""
     layer = maps.region_map(page.contract.region_id, level)  # type: ignore[arg-type]
     result = page.execution(level)
-    by_code = {str(r.key.get(level)): r for r in result.rows}
-    shapes = layer.shapes
-    populations = _populations(level, [s.code for s in shapes])
-    values: dict[str, Decimal | None] = {}
-    for s in shapes:
-        row = by_code.get(s.code)
-        amount = getattr(row, measure) if row else Decimal(0)
+    amounts = {str(r.key.get(level)): getattr(r, measure) for r in result.rows}
+    populations = _populations(level, [s.code for s in layer.shapes])
+    link_name, kw = ("web:epci", "siren") if level == "epci" else ("web:departement", "code")
+    areas = []
+    for s in layer.shapes:
+        amount = amounts.get(s.code, Decimal(0))
         pop = populations.get(s.code) or 0
-        values[s.code] = (
-            (amount / pop).quantize(Decimal("0.01"))
-            if per_head and pop
-            else (None if per_head else amount)
+        ratio = (amount / pop).quantize(Decimal("0.01")) if pop else None
+        areas.append(
+            (s, amount, pop or None, ratio, _url(link_name, page.contract, **{kw: s.code}))
         )
-    classes = maps.class_breaks([v for v in values.values() if v is not None])
-    unit = "€ par habitant" if per_head else "M€"
+    shown = {s.code: (ratio if per_head else amount) for s, amount, _, ratio, _ in areas}
+    classes = maps.class_breaks([v for v in shown.values() if v is not None])
     verb = MEASURE_CHOICES[measure]
-    link_name = "web:epci" if level == "epci" else "web:departement"
-    kw = "siren" if level == "epci" else "code"
-    items = []
-    for s in shapes:
-        v = values[s.code]
-        shown = "aucun montant" if not v else (f"{maps_format(v, per_head)} {verb}")
-        items.append(
-            {
-                "shape": s,
-                "fill": maps.colour_for(v, classes),
-                "label": f"{s.name} : {shown}",
-                "url": _url(link_name, page.contract, **{kw: s.code}),
-            }
-        )
+    unit_name = "EPCI" if level == "epci" else "département"
+    items = [
+        {
+            "shape": s,
+            "fill": maps.colour_for(shown[s.code], classes),
+            "label": f"{s.name} : "
+            + (
+                f"{_map_value(shown[s.code], per_head)} {verb}"
+                if shown[s.code]
+                else "aucun montant"
+            ),
+            "url": link,
+        }
+        for s, _, _, _, link in areas
+    ]
     table = page.add(
         Table(
             id=f"carte-{level}",
-            caption=f"Montants {verb} par {'EPCI' if level == 'epci' else 'département'}",
+            caption=f"Montants {verb} par {unit_name}",
             columns=[
-                Column("EPCI" if level == "epci" else "Département"),
+                Column(unit_name.capitalize() if level != "epci" else "EPCI"),
                 Column("Code"),
                 Column(f"Montant {verb[:-1]} (€)", MONEY, 0),
                 Column("Population", NUMBER, 0),
                 Column("Par habitant (€)", MONEY, 2),
             ],
-            rows=[
-                [
-                    s.name,
-                    s.code,
-                    getattr(by_code[s.code], measure) if s.code in by_code else Decimal(0),
-                    populations.get(s.code),
-                    (
-                        (getattr(by_code[s.code], measure) / populations[s.code]).quantize(
-                            Decimal("0.01")
-                        )
-                        if s.code in by_code and populations.get(s.code)
-                        else None
-                    ),
-                ]
-                for s in shapes
-            ],
-            links=[_url(link_name, page.contract, **{kw: s.code}) for s in shapes],
-            note="Population municipale (COG 2026). Le montant par habitant rapporte le montant "
-            "à la population du territoire.",
+            rows=[[s.name, s.code, amount, pop, ratio] for s, amount, pop, ratio, _ in areas],
+            links=[link for *_, link in areas],
+            total=["Total du contrat", "", getattr(result.total, measure), None, None],
+            note="Population municipale (COG 2026). Le total du contrat comprend les montants "
+            "non localisés ou hors de la région.",
         )
     )
     return {
@@ -662,23 +645,20 @@ def territory_map(page: Page, level: str, measure: str, per_head: bool) -> dict[
         "classes": [
             {
                 "colour": c.colour,
-                "low": maps_format(c.low, per_head),
-                "high": maps_format(c.high, per_head),
+                "low": _map_value(c.low, per_head),
+                "high": _map_value(c.high, per_head),
             }
             for c in classes
         ],
         "no_data": maps.NO_DATA,
-        "unit": unit,
+        "unit": "€ par habitant" if per_head else "M€",
         "table": table,
         "level": level,
-        "title": f"Montants {verb}{' par habitant' if per_head else ''}, par "
-        f"{'EPCI' if level == 'epci' else 'département'}",
+        "title": f"Montants {verb}{' par habitant' if per_head else ''}, par {unit_name}",
     }
 
 
-def maps_format(value: Decimal, per_head: bool) -> str:
-    from cper import money
-
+def _map_value(value: Decimal, per_head: bool) -> str:
     return money.format_eur(value, 2) if per_head else money.format_meur(value)
 
 
@@ -757,7 +737,6 @@ def departement_detail(request: HttpRequest, slug: str, code: str) -> HttpRespon
             ("axis", "Exécution par axe", "Axe", lambda r: f"Axe {r.key.get('axis')}"),
             ("epci", "Exécution par EPCI", "EPCI", None),
         ],
-        list_params=page.filters,
         crumbs=_crumbs(
             page.contract, (_url("web:territories", page.contract), "Territoires"), current=dep.name
         ),
@@ -776,7 +755,6 @@ def epci_detail(request: HttpRequest, slug: str, siren: str) -> HttpResponse:
         kind="EPCI",
         intro=f"SIREN {epci.siren} — {epci.population:,} habitants".replace(",", "\u202f"),
         breakdowns=[("axis", "Exécution par axe", "Axe", lambda r: f"Axe {r.key.get('axis')}")],
-        list_params=page.filters,
         crumbs=_crumbs(
             page.contract,
             (_url("web:territories", page.contract) + "?niveau=epci", "Territoires"),
@@ -804,7 +782,6 @@ def project_territory_detail(request: HttpRequest, slug: str, code: str) -> Http
             ("axis", "Exécution par axe", "Axe", lambda r: f"Axe {r.key.get('axis')}"),
             ("epci", "Exécution par EPCI", "EPCI", None),
         ],
-        list_params=page.filters,
         crumbs=_crumbs(
             page.contract,
             (_url("web:territories", page.contract), "Territoires"),
@@ -887,7 +864,7 @@ def focus(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "title": marker.label,
             "marker": marker,
-            "kpis": _kpis(contract, by_axis.total),
+            "kpis": _kpis(by_axis.total),
             "axis_chart": axis_chart,
             "contributions": contributions,
             "objectives": list(marker.objectives.all()),
