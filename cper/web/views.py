@@ -658,7 +658,7 @@ def territory_map(page: Page, level: str, measure: str, per_head: bool) -> dict[
     }
 
 
-def _map_value(value: Decimal, per_head: bool) -> str:
+def _map_value(value: Decimal | None, per_head: bool) -> str:
     return money.format_eur(value, 2) if per_head else money.format_meur(value)
 
 
