@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from ninja import Status
 
 from cper.api.errors import ApiError
 from cper.api.models import IdempotencyRecord
@@ -89,3 +90,13 @@ def run_idempotent(
         raise
     IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=status, body=body)
     return status, body, False
+
+
+def respond(
+    request: HttpRequest, response: HttpResponse, key: str | None, write: Callable[[], Result]
+) -> Status[Any]:
+    """The view's answer: `write` run once per key, its first answer replayed after."""
+    status, body, replayed = run_idempotent(request, key, write)
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return Status(status, body)

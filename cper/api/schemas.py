@@ -88,17 +88,11 @@ def _no_control(value: str) -> str:
 TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ud800-\\udfff]*$"
 
 
-def Text(max_length: int, *, min_length: int = 0) -> Any:
-    """A string sent by a client: bounded, without control characters."""
-    return Annotated[
-        str,
-        Field(
-            min_length=min_length,
-            max_length=max_length,
-            json_schema_extra={"pattern": TEXT_PATTERN},
-        ),
-        AfterValidator(_no_control),
-    ]
+# A string sent by a client, without control characters; bound it where used:
+# `title: Text = Field(..., min_length=1, max_length=400)`.
+Text = Annotated[
+    str, Field(json_schema_extra={"pattern": TEXT_PATTERN}), AfterValidator(_no_control)
+]
 
 
 def _iso_date(value: Any) -> Any:
