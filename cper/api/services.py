@@ -52,15 +52,16 @@ def token_create(*, user: Any, name: str) -> CreatedToken:
     return CreatedToken(token=token, raw=raw)
 
 
-def token_revoke(*, user: Any, token_id: int) -> ApiToken:
-    """Revoke one of `user`'s tokens (another user's token is not found: Http404 upstream)."""
+def token_revoke(*, user: Any, token_id: int, actor: Actor | None = None) -> ApiToken:
+    """Revoke one of `user`'s tokens (another user's token is not found: DoesNotExist). The
+    owner revokes from the tokens page; an administrator from the admin (`actor`)."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().get(pk=token_id, user=user)
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
             audit_record(
-                actor=Actor(user=user, via=Via.WEB),
+                actor=actor or Actor(user=user, via=Via.WEB),
                 action="api_token.revoke",
                 subject=token,
                 changes={"début": token.prefix},

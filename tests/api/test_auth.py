@@ -115,3 +115,25 @@ def test_openapi_document_describes_every_operation_with_its_errors(hdf):
                 assert {} in operation["security"], (method, path)  # token optional
             else:
                 assert operation["security"] == [{"BearerToken": []}], (method, path)
+
+
+def test_administrator_revokes_a_token_from_the_admin(hdf):
+    from cper.audit.models import AuditEntry
+
+    owner = make_user()
+    created = token_create(user=owner, name="logiciel")
+    admin_user = make_user(is_staff=True, is_superuser=True)
+    browser = Client()
+    browser.force_login(admin_user)
+    response = browser.post(
+        "/admin/cper_api/apitoken/",
+        {"action": "revoke", "_selected_action": [created.token.pk]},
+    )
+    assert response.status_code == 302
+    created.token.refresh_from_db()
+    assert created.token.revoked_at is not None
+    entry = AuditEntry.objects.get(action="api_token.revoke")
+    assert entry.user == admin_user and entry.via == "admin"
+    assert ApiClient(created.raw).get("/api/v1/contracts").status_code == 401
+    page = browser.get("/admin/cper_api/apitoken/").content.decode()
+    assert created.raw not in page and created.token.digest not in page
