@@ -1,8 +1,9 @@
 """The dashboard's alerts, each read from the aggregation service (no sum, no date rule here):
 
 - objectives over-programmed: programmed above the maquette in force on the date;
-- operations programmed 12 months or more before the date (programmed in `execution` at
-  the date minus 12 months) with no commitment at the date;
+- operations in the status « programmed » (not started) that were programmed 12 months or
+  more before the date (programmed in `execution` at the date minus 12 months) and have no
+  commitment at the date (the 25 largest are listed);
 - partners behind pace: committed share of their reference (maquette in force, or programmed
   under filters with no maquette meaning — as `pace` measures it) under the straight line (the
   elapsed share of the contract's period, from `pace`) by more than PACE_GAP points.
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from cper.web.views import Page
 
 STALE_MONTHS = 12
+WAITING = "programmed"  # the status of an operation programmed and not started
+LISTED = 25
 PACE_GAP = Decimal(10)  # points of percentage
 
 
@@ -34,10 +37,11 @@ class Alert:
     title: str
     description: str
     table: Table
+    count: int | None = None  # when the table lists only part of them
 
-    @property
-    def count(self) -> int:
-        return len(self.table.rows)
+    def __post_init__(self) -> None:
+        if self.count is None:
+            self.count = len(self.table.rows)
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
@@ -75,30 +79,43 @@ def dashboard_alerts(page: Page, *, by_partner: Any) -> list[Alert]:
     )
 
     limit = months_before(page.as_of, STALE_MONTHS)
-    then = aggregation.execution(
-        contract=page.contract, as_of=limit, group_by=("operation",), filters=page.filters
+    waiting = page.execution("operation", extra={"status": WAITING})
+    idle = [r for r in waiting.rows if r.programmed and not r.committed]
+    then = (
+        aggregation.execution(
+            contract=page.contract,
+            as_of=limit,
+            group_by=("operation",),
+            filters={
+                **page.filters,
+                "status": WAITING,
+                "operation": [r.key["operation"] for r in idle],
+            },
+        )
+        if idle
+        else None
     )
-    programmed_then = {r.key["operation"] for r in then.rows if r.programmed}
-    now = page.execution("operation")
-    stale = [
-        r
-        for r in page.visible_operations(now.rows)
-        if r.key["operation"] in programmed_then and r.programmed and not r.committed
-    ]
-    op_links = links["operation"]
+    programmed_then = {r.key["operation"] for r in then.rows if r.programmed} if then else set()
+    stale = sorted(
+        (r for r in idle if r.key["operation"] in programmed_then),
+        key=lambda r: (-r.programmed, r.key["operation"]),
+    )
+    listed = page.visible_operations(stale[:LISTED])
     out.append(
         Alert(
             "alerte-sans-engagement",
             "Opérations programmées sans engagement depuis 12 mois",
-            f"Opérations programmées au plus tard le {limit:%d/%m/%Y} et sans aucun engagement "
-            "à la date.",
+            f"Opérations au statut « programmée », programmées au plus tard le {limit:%d/%m/%Y} "
+            "et sans aucun engagement à la date"
+            + (f" ; les {LISTED} plus gros montants sont listés." if len(stale) > LISTED else "."),
             Table(
                 id="alerte-sans-engagement",
                 caption="Opérations programmées sans engagement depuis 12 mois",
                 columns=[Column("Opération"), Column("Programmé (€)", MONEY, 0)],
-                rows=[[row_label(r, "operation"), r.programmed] for r in stale],
-                links=[op_links(r) for r in stale],
+                rows=[[row_label(r, "operation"), r.programmed] for r in listed],
+                links=[links["operation"](r) for r in listed],
             ),
+            count=len(stale),
         )
     )
 

@@ -35,7 +35,6 @@ class Table:
     links: list[str | None] = field(default_factory=list)  # href of each row's first cell
     total: list[Any] | None = None  # shown as the table's foot, exported as the last row
     note: str = ""
-    more: int = 0  # rows left out of the page (a link offers them)
 
     def sheet(self, meta: Sequence[tuple[str, str]] = ()) -> writers.Sheet:
         rows = [*self.rows, *([self.total] if self.total is not None else [])]

@@ -8,10 +8,11 @@ pace) called once per figure; each table is exported from the very object the pa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -107,9 +108,11 @@ class Page:
     def visible_operations(self, rows: list[Any]) -> list[Any]:
         """Operation rows this visitor may see: the public sees published operations only
         (amounts and totals stay those of the service, over every operation)."""
+        linker: _OperationLinks = self.links["operation"]  # type: ignore[assignment]
+        linker.prime(r.key.get("operation") for r in rows)
         if sees_unpublished(self.request.user):
             return rows
-        return [r for r in rows if self.links["operation"].published(r)]  # type: ignore[attr-defined]
+        return [r for r in rows if linker.published(r)]
 
     def execution(self, *group_by: str, extra: dict[str, Any] | None = None) -> Any:
         return aggregation.execution(
@@ -177,23 +180,19 @@ def _links(contract: Contract) -> dict[str, Callable[[Any], str | None]]:
 
 
 class _OperationLinks:
-    """Rows keyed by operation code → the operation's page; codes are resolved in one query
-    on first use (the aggregation keys operations by their code)."""
+    """Rows keyed by operation code → the operation's page. The aggregation keys operations by
+    their code: the codes of a table are resolved together (`prime`, one query)."""
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
-        self._ops: dict[str, tuple[int, bool]] | None = None
+        self.ops: dict[str, tuple[int, bool]] = {}  # code → (pk, published)
 
-    @property
-    def ops(self) -> dict[str, tuple[int, bool]]:
-        if self._ops is None:
-            self._ops = {
-                code: (pk, published)
-                for code, pk, published in Operation.objects.filter(
-                    contract=self.contract
-                ).values_list("code", "pk", "published")
-            }
-        return self._ops
+    def prime(self, codes: Iterable[str]) -> None:
+        missing = [c for c in codes if c not in self.ops]
+        if missing:
+            rows = Operation.objects.filter(contract=self.contract, code__in=missing)
+            for code, pk, published in rows.values_list("code", "pk", "published"):
+                self.ops[code] = (pk, published)
 
     def published(self, row: Any) -> bool:
         return self.ops.get(row.key.get("operation"), (0, False))[1]
@@ -219,46 +218,53 @@ TOP_OPERATIONS = 25
 
 def _operations_table(
     page: Page,
+    total: Any,
     caption: str = "Opérations",
     *,
     group_by: tuple[str, ...] = ("operation",),
     extra: Sequence[tuple[str, Callable[[Any], Any]]] = (),
 ) -> Table:
-    """The operations at this level, largest programmed first: the first TOP_OPERATIONS unless
-    `?toutes=1` asks for all (the export follows the page: same rows). The total is the
-    service's total of every operation at this level."""
-    result = page.execution(*group_by)
-    rows = sorted(
-        page.visible_operations(result.rows),
-        key=lambda r: (-r.programmed, str(r.key.get("operation"))),
+    """The TOP_OPERATIONS largest operations at this level that the visitor may see (chosen
+    and counted by the operations selector, by contractualised amount), with their figures
+    from the aggregation service at the date; `total` is the service's total of the level, every
+    operation included. The whole list is the operations register's (linked)."""
+    from cper.operations.selectors import operation_list
+
+    chosen = operation_list(
+        contract=page.contract,
+        user=page.request.user,
+        filters=page.filters,
+        order="-amount",
+        limit=TOP_OPERATIONS,
     )
-    count = len(rows)
-    hidden = len(result.rows) - count
-    show_all = page.request.GET.get("toutes") == "1"
-    shown = rows if show_all else rows[:TOP_OPERATIONS]
+    codes = [o.code for o in chosen.items]
+    linker: _OperationLinks = page.links["operation"]  # type: ignore[assignment]
+    linker.ops.update({o.code: (o.pk, o.published) for o in chosen.items})
+    result = page.execution(*group_by, extra={"operation": codes}) if codes else None
+    order = {code: i for i, code in enumerate(codes)}
+    rows = sorted(result.rows, key=lambda r: order.get(r.key.get("operation"), 0)) if result else []
     note = (
-        f"{len(shown)} opérations sur {count}, par montant programmé décroissant ; "
-        "la ligne Total porte sur toutes les opérations."
-        if len(shown) < count
-        else f"{count} opération{'s' if count > 1 else ''}."
+        f"Les {len(codes)} opérations au plus fort montant contractualisé sur {chosen.total}, "
+        "avec leurs montants à la date ; la ligne Total porte sur tout le niveau."
+        if chosen.total > len(codes)
+        else f"{chosen.total} opération{'s' if chosen.total > 1 else ''} ; la ligne Total porte "
+        "sur tout le niveau."
     )
-    if hidden:
-        note += f" Opérations non publiées, comptées dans le total mais non listées : {hidden}."
-    table = page.add(
+    if not sees_unpublished(page.request.user):
+        note += " Seules les opérations publiées sont listées ; le total les compte toutes."
+    return page.add(
         execution_table(
             "operations",
             caption,
-            replace(result, rows=shown),
+            SimpleNamespace(rows=rows, total=total),
             first="Opération",
             label=lambda r: row_label(r, "operation"),
-            link=page.links["operation"],
+            link=linker,
             maquette=False,
             note=note,
             extra=extra,
         )
     )
-    table.more = (count - len(shown)) if not show_all else 0
-    return table
 
 
 def _kpis(total: Any, *, envelope: Decimal | None = None) -> dict[str, Any]:
@@ -439,7 +445,7 @@ def _scope_page(
             page.as_of,
         )
     )
-    operations = _operations_table(page)
+    operations = _operations_table(page, total)
     if response := page.export(export_name):
         return response
     return _render(
@@ -851,6 +857,7 @@ def focus(request: HttpRequest, slug: str) -> HttpResponse:
     )
     operations = _operations_table(
         page,
+        by_axis.total,
         "Opérations portant le thème",
         group_by=("operation", "departement"),
         extra=[("Département", lambda r: row_label(r, "departement"))],

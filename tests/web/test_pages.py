@@ -141,7 +141,7 @@ def test_the_public_sees_published_operations_only(client, staff_client, executi
     assert "W-001" in staff and "W-001" in public
     public = client.get(url("focus"), {"date": AS_OF}).content.decode()
     assert "W-002" not in public  # not published
-    assert "non publiées, comptées dans le total mais non listées : 1" in public
+    assert "Seules les opérations publiées sont listées" in public
 
 
 def test_query_counts_do_not_grow_with_the_data(staff_client, hdf, execution):  # type: ignore[no-untyped-def]
