@@ -417,6 +417,7 @@ def _finish(
     *,
     state: str,
 ) -> ImportReport:
+    report.rejections.sort(key=lambda r: (r.row, r.column))
     report.state = state
     log.state = state
     log.finished_at = timezone.now()
