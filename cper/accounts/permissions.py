@@ -102,14 +102,14 @@ def can(user: Any, action: str, obj: Any = None) -> bool:
     if action == "committee.edit":
         return role == Role.INSTRUCTOR
     if action == "financing_line.edit":
+        if role not in {Role.PARTNER_MANAGER, Role.INSTRUCTOR}:
+            return False
+        if obj is None:
+            return True  # may edit some lines; each line is checked when it is known
         _, partner = _line_target(obj)
         if role == Role.PARTNER_MANAGER:
             return _same_organisation(user, partner)
-        if role == Role.INSTRUCTOR:
-            if obj is None:
-                return True  # may edit some lines; the line itself is checked when known
-            return partner is None or _same_organisation(user, partner)
-        return False
+        return partner is None or _same_organisation(user, partner)
     if action == "movement.record":
         if role != Role.PARTNER_MANAGER:
             return False

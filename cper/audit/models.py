@@ -29,7 +29,7 @@ class AuditEntry(models.Model):
         verbose_name="utilisateur",
     )
     via = models.CharField("chemin", max_length=10, choices=Via.choices)
-    action = models.CharField("action", max_length=60)
+    action = models.CharField("action", max_length=200)
     subject_type = models.CharField("type d'objet", max_length=60)
     subject_id = models.CharField("identifiant", max_length=64)
     subject_repr = models.CharField("objet", max_length=300, blank=True)

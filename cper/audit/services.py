@@ -67,7 +67,7 @@ def audit_record(
     return AuditEntry.objects.create(
         user=user,
         via=actor.via,
-        action=action,
+        action=action[:200],
         subject_type=subject._meta.label_lower,
         subject_id=str(subject.pk),
         subject_repr=str(subject)[:300],

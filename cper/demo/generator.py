@@ -313,7 +313,7 @@ def maquette_matrix(contract: Contract) -> tuple[dict[tuple[int, int], Decimal],
         amounts = maquette_selectors.maquette_amounts(  # type: ignore[attr-defined,unused-ignore]
             contract=contract, as_of=REFERENCE_DAY, group_by=("partner", "objective")
         )
-    except (ImportError, TypeError):
+    except (ImportError, AttributeError, TypeError):  # no maquette service yet
         amounts = {}
     matrix = {
         (partners[pc].pk, objectives[oc].pk): Decimal(v)

@@ -249,6 +249,18 @@ class FinancingLineAdmin(ServiceAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return can(request.user, "financing_line.edit")
 
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "partner":  # only the partners whose lines the user may write
+            from cper.contracts.models import Partner
+
+            allowed = [
+                p.pk
+                for p in Partner.objects.select_related("organisation")
+                if can(request.user, "financing_line.edit", (None, p))
+            ]
+            kwargs["queryset"] = Partner.objects.filter(pk__in=allowed)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return can(request.user, "financing_line.edit", obj)
 

@@ -129,7 +129,7 @@ def operation_transition(
     Raises PermissionDenied (role) or ValidationError({"status": [...]}) and changes nothing.
     """
     require_actor(actor, "operation.transition", operation)
-    current = Operation.objects.select_for_update().get(pk=operation.pk)
+    current = Operation.objects.select_for_update(of=("self",)).get(pk=operation.pk)
     errors = transition_errors(
         operation=current, to_status=to_status, reason=reason, decision=decision
     )

@@ -169,7 +169,7 @@ def owner_update(*, actor: Actor, owner: ProjectOwner, **changes: Any) -> Projec
     """Change a maître d'ouvrage's name, identifiers, category or commune."""
     _unknown_keys(changes, ("name", "siret", "rna", "legal_category", "commune"), "owner_update")
     require_actor(actor, "owner.edit", owner)
-    current = ProjectOwner.objects.select_for_update().get(pk=owner.pk)
+    current = ProjectOwner.objects.select_for_update(of=("self",)).get(pk=owner.pk)
     before = _owner_snapshot(current)
     values = {
         "name": current.name,
@@ -415,7 +415,7 @@ def operation_create(
         findings.append(rules.Finding("code", f"le numéro « {code} » existe déjà dans ce contrat"))
     _raise(findings)
 
-    Contract.objects.select_for_update().filter(pk=contract.pk).first()  # serialise numbering
+    Contract.objects.select_for_update(of=("self",)).filter(pk=contract.pk).first()  # serialise numbering
     operation = Operation(
         contract=contract,
         code=code or _next_code(contract),
@@ -455,7 +455,7 @@ def operation_update(*, actor: Actor, operation: Operation, **changes: Any) -> O
     _unknown_keys(changes, (*OPERATION_FIELDS, *OPERATION_M2M), "operation_update")
     require_actor(actor, "operation.edit", operation)
     current = (
-        Operation.objects.select_for_update()
+        Operation.objects.select_for_update(of=("self",))
         .select_related("contract", "owner", "objective")
         .get(pk=operation.pk)
     )
@@ -702,7 +702,7 @@ def financing_line_add(
     default (it counts against the maquette); other financers are valorised."""
     require_actor(actor, "financing_line.edit", (operation, partner))
     op = (
-        Operation.objects.select_for_update()
+        Operation.objects.select_for_update(of=("self",))
         .select_related("contract", "objective")
         .get(pk=operation.pk)
     )
@@ -743,7 +743,7 @@ def financing_line_update(*, actor: Actor, line: FinancingLine, **changes: Any) 
     and add another."""
     _unknown_keys(changes, LINE_EDITABLE, "financing_line_update")
     current = (
-        FinancingLine.objects.select_for_update()
+        FinancingLine.objects.select_for_update(of=("self",))
         .select_related("operation__contract", "operation__objective", "partner", "objective")
         .get(pk=line.pk)
     )
@@ -781,7 +781,7 @@ def financing_line_update(*, actor: Actor, line: FinancingLine, **changes: Any) 
 def financing_line_cancel(*, actor: Actor, line: FinancingLine, reason: str) -> FinancingLine:
     """Cancel a line (never deleted): it stops counting in the plan and the maquette."""
     current = (
-        FinancingLine.objects.select_for_update()
+        FinancingLine.objects.select_for_update(of=("self",))
         .select_related("operation__contract", "partner", "objective")
         .get(pk=line.pk)
     )
@@ -854,7 +854,7 @@ def committee_create(
 def committee_update(*, actor: Actor, committee: Committee, **changes: Any) -> Committee:
     _unknown_keys(changes, COMMITTEE_FIELDS, "committee_update")
     require_actor(actor, "committee.edit", committee)
-    current = Committee.objects.select_for_update().get(pk=committee.pk)
+    current = Committee.objects.select_for_update(of=("self",)).get(pk=committee.pk)
     before = _committee_snapshot(current)
     merged = {**before, **changes}
     _raise(_committee_findings(merged))
@@ -902,9 +902,10 @@ def committee_add_to_agenda(
     decision = Decision.objects.create(committee=committee, operation=operation)
     audit_record(
         actor=actor,
-        action=f"inscrite à l'ordre du jour : {committee}",
+        action="inscrite à l'ordre du jour",
         subject=decision,
         changes={"committee": {"avant": None, "après": committee.pk}},
+        message=str(committee),
         contract_id=committee.contract_id,
         operation_id=operation.pk,
     )
@@ -915,15 +916,15 @@ def committee_add_to_agenda(
 def committee_remove_from_agenda(*, actor: Actor, decision: Decision, reason: str = "") -> None:
     """Take an operation off an agenda while no decision has been recorded."""
     require_actor(actor, "committee.edit", decision.committee)
-    current = Decision.objects.select_for_update().get(pk=decision.pk)
+    current = Decision.objects.select_for_update(of=("self",)).get(pk=decision.pk)
     if current.outcome:
         raise ValidationError({"operation": ["une décision enregistrée ne se retire pas"]})
     audit_record(
         actor=actor,
-        action=f"retirée de l'ordre du jour : {current.committee}",
+        action="retirée de l'ordre du jour",
         subject=current,
         changes={"committee": {"avant": current.committee_id, "après": None}},
-        message=reason,
+        message=f"{current.committee}" + (f" : {reason}" if reason else ""),
         contract_id=current.committee.contract_id,
         operation_id=current.operation_id,
     )
@@ -971,7 +972,7 @@ def decision_record(
             }
         )
     decision = (
-        Decision.objects.select_for_update().filter(committee=committee, operation=op).first()
+        Decision.objects.select_for_update(of=("self",)).filter(committee=committee, operation=op).first()
     )
     if decision is not None and decision.outcome:
         raise ValidationError({"outcome": ["une décision est déjà enregistrée pour ce comité"]})
@@ -980,7 +981,7 @@ def decision_record(
         line.pk: line
         for line in FinancingLine.objects.filter(operation=op, status=LineStatus.ACTIVE)
         .select_related("partner", "objective", "operation__contract")
-        .select_for_update()
+        .select_for_update(of=("self",))
     }
     approved: dict[int, Decimal] = {}
     if amounts:
@@ -1035,13 +1036,13 @@ def decision_record(
             )
     audit_record(
         actor=actor,
-        action=f"décision : {decision.get_outcome_display()} ({committee})",
+        action=f"décision : {decision.get_outcome_display()}",
         subject=decision,
         changes={
             "outcome": {"avant": None, "après": outcome},
             "amounts": {"avant": None, "après": {str(k): v for k, v in approved.items()}},
         },
-        message=decision.notes,
+        message=f"{committee}" + (f" : {decision.notes}" if decision.notes else ""),
         contract_id=committee.contract_id,
         operation_id=op.pk,
     )

@@ -1,0 +1,1 @@
+from tests.operations.conftest import _fast_passwords, actors, users  # noqa: F401
