@@ -415,7 +415,8 @@ def operation_create(
         findings.append(rules.Finding("code", f"le numéro « {code} » existe déjà dans ce contrat"))
     _raise(findings)
 
-    Contract.objects.select_for_update(of=("self",)).filter(pk=contract.pk).first()  # serialise numbering
+    # Serialise the numbering of a contract's operations.
+    Contract.objects.select_for_update(of=("self",)).filter(pk=contract.pk).first()
     operation = Operation(
         contract=contract,
         code=code or _next_code(contract),
@@ -972,7 +973,9 @@ def decision_record(
             }
         )
     decision = (
-        Decision.objects.select_for_update(of=("self",)).filter(committee=committee, operation=op).first()
+        Decision.objects.select_for_update(of=("self",))
+        .filter(committee=committee, operation=op)
+        .first()
     )
     if decision is not None and decision.outcome:
         raise ValidationError({"outcome": ["une décision est déjà enregistrée pour ce comité"]})
