@@ -18,6 +18,24 @@ class MovementKind(models.TextChoices):
     PAYMENT_CANCELLATION = "payment_cancellation", "annulation de paiement"
 
 
+class LedgerImmutable(Exception):
+    """Raised on any attempt to edit or delete a recorded movement."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "un mouvement enregistré ne se modifie ni ne se supprime : enregistrez un mouvement "
+            "correctif (désengagement, annulation de paiement)"
+        )
+
+
+class MovementQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+        raise LedgerImmutable()
+
+    def delete(self):  # type: ignore[no-untyped-def]
+        raise LedgerImmutable()
+
+
 class Movement(models.Model):
     financing_line = models.ForeignKey(
         "operations.FinancingLine", on_delete=models.PROTECT, related_name="movements"
@@ -42,6 +60,8 @@ class Movement(models.Model):
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     note = models.CharField("note", max_length=300, blank=True)
 
+    objects = MovementQuerySet.as_manager()
+
     class Meta:
         verbose_name = "mouvement"
         ordering = ["financing_line", "date", "id"]
@@ -52,6 +72,14 @@ class Movement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.reference} {self.amount} € ({self.date})"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self._state.adding:
+            raise LedgerImmutable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise LedgerImmutable()
 
     @property
     def signed_committed(self):  # type: ignore[no-untyped-def]
@@ -68,3 +96,97 @@ class Movement(models.Model):
         if self.kind == MovementKind.PAYMENT_CANCELLATION:
             return -self.amount
         return 0
+
+
+# -- maintained summaries ------------------------------------------------------------------------
+# Written only by `cper.finance.summaries` (in the transaction of the write that changes them) and
+# recomputed from the ledger by `cper execution rebuild-summaries`. Amounts are integer cents:
+# integer sums are exact on every database (SQLite stores NUMERIC as floating point).
+
+
+class LineState(models.Model):
+    """Finance's view of one financing line: what it counts as, and its cumulative amounts.
+
+    `counted` lines (contractualised, with a contract partner) are the ones the execution
+    figures add up; `programmed` is the line's amount while the line is active and its operation
+    is in a programmed status (else 0), dated `programmed_on` (see docs/finance.md).
+    """
+
+    line = models.OneToOneField(
+        "operations.FinancingLine",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="execution_state",
+    )
+    contract = models.ForeignKey("contracts.Contract", on_delete=models.CASCADE, related_name="+")
+    operation = models.ForeignKey(
+        "operations.Operation", on_delete=models.CASCADE, related_name="+"
+    )
+    partner = models.ForeignKey(
+        "contracts.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    objective = models.ForeignKey("contracts.Objective", on_delete=models.CASCADE, related_name="+")
+    departement = models.CharField(max_length=3, blank=True)  # INSEE code, "" when unknown
+    epci = models.CharField(max_length=9, blank=True)  # SIREN, "" when unknown
+    status = models.CharField(max_length=14)  # the operation's current status
+    counted = models.BooleanField()
+    programmed = models.BigIntegerField(default=0)  # cents
+    programmed_on = models.DateField(null=True, blank=True)
+    committed = models.BigIntegerField(default=0)  # cents, every movement whatever its date
+    paid = models.BigIntegerField(default=0)  # cents
+
+    class Meta:
+        verbose_name = "état d'exécution d'une ligne"
+        indexes = [
+            models.Index(fields=["contract", "counted", "departement"]),
+            models.Index(fields=["contract", "counted", "epci"]),
+            models.Index(fields=["contract", "counted", "status"]),
+        ]
+
+
+class LineTag(models.Model):
+    """A multi-valued dimension of a line: its operation's markers and project territories."""
+
+    MARKER = "marker"
+    TERRITORY = "territory"
+
+    state = models.ForeignKey(LineState, on_delete=models.CASCADE, related_name="tags")
+    kind = models.CharField(max_length=10)  # marker | territory
+    value = models.CharField(max_length=50)  # the marker's or the territory's code
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["state", "kind", "value"], name="line_tag_unique")
+        ]
+        indexes = [models.Index(fields=["kind", "value"])]
+
+
+class ExecutionCell(models.Model):
+    """Net amounts (cents) per contract × dimension × partner × objective × period.
+
+    `grain` is Y (period = 1 January), M (first of the month) or D (the day). `dim` is ""
+    (every counted line), "departement", "marker" or "territory", with `value` the code (a
+    line with two markers is in both marker cells). Programmed amounts are dated by the line's
+    programming date, commitments and payments by their movement's date.
+    """
+
+    contract = models.ForeignKey("contracts.Contract", on_delete=models.CASCADE, related_name="+")
+    grain = models.CharField(max_length=1)
+    dim = models.CharField(max_length=12, blank=True)
+    value = models.CharField(max_length=50, blank=True)
+    period = models.DateField()
+    year = models.PositiveSmallIntegerField()
+    partner = models.ForeignKey("contracts.Partner", on_delete=models.CASCADE, related_name="+")
+    objective = models.ForeignKey("contracts.Objective", on_delete=models.CASCADE, related_name="+")
+    programmed = models.BigIntegerField(default=0)
+    committed = models.BigIntegerField(default=0)
+    paid = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "agrégat d'exécution"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "grain", "dim", "value", "period", "partner", "objective"],
+                name="execution_cell_unique",
+            )
+        ]

@@ -1,0 +1,264 @@
+"""`make bench` → `python -m bench`: generate the benchmark databases, measure, report.
+
+    python -m bench                      # scales S and M, SQLite and PostgreSQL
+    python -m bench --scales S           # quicker
+    python -m bench --scales S,M,L       # L when asked
+    python -m bench --regenerate         # rebuild the databases even if they exist
+    python -m bench --databases sqlite   # one database only
+
+Databases: SQLite files var/bench/cper-<scale>.sqlite3 and PostgreSQL databases
+cper_bench_<scale> on BENCH_PG (default postgres://postgres@127.0.0.1:5432). Each generation
+and each measurement runs in its own process (`bench.generate`, `bench.measure`), all the
+timings of one database in one process. Writes docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "var" / "bench"
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+TARGETS = {
+    "aggregate_ms": 50,
+    "payment_ms": 10,
+    "rebuild_s": 120,
+}
+
+
+def _url(scale: str, database: str) -> str:
+    if database == "sqlite":
+        return f"sqlite:///{BENCH_DIR / f'cper-{scale}.sqlite3'}"
+    return f"{PG}/cper_bench_{scale.lower()}"
+
+
+def _stamp(scale: str, database: str) -> Path:
+    return BENCH_DIR / f"generated-{scale}-{database}.json"
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _reset(scale: str, database: str) -> None:
+    if database == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            path = BENCH_DIR / f"cper-{scale}.sqlite3{suffix}"
+            if path.exists():
+                path.unlink()
+    else:
+        name = f"cper_bench_{scale.lower()}"
+        _pg_admin(f"DROP DATABASE IF EXISTS {name}")
+        _pg_admin(f"CREATE DATABASE {name}")
+
+
+def _run(module: str, scale: str, database: str, *extra: str) -> dict[str, Any]:
+    env = {**os.environ, "DATABASE_URL": _url(scale, database), "DJANGO_DEBUG": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--scale", scale, *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _machine() -> dict[str, str]:
+    import django
+    import duckdb
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        memory = f"{mem_kb / 1024 / 1024:.1f} Gio"
+    except (OSError, StopIteration):
+        memory = "?"
+    return {
+        "cpu": cpu or platform.processor() or "?",
+        "nproc": str(os.cpu_count()),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "duckdb": duckdb.__version__,
+    }
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 1000:
+        return f"{value / 1000:,.2f} s".replace(",", " ")
+    return f"{value:.1f} ms"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.3f}" if b else "—"
+
+
+def report(results: list[dict[str, Any]], generation: list[dict[str, Any]]) -> str:
+    machine = _machine()
+    lines = [
+        "# Performances de l'exécution financière",
+        "",
+        "Produit par `make bench` (`python -m bench`, paquet `bench/`) ; ne pas éditer à la main.",
+        "Chaque mesure est la médiane de plusieurs exécutions dans un même processus par base :",
+        "le service (`cper.finance.aggregation`, qui lit les agrégats maintenus), du SQL simple",
+        "sur les mouvements bruts de la même base, et DuckDB sur les mêmes lignes chargées en",
+        "mémoire (l'étalon). Les trois donnent les mêmes chiffres au centime (vérifié par le",
+        "banc lui-même, colonne « identiques »).",
+        "",
+        "## Machine",
+        "",
+        f"- processeur : {machine['cpu']} — {machine['nproc']} cœurs visibles (nproc)",
+        f"- mémoire : {machine['memory']}",
+        f"- système : {machine['os']}",
+        f"- Python {machine['python']}, Django {machine['django']}, DuckDB {machine['duckdb']}",
+    ]
+    for r in results:
+        v = r["versions"]
+        name = "PostgreSQL" if v["vendor"] == "postgresql" else "SQLite"
+        entry = f"- {name} {v['server']}"
+        if entry not in lines:
+            lines.append(entry)
+    lines += ["", "## Données", ""]
+    lines.append(
+        "| échelle | base | opérations | lignes de financement | mouvements "
+        "| agrégats (cellules) | générateur | génération |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|---|---:|")
+    gen = {(g["scale"], g["database"]): g for g in generation}
+    for r in results:
+        c = r["counts"]
+        g = gen.get((r["scale"], r["database"]), {})
+        lines.append(
+            f"| {r['scale']} | {r['database']} | {c['operations']:,} | {c['lines']:,} | "
+            f"{c['movements']:,} | {c['cells']:,} | {g.get('generator', 'existante')} | "
+            f"{g.get('generate_s', '—')} s |".replace(",", " ")
+        )
+    for r in results:
+        lines += [
+            "",
+            f"## Échelle {r['scale']} — {r['database']}",
+            "",
+            "| question | service | SQL brut | DuckDB | service / SQL brut | service / DuckDB "
+            "| identiques |",
+            "|---|---:|---:|---:|---:|---:|:---:|",
+        ]
+        for c in r["cases"]:
+            lines.append(
+                f"| {c['name']} | {_fmt_ms(c['service_ms'])} | {_fmt_ms(c['raw_ms'])} | "
+                f"{_fmt_ms(c['duckdb_ms'])} | {_ratio(c['service_ms'], c['raw_ms'])} | "
+                f"{_ratio(c['service_ms'], c['duckdb_ms'])} | "
+                f"{'oui' if c['identical'] else '**NON**'} |"
+            )
+        lines += [
+            "",
+            f"- enregistrement d'un paiement (avec la mise à jour des agrégats), médiane : "
+            f"{_fmt_ms(r['payment_ms'])}",
+            f"- `cper execution rebuild-summaries` : {r['rebuild_s']:.1f} s",
+            f"- preuve agrégats = recalcul (`verify`, partie de `cper contract check`) : "
+            f"{r['verify_s']:.1f} s, {'égalité' if r['verify_ok'] else '**écarts**'}",
+            f"- page des opérations : {r['selector']}",
+        ]
+    lines += ["", "## Cibles", ""]
+    lines += _targets(results)
+    return "\n".join(lines) + "\n"
+
+
+def _targets(results: list[dict[str, Any]]) -> list[str]:
+    out = [
+        "| échelle | base | cible | mesure | atteinte |",
+        "|---|---|---|---|:---:|",
+    ]
+    for r in results:
+        cases = {c["name"]: c for c in r["cases"]}
+        names = list(cases)
+        dash, dep, marker, past = cases[names[0]], cases[names[1]], cases[names[2]], cases[names[5]]
+
+        def row(target: str, measure: str, ok: bool, r: dict[str, Any] = r) -> None:
+            verdict = "oui" if ok else "non"
+            out.append(f"| {r['scale']} | {r['database']} | {target} | {measure} | {verdict} |")
+
+        for c in (dash, dep, marker):
+            row(f"{c['name']} ≤ 50 ms", _fmt_ms(c["service_ms"]), c["service_ms"] <= 50)
+            row(
+                f"{c['name']} ≤ ½ DuckDB",
+                f"{_ratio(c['service_ms'], c['duckdb_ms'])} × DuckDB",
+                c["service_ms"] <= c["duckdb_ms"] / 2,
+            )
+        row(
+            "date passée ≤ 2 × date du jour",
+            f"{_ratio(past['service_ms'], dash['service_ms'])} ×",
+            past["service_ms"] <= 2 * dash["service_ms"],
+        )
+        if r["payment_ms"] is not None:
+            row("paiement < 10 ms", _fmt_ms(r["payment_ms"]), r["payment_ms"] < 10)
+        row("rebuild-summaries < 2 min", f"{r['rebuild_s']:.1f} s", r["rebuild_s"] < 120)
+        row("chiffres identiques au centime", "", all(c["identical"] for c in r["cases"]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Banc d'essai de l'exécution financière")
+    parser.add_argument("--scales", default="S,M")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--raw-runs", type=int, default=3)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"))
+    args = parser.parse_args()
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    results, generation = [], []
+    for scale in [s.strip().upper() for s in args.scales.split(",") if s.strip()]:
+        for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
+            stamp = _stamp(scale, database)
+            if args.regenerate or not stamp.exists():
+                print(f"== génération {scale} sur {database}…", flush=True)
+                _reset(scale, database)
+                gen = _run("bench.generate", scale, database)
+                gen["database"] = database
+                stamp.write_text(json.dumps(gen))
+            gen = json.loads(stamp.read_text())
+            gen["database"] = database
+            generation.append(gen)
+            print(f"== mesures {scale} sur {database}…", flush=True)
+            res = _run(
+                "bench.measure",
+                scale,
+                database,
+                "--runs",
+                str(args.runs),
+                "--raw-runs",
+                str(args.raw_runs),
+            )
+            res["database"] = database
+            results.append(res)
+    text = report(results, generation)
+    print(text)
+    Path(args.output).write_text(text)
+    print(f"écrit : {args.output}")
+
+
+if __name__ == "__main__":
+    main()

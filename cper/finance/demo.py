@@ -1,0 +1,260 @@
+"""Demonstration movements: commitments and payments consistent with each operation's status
+and dates, about ten per financing line, bulk inserted (no per-row service: scale M is about four
+million movements), then the summaries are rebuilt.
+
+Called by `cper demo` once operations and financing lines exist. Every generated sequence
+respects the ledger's invariants (checked by `cper contract check`): commitments on or after
+the programming date, payments after a commitment and never above it, cancellations after and
+within what they cancel, dates up to today.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from cper.finance import summaries
+from cper.finance.models import Movement
+from cper.operations.models import PROGRAMMED_STATUSES, FinancingLine, LineStatus
+
+# Per operation status: (probability the line is committed at all, committed share of the
+# line (min, max), paid share of the committed amount (min, max), payments (min, max)).
+PROFILES: dict[str, tuple[float, tuple[float, float], tuple[float, float], tuple[int, int]]] = {
+    "programmed": (0.8, (0.4, 1.0), (0.0, 0.35), (1, 5)),
+    "in_progress": (1.0, (0.75, 1.0), (0.25, 0.85), (5, 11)),
+    "completed": (1.0, (0.95, 1.0), (0.85, 1.0), (7, 12)),
+    "closed": (1.0, (1.0, 1.0), (0.85, 1.0), (7, 12)),
+}
+_COLUMNS = (
+    "id",
+    "financing_line_id",
+    "kind",
+    "date",
+    "amount",
+    "reference",
+    "cancels_id",
+    "via",
+    "recorded_by_id",
+    "recorded_at",
+    "idempotency_key",
+    "note",
+)
+
+
+@dataclass
+class GenerateReport:
+    lines: int
+    movements: int
+    seconds: float
+    rebuild_seconds: float
+
+
+def _split(total: int, parts: int, rng: random.Random) -> list[int]:
+    """`total` cents in `parts` positive amounts (fewer when there are not enough cents)."""
+    parts = max(1, min(parts, total))
+    cuts = sorted(rng.sample(range(1, total), parts - 1)) if parts > 1 else []
+    bounds = [0, *cuts, total]
+    return [b - a for a, b in itertools.pairwise(bounds)]
+
+
+def _days(start: dt.date, end: dt.date, n: int, rng: random.Random) -> list[dt.date]:
+    span = (end - start).days
+    return sorted(start + dt.timedelta(days=rng.randint(0, span)) for _ in range(n))
+
+
+def line_movements(
+    *,
+    amount: int,
+    status: str,
+    programmed_on: dt.date,
+    today: dt.date,
+    rng: random.Random,
+) -> list[tuple[str, dt.date, int, int | None]]:
+    """(kind, date, cents, index of the cancelled movement) of one line, chronological for
+    each kind and respecting every invariant."""
+    profile = PROFILES.get(status)
+    if profile is None or amount <= 0 or programmed_on > today:
+        return []
+    p_commit, (c_lo, c_hi), (p_lo, p_hi), (n_lo, n_hi) = profile
+    if rng.random() > p_commit:
+        return []
+    out: list[tuple[str, dt.date, int, int | None]] = []
+    span = (today - programmed_on).days
+    committed_total = int(amount * rng.uniform(c_lo, c_hi)) if c_hi < 1 else amount
+    committed_total = max(1, min(amount, committed_total))
+    # commitments: one to three tranches in the first part of the period
+    tranches = _split(committed_total, rng.choice((1, 2, 2, 3, 3, 4)), rng)
+    last_commit_day = programmed_on + dt.timedelta(days=int(span * 0.4))
+    commit_days = _days(programmed_on, last_commit_day, len(tranches), rng)
+    for day, cents in zip(commit_days, tranches, strict=True):
+        out.append(("commitment", day, cents, None))
+    # payments: after the first commitment, never above what is committed at their date
+    n_pay = rng.randint(n_lo, n_hi)
+    paid_target = int(committed_total * rng.uniform(p_lo, p_hi))
+    pay_days = _days(commit_days[0], today, n_pay, rng) if n_pay and paid_target > 0 else []
+    plan = _split(paid_target, len(pay_days), rng) if pay_days else []
+    paid = 0
+    payments: list[int] = []  # indexes in out
+    for day, want in zip(pay_days, plan, strict=False):
+        available = sum(c for k, d, c, _ in out if k == "commitment" and d <= day) - paid
+        cents = min(want, available)
+        if cents <= 0:
+            continue
+        payments.append(len(out))
+        out.append(("payment", day, cents, None))
+        paid += cents
+    # sometimes a payment is partly cancelled, and paid again later
+    if payments and rng.random() < 0.12:
+        idx = rng.choice(payments)
+        _, pday, pcents, _ = out[idx]
+        cancel_day = min(today, pday + dt.timedelta(days=rng.randint(1, 60)))
+        part = max(1, int(pcents * rng.choice((0.1, 0.25, 0.5, 1.0))))
+        out.append(("payment_cancellation", cancel_day, part, idx))
+        again = min(today, cancel_day + dt.timedelta(days=rng.randint(1, 90)))
+        out.append(("payment", again, part, None))
+    # decommitments: the closed operation's unpaid remainder, or now and then a partial one
+    remainder = committed_total - paid
+    last_day = max(d for _, d, _, _ in out)
+    if remainder > 0 and (status == "closed" or rng.random() < 0.2):
+        amount_left = remainder if status == "closed" else max(1, int(remainder * rng.random()))
+        day = min(today, last_day + dt.timedelta(days=rng.randint(0, 120)))
+        for i, (kind, _, cents, _) in enumerate(list(out)):
+            if kind != "commitment" or amount_left <= 0:
+                continue
+            part = min(cents, amount_left)
+            out.append(("decommitment", day, part, i))
+            amount_left -= part
+    return out
+
+
+def _reference(kind: str, day: dt.date, n: int) -> str:
+    prefix = {
+        "commitment": "EJ",
+        "decommitment": "DEJ",
+        "payment": "MDT",
+        "payment_cancellation": "AMDT",
+    }[kind]
+    return f"{prefix}-{day.year}-{n:08d}"
+
+
+def _lines(contract: Any, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+    qs = (
+        FinancingLine.objects.filter(
+            operation__contract=contract,
+            status=LineStatus.ACTIVE,
+            operation__status__in=list(PROGRAMMED_STATUSES),
+        )
+        .order_by("pk")
+        .values_list("pk", "amount", "operation_id", "operation__status", "operation__created_at")
+    )
+    batch: list[tuple[Any, ...]] = []
+    for row in qs.iterator(chunk_size=chunk):
+        batch.append(row)
+        if len(batch) >= chunk:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> None:
+    table = Movement._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            with raw.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
+        )
+
+
+def movements_generate(
+    *,
+    contract: Any,
+    rng_seed: int,
+    scale: str = "S",
+    today: dt.date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> GenerateReport:
+    """Generate the demonstration movements of a contract's programmed lines (the lines that
+    already hold movements are left alone), then rebuild the contract's summaries. `scale` is
+    only reported: the number of movements follows the number of lines (about ten each)."""
+    started = time.perf_counter()
+    rng = random.Random(rng_seed)
+    today = today or timezone.localdate()
+    first_day = dt.date(contract.start_year, 1, 1)
+    say = progress or (lambda _msg: None)
+    programmed_on = summaries._programmed_on(None, [contract.pk])
+    busy = set(
+        Movement.objects.filter(financing_line__operation__contract=contract)
+        .values_list("financing_line_id", flat=True)
+        .distinct()
+    )
+    recorded_at = timezone.now()
+    with transaction.atomic():
+        next_id = (Movement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+        lines = total = 0
+        for batch in _lines(contract, 20000):
+            rows: list[tuple[Any, ...]] = []
+            for line_id, amount, op_id, status, created_at in batch:
+                if line_id in busy:
+                    continue
+                on = programmed_on.get(op_id) or summaries._local_date(created_at) or first_day
+                on = max(on, first_day)
+                cents = summaries.cents(amount)
+                seq = line_movements(
+                    amount=cents, status=status, programmed_on=on, today=today, rng=rng
+                )
+                if not seq:
+                    continue
+                lines += 1
+                ids = list(range(next_id, next_id + len(seq)))
+                next_id += len(seq)
+                for mid, (kind, day, value, cancels) in zip(ids, seq, strict=True):
+                    rows.append(
+                        (
+                            mid,
+                            line_id,
+                            kind,
+                            day,
+                            summaries.euros(value),
+                            _reference(kind, day, mid),
+                            ids[cancels] if cancels is not None else None,
+                            "system",
+                            None,
+                            recorded_at,
+                            None,
+                            "",
+                        )
+                    )
+            if rows:
+                _insert(rows)
+                total += len(rows)
+                say(f"{total} mouvements")
+        if connection.vendor == "postgresql":
+            table = Movement._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+                )
+                cursor.execute(f"ANALYZE {table}")
+    generated = time.perf_counter() - started
+    report = summaries.rebuild(contract)
+    say(f"agrégats reconstruits en {report.seconds:.1f} s")
+    return GenerateReport(
+        lines=lines, movements=total, seconds=generated, rebuild_seconds=report.seconds
+    )
