@@ -22,6 +22,7 @@ from cper.contracts.models import (
     Partner,
 )
 from cper.money import MoneyError, to_money
+from cper.operations import rules
 from cper.operations.models import (
     CommitteeKind,
     CostBase,
@@ -32,6 +33,7 @@ from cper.operations.models import (
     Operation,
 )
 from cper.operations.selectors import owner_find
+from cper.territories.models import Commune
 
 
 class MoneyInput(forms.CharField):
@@ -121,6 +123,7 @@ class OperationForm(DsfrBaseForm):
 
     def __init__(self, *args: Any, contract: Contract, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.contract = contract
         objectives = Objective.objects.filter(contract=contract).select_related("axis")
         self.fields["objective"].queryset = objectives  # type: ignore[attr-defined]
         self.fields["secondary_objectives"].queryset = objectives  # type: ignore[attr-defined]
@@ -162,6 +165,30 @@ class OperationForm(DsfrBaseForm):
     def clean_communes(self) -> list[str]:
         raw = self.cleaned_data.get("communes") or ""
         return [c.strip() for c in raw.replace(";", ",").replace(" ", ",").split(",") if c.strip()]
+
+    def clean(self) -> dict[str, Any]:
+        """The register's rules, so that every error shows at once (the service checks again)."""
+        data = super().clean() or {}
+        findings = rules.operation_errors(
+            title=data.get("title") or "-",
+            start_date=data.get("start_date"),
+            end_date=data.get("end_date"),
+            cost_ht=data.get("cost_ht"),
+            cost_ttc=data.get("cost_ttc"),
+            cost_base=data.get("cost_base") or "ht",
+        )
+        codes = data.get("communes") or []
+        if codes and "communes" not in self.errors:
+            found = dict(
+                Commune.objects.filter(code__in=codes).values_list("code", "departement__region_id")
+            )
+            findings += rules.commune_errors(
+                requested=codes, found=found, region_code=self.contract.region_id
+            )
+        for f in rules.errors_only(findings):
+            if f.field in self.fields and f.field not in self.errors:
+                self.add_error(f.field, f.message)
+        return data
 
     def service_values(self) -> dict[str, Any]:
         d = dict(self.cleaned_data)

@@ -414,6 +414,7 @@ def operation_detail(
             "history": show_history,
             "add_line": can(user, "financing_line.edit"),
             "committee": can(user, "committee.edit"),
+            "committee_view": can(user, "committee.view"),
         },
     )
 

@@ -131,6 +131,7 @@ def operation_list(request: HttpRequest, slug: str) -> HttpResponse:
             ("amount", "Contractualisé"),
         ],
         "can_create": can(request.user, "operation.create"),
+        "can_committees": can(request.user, "committee.view"),
         "title": "Opérations",
         "breadcrumb_data": {
             "links": [
@@ -354,6 +355,9 @@ def line_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
+        if data["financer_kind"] != "partner":  # only a partner's share can count in the maquette
+            data["contractualised"] = False
+            data["partner"] = None
         try:
             services.financing_line_add(actor=_actor(request), operation=op, **data)
         except ValidationError as exc:

@@ -114,6 +114,18 @@ def test_generated_data_follows_the_register_rules(hdf):
         assert amount <= matrix[key], key
     # Decisions approve the partner lines.
     assert DecisionAmount.objects.exists()
+    # Rows written with explicit ids leave the sequences right: the services go on after them.
+    from cper.audit.services import Actor
+    from cper.operations import services
+
+    op = ops.first()
+    assert op is not None
+    new = services.operation_create(
+        actor=Actor.cli(), contract=hdf, title="Après la démonstration", owner=op.owner,
+        objective=op.objective,
+    )  # fmt: skip
+    assert new.code == "OP-000401"
+    services.financing_line_add(actor=Actor.cli(), operation=new, financer_kind="owner", amount=1)
 
 
 def test_command_users_if_empty_and_one_audit_entry(hdf, client):
