@@ -93,10 +93,9 @@ def movement_record(
         "cancels_id": cancels_id,
     }
 
-    line = FinancingLine.objects.select_related("operation", "operation__contract", "partner").get(
-        pk=line_id
-    )
-    _require(actor, line)
+    if actor.user is not None or actor.via not in {"system", "cli"}:
+        line = FinancingLine.objects.select_related("operation", "partner").get(pk=line_id)
+        _require(actor, line)
 
     if key is not None:
         existing = Movement.objects.filter(idempotency_key=key).first()
@@ -162,6 +161,9 @@ def _record(
             f"JOIN {contract_table} c ON c.id = o.contract_id WHERE l.id = %s{lock}",
             [line_id],
         )
+        found = cursor.fetchone()
+        if found is None:
+            raise FinancingLine.DoesNotExist(f"ligne de financement n° {line_id} introuvable")
         (
             line_amount,
             line_status,
@@ -170,7 +172,7 @@ def _record(
             contract_id,
             start_year,
             tolerance,
-        ) = cursor.fetchone()
+        ) = found
         cursor.execute(
             f"SELECT id, kind, date, amount, cancels_id FROM {mov_table} "
             "WHERE financing_line_id = %s",

@@ -379,12 +379,12 @@ def _contribution(
         _add_entry(deltas, snap, day, 0, committed, paid, sign)
 
 
-def _upsert_sql() -> str:
+def _upsert_sql(rows: int) -> str:
     table = ExecutionCell._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * rows)
     return (
         f"INSERT INTO {table} (contract_id, grain, dim, value, period, year, partner_id, "
-        "objective_id, programmed, committed, paid) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"objective_id, programmed, committed, paid) VALUES {values} "
         "ON CONFLICT (contract_id, grain, dim, value, period, partner_id, objective_id) "
         f"DO UPDATE SET programmed = {table}.programmed + excluded.programmed, "
         f"committed = {table}.committed + excluded.committed, "
@@ -392,13 +392,19 @@ def _upsert_sql() -> str:
     )
 
 
+_UPSERT_CHUNK = 200
+
+
 def _apply(deltas: dict[CellKey, list[int]]) -> None:
+    """Add the deltas to the cells: one multi-row upsert per 200 cells."""
     rows: list[tuple[Any, ...]] = [(*key, *vals) for key, vals in deltas.items() if any(vals)]
     if not rows:
         return
     rows.sort()  # a stable lock order between concurrent writers
     with connection.cursor() as cursor:
-        cursor.executemany(_upsert_sql(), rows)  # type: ignore[arg-type]
+        for i in range(0, len(rows), _UPSERT_CHUNK):
+            chunk = rows[i : i + _UPSERT_CHUNK]
+            cursor.execute(_upsert_sql(len(chunk)), [v for row in chunk for v in row])
 
 
 # -- incremental upkeep --------------------------------------------------------------------------
