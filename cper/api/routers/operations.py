@@ -25,7 +25,7 @@ from cper.api.errors import ApiError, not_found
 from cper.api.idempotency import KEY_DESCRIPTION, KEY_PATTERN, respond
 from cper.api.pagination import DEFAULT_LIMIT, keyset_page
 from cper.api.resolve import commune_codes, markers, objective, objectives, owner_for, partner
-from cper.api.schemas import CODE_PATTERN, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
+from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
 from cper.contracts.models import BudgetNature
 from cper.operations import selectors, services
 from cper.operations.models import (
@@ -38,7 +38,6 @@ from cper.operations.models import (
 
 router = Router(tags=["Opérations"])
 
-Code = Annotated[str, Field(pattern=CODE_PATTERN)]
 CommuneCode = Annotated[str, Field(pattern=r"^[0-9][0-9AB][0-9]{3}$")]
 if TYPE_CHECKING:
     StatusValue: TypeAlias = str
