@@ -1,0 +1,340 @@
+"""The execution ledger (commitments, payments and their cancellations) and the execution
+aggregates.
+
+Movements are recorded by `cper.finance.services.movement_record` (permission, ledger rules,
+audit, summaries); aggregates come from THE aggregation service
+`cper.finance.aggregation.execution`, with the pages' filters and `as_of`. A movement is
+idempotent on the client's own identifier (`external_id`, kept as the ledger's idempotency key,
+per organisation) or on an `Idempotency-Key` header: a retried payment is never stored twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Header, Query, Router, Schema
+
+from cper.accounts.permissions import sees_unpublished
+from cper.api.auth import OPTIONAL_SECURITY, WRITE_AUTH
+from cper.api.common import SlugPath, actor_of, contract_of, dump, responses
+from cper.api.errors import ApiError
+from cper.api.idempotency import KEY_DESCRIPTION, KEY_PATTERN, respond
+from cper.api.pagination import DEFAULT_LIMIT, keyset_page
+from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
+from cper.finance import aggregation
+from cper.finance.models import Movement, MovementKind
+from cper.finance.services import MovementRefused, movement_record
+from cper.operations.models import FinancingLine
+from cper.operations.selectors import operation_queryset
+
+router = Router(tags=["Exécution"])
+
+if TYPE_CHECKING:
+    Kind: TypeAlias = str
+    GroupKey: TypeAlias = str
+else:  # the ledger's kinds and the aggregation's keys, as enumerations of the OpenAPI document
+    Kind = Literal[tuple(MovementKind.values)]
+    GroupKey = Literal[tuple(aggregation.GROUP_KEYS)]
+Id = Annotated[int, Field(ge=1, le=2**53)]
+MAX_LIMIT = 500
+
+
+class MovementOut(Schema):
+    id: int
+    financing_line: int
+    operation: int
+    operation_code: str
+    partner: str | None
+    kind: str
+    date: dt.date
+    amount: Money
+    reference: str
+    cancels: int | None
+    note: str
+    via: str
+    recorded_at: dt.datetime
+
+
+class MovementListOut(CursorListOut):
+    results: list[MovementOut]
+
+
+def _movement(m: Movement) -> dict[str, Any]:
+    line = m.financing_line
+    return {
+        "id": m.pk,
+        "financing_line": m.financing_line_id,
+        "operation": line.operation_id,
+        "operation_code": line.operation.code,
+        "partner": line.partner.code if line.partner else None,
+        "kind": m.kind,
+        "date": m.date,
+        "amount": m.amount,
+        "reference": m.reference,
+        "cancels": m.cancels_id,
+        "note": m.note,
+        "via": m.via,
+        "recorded_at": m.recorded_at,
+    }
+
+
+class MovementFilters(Schema):
+    operation: list[Id] = Field([], max_length=50, description="Identifiant(s) d'opération.")
+    financing_line: list[Id] = Field([], max_length=50)
+    partner: list[Code] = Field([], max_length=50)
+    kind: list[Kind] = Field([], max_length=4)
+    date_from: Date | None = None
+    date_to: Date | None = None
+    reference: Text | None = Field(None, max_length=60)
+    cursor: str | None = Field(None, max_length=500, description="`next_cursor` de la page lue.")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+def _visible_movements(request: HttpRequest, contract: Any) -> Any:
+    operations = operation_queryset(contract=contract, user=request.user)
+    return Movement.objects.filter(financing_line__operation__in=operations).select_related(
+        "financing_line__operation", "financing_line__partner"
+    )
+
+
+@router.get(
+    "/contracts/{slug}/movements",
+    response=responses(200, MovementListOut),
+    openapi_extra=OPTIONAL_SECURITY,
+    summary="Mouvements : engagements, paiements et leurs annulations (ordre : date, id)",
+)
+def movements(
+    request: HttpRequest,
+    slug: str = SlugPath,
+    q: Query[MovementFilters] = None,  # type: ignore[assignment]
+) -> Any:
+    contract = contract_of(slug)
+    qs = _visible_movements(request, contract)
+    if q.operation:
+        qs = qs.filter(financing_line__operation_id__in=q.operation)
+    if q.financing_line:
+        qs = qs.filter(financing_line_id__in=q.financing_line)
+    if q.partner:
+        qs = qs.filter(financing_line__partner__code__in=q.partner)
+    if q.kind:
+        qs = qs.filter(kind__in=q.kind)
+    if q.date_from:
+        qs = qs.filter(date__gte=q.date_from)
+    if q.date_to:
+        qs = qs.filter(date__lte=q.date_to)
+    if q.reference:
+        qs = qs.filter(reference=q.reference)
+    page = keyset_page(qs, order=("date", "id"), cursor=q.cursor, limit=q.limit)
+    return {
+        "count": page.count,
+        "next_cursor": page.next_cursor,
+        "results": [_movement(m) for m in page.items],
+    }
+
+
+class MovementIn(In):
+    financing_line: Id = Field(description="Ligne de financement (identifiant).")
+    kind: Kind = Field(
+        description="commitment (engagement), decommitment, payment (mandatement), "
+        "payment_cancellation."
+    )
+    date: Date
+    amount: MoneyIn = Field(description="Montant positif ; la nature donne le sens.")
+    reference: Text = Field(
+        ..., min_length=1, max_length=60, description="N° d'EJ, d'affectation ou de mandat."
+    )
+    cancels: Id | None = Field(None, description="Mouvement annulé (annulation, désengagement).")
+    note: Text = Field("", max_length=300)
+    external_id: str | None = Field(
+        None,
+        pattern=KEY_PATTERN,
+        description="Identifiant du mouvement dans le logiciel du partenaire : renvoyé, le "
+        "même mouvement n'est pas enregistré deux fois (clé d'idempotence).",
+    )
+
+
+def _ledger_key(request: HttpRequest, body: MovementIn, header_key: str | None) -> str | None:
+    """The ledger's idempotency key: the client's id, scoped to its organisation (or user)."""
+    user: Any = request.user
+    if body.external_id:
+        scope = f"o{user.organisation_id}" if user.organisation_id else f"u{user.pk}"
+        return f"api:{scope}:{body.external_id}"
+    if header_key:
+        return f"api:u{user.pk}:k:{header_key}"
+    return None
+
+
+def _line_for(request: HttpRequest, contract: Any, line_id: int) -> FinancingLine:
+    line = (
+        FinancingLine.objects.select_related("operation", "partner")
+        .filter(pk=line_id, operation__in=operation_queryset(contract=contract, user=request.user))
+        .first()
+    )
+    if line is None:
+        raise ApiError(
+            422, "inconnu", "Ligne de financement inconnue dans ce contrat.", "financing_line"
+        )
+    return line
+
+
+@router.post(
+    "/contracts/{slug}/movements",
+    response={**responses(201, MovementOut), 200: MovementOut},
+    auth=WRITE_AUTH,
+    summary="Enregistrer un engagement, un paiement ou une annulation (idempotent)",
+)
+def movement_create(
+    request: HttpRequest,
+    response: HttpResponse,
+    body: MovementIn,
+    slug: str = SlugPath,
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", pattern=KEY_PATTERN, description=KEY_DESCRIPTION
+    ),
+) -> Any:
+    contract = contract_of(slug)
+
+    def write() -> tuple[int, Any]:
+        line = _line_for(request, contract, body.financing_line)
+        key = _ledger_key(request, body, idempotency_key)
+        known = key is not None and Movement.objects.filter(idempotency_key=key).exists()
+        try:
+            movement = movement_record(
+                actor=actor_of(request),
+                financing_line=line,
+                kind=body.kind,
+                date=body.date,
+                amount=body.amount,
+                reference=body.reference,
+                idempotency_key=key,
+                cancels=body.cancels,
+                note=body.note,
+            )
+        except MovementRefused as exc:
+            first = exc.findings[0] if exc.findings else None
+            if first is not None and first.field == "idempotency_key":
+                raise ApiError(
+                    409,
+                    "cle_idempotence_reutilisee",
+                    "Cet identifiant (external_id) a déjà servi pour un autre mouvement.",
+                    "external_id",
+                ) from exc
+            raise
+        if known:
+            response["Idempotent-Replayed"] = "true"
+        movement = Movement.objects.select_related(
+            "financing_line__operation", "financing_line__partner"
+        ).get(pk=movement.pk)
+        return (200 if known else 201), dump(MovementOut, _movement(movement))
+
+    return respond(request, response, idempotency_key, write)
+
+
+# --- execution aggregates ------------------------------------------------------------------
+
+
+class ExecutionFilters(Schema):
+    as_of: Date | None = Field(None, description="Date d'arrêté (défaut : aujourd'hui).")
+    group_by: list[GroupKey] = Field([], max_length=4, description="Regroupement, dans l'ordre.")
+    axis: list[Annotated[int, Field(ge=1, le=99)]] = Field([], max_length=20)
+    objective: list[Code] = Field([], max_length=100)
+    partner: list[Code] = Field([], max_length=50)
+    year: list[Annotated[int, Field(ge=1990, le=2100)]] = Field([], max_length=50)
+    departement: list[Code] = Field([], max_length=20)
+    epci: list[Code] = Field([], max_length=50)
+    territory: list[Code] = Field([], max_length=20)
+    marker: list[Code] = Field([], max_length=20)
+    status: list[Code] = Field([], max_length=10)
+    operation: list[Code] = Field([], max_length=50, description="Numéro(s) d'opération.")
+
+
+class RatesOut(Schema):
+    programming: str | None = Field(description="Programmé / maquette, en %.")
+    commitment: str | None = Field(description="Engagé / maquette, en %.")
+    payment: str | None = Field(description="Payé / maquette, en %.")
+    commitment_of_programmed: str | None = Field(description="Engagé / programmé, en %.")
+    payment_of_committed: str | None = Field(description="Payé / engagé, en %.")
+
+
+class ExecutionRowOut(Schema):
+    key: dict[str, str | int | None]
+    labels: dict[str, str]
+    maquette: Money | None = Field(description="null quand le regroupement n'a pas de maquette.")
+    programmed: Money
+    committed: Money
+    paid: Money
+    remaining_to_pay: Money
+    remaining_to_program: Money | None
+    rates: RatesOut
+
+
+class ExecutionOut(ListOut):
+    as_of: dt.date
+    group_by: list[str]
+    results: list[ExecutionRowOut]
+    total: ExecutionRowOut
+
+
+def _pct(value: Any) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _execution_row(row: aggregation.ExecutionRow) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "labels": row.labels,
+        "maquette": row.maquette,
+        "programmed": row.programmed,
+        "committed": row.committed,
+        "paid": row.paid,
+        "remaining_to_pay": row.remaining_to_pay,
+        "remaining_to_program": row.remaining_to_program,
+        "rates": {
+            "programming": _pct(row.programming_rate),
+            "commitment": _pct(row.commitment_rate),
+            "payment": _pct(row.payment_rate),
+            "commitment_of_programmed": _pct(row.commitment_of_programmed),
+            "payment_of_committed": _pct(row.payment_of_committed),
+        },
+    }
+
+
+@router.get(
+    "/contracts/{slug}/execution",
+    response=responses(200, ExecutionOut),
+    openapi_extra=OPTIONAL_SECURITY,
+    summary="Exécution : maquette, programmé, engagé, payé à une date, regroupés et filtrés",
+)
+def execution(
+    request: HttpRequest,
+    slug: str = SlugPath,
+    q: Query[ExecutionFilters] = None,  # type: ignore[assignment]
+) -> Any:
+    contract = contract_of(slug)
+    group_by = list(dict.fromkeys(q.group_by))
+    filters = {
+        k: v for k, v in q.model_dump(exclude={"as_of", "group_by"}).items() if v not in (None, [])
+    }
+    if ("operation" in group_by or "operation" in filters) and not sees_unpublished(request.user):
+        # Rows per operation would name operations that are not published.
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(
+            "Le détail par opération est réservé aux rôles authentifiés qui voient toutes les "
+            "opérations."
+        )
+    try:
+        result = aggregation.execution(
+            contract=contract, as_of=q.as_of, group_by=group_by, filters=filters
+        )
+    except aggregation.ExecutionQueryError as exc:
+        raise ApiError(400, "parametre_invalide", str(exc).capitalize() + ".") from exc
+    return {
+        "count": len(result.rows),
+        "as_of": result.as_of,
+        "group_by": list(result.group_by),
+        "results": [_execution_row(r) for r in result.rows],
+        "total": _execution_row(result.total),
+    }
