@@ -153,4 +153,7 @@ INSTALLED_APPS += ["ninja"]
 # otherwise; use a shared cache such as Redis or the database cache with several processes).
 CPER_API_RATE_TOKEN = os.environ.get("CPER_API_RATE_TOKEN", "600/min")
 CPER_API_RATE_ANONYMOUS = os.environ.get("CPER_API_RATE_ANONYMOUS", "120/min")
+# Anonymous callers are counted by address: the number of reverse proxies in front of the
+# application whose X-Forwarded-For is trusted (0: the socket's address, not spoofable).
+NINJA_NUM_PROXIES = int(os.environ.get("CPER_NUM_PROXIES", "0"))
 # --- end of API -----------------------------------------------------------------------------

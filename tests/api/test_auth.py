@@ -137,3 +137,13 @@ def test_administrator_revokes_a_token_from_the_admin(hdf):
     assert ApiClient(created.raw).get("/api/v1/contracts").status_code == 401
     page = browser.get("/admin/cper_api/apitoken/").content.decode()
     assert created.raw not in page and created.token.digest not in page
+
+
+def test_anonymous_limit_is_not_dodged_with_forwarded_addresses(hdf, settings):
+    settings.CPER_API_RATE_ANONYMOUS = "2/min"
+    client = Client()
+    statuses = [
+        client.get("/api/v1/contracts", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]
