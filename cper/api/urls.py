@@ -3,11 +3,15 @@
 Every path under /api/v1/ answers in JSON, an unknown one included (404 with the error body).
 """
 
-from django.urls import re_path
+from django.urls import path, re_path
 
 from cper.api.main import api
-from cper.api.views import api_not_found
+from cper.api.views import api_index, api_not_found
 
 app_name = "api"
 
-urlpatterns = [*api.urls[0], re_path(r"^.*$", api_not_found, name="not-found")]
+urlpatterns = [
+    path("", api_index, name="index"),
+    *api.urls[0],
+    re_path(r"^.*$", api_not_found, name="not-found"),
+]

@@ -6,10 +6,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from cper.api.models import ApiToken
 from cper.api.services import token_create, token_revoke, tokens_of
+
+
+def api_index(request: HttpRequest) -> HttpResponse:
+    """/api/v1/: where the description, the docs and the first resource are."""
+    return JsonResponse(
+        {
+            "openapi": reverse("api:openapi-json"),
+            "docs": reverse("api:openapi-view"),
+            "contracts": reverse("api:contracts"),
+            "tokens": "/compte/jetons/",
+        }
+    )
 
 
 def api_not_found(request: HttpRequest) -> HttpResponse:

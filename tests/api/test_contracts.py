@@ -61,3 +61,13 @@ def test_bad_path_parameter_is_a_400(hdf, anonymous_client):
     assert response.status_code == 400
     assert response.json()["code"] == "parametre_invalide"
     assert response.json()["field"] == "slug"
+
+
+def test_api_root_points_to_the_description(anonymous_client):
+    body = anonymous_client.get("/api/v1/").json()
+    assert body == {
+        "openapi": "/api/v1/openapi.json",
+        "docs": "/api/v1/docs",
+        "contracts": "/api/v1/contracts",
+        "tokens": "/compte/jetons/",
+    }
