@@ -5,6 +5,8 @@
     python -m bench --scales S,M,L       # L when asked
     python -m bench --regenerate         # rebuild the databases even if they exist
     python -m bench --databases sqlite   # one database only
+    python -m bench --scales S,M --report-only   # rewrite docs/performance.md from the last
+                                                 # saved measurements (var/bench/result-*.json)
 
 Databases: SQLite files var/bench/cper-<scale>.sqlite3 and PostgreSQL databases
 cper_bench_<scale> on BENCH_PG (default postgres://postgres@127.0.0.1:5432). Each generation
@@ -227,11 +229,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--raw-runs", type=int, default=3)
     parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"))
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report from the last saved measurements, without measuring",
+    )
     args = parser.parse_args()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     results, generation = [], []
     for scale in [s.strip().upper() for s in args.scales.split(",") if s.strip()]:
         for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
+            saved = BENCH_DIR / f"result-{scale}-{database}.json"
+            if args.report_only:
+                if saved.exists() and _stamp(scale, database).exists():
+                    results.append(json.loads(saved.read_text()))
+                    gen = json.loads(_stamp(scale, database).read_text())
+                    gen["database"] = database
+                    generation.append(gen)
+                continue
             stamp = _stamp(scale, database)
             if args.regenerate or not stamp.exists():
                 print(f"== génération {scale} sur {database}…", flush=True)
@@ -253,6 +268,7 @@ def main() -> None:
                 str(args.raw_runs),
             )
             res["database"] = database
+            saved.write_text(json.dumps(res))
             results.append(res)
     text = report(results, generation)
     print(text)

@@ -78,7 +78,10 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
     from django.db import connection
+
+    call_command("migrate", "--noinput", verbosity=0)  # a database made by an older version
 
     from bench import rawsql
     from cper.audit.services import Actor

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cper.contracts.models import Contract, Objective, Partner
@@ -39,7 +39,9 @@ from cper.finance.models import ExecutionCell, LineState, LineTag, Movement
 from cper.finance.summaries import (
     BASE,
     DEPARTEMENT,
+    EPCI,
     MARKER,
+    MONTHLY_DIMS,
     TERRITORY,
     euros,
     movement_cents_sql,
@@ -64,8 +66,15 @@ MAQUETTE_KEYS = ("axis", "objective", "partner", "year")
 CONSOLIDATION_KEYS = ("contract",)
 ALL_KEYS = GROUP_KEYS + CONSOLIDATION_KEYS
 MULTI_VALUED = frozenset({"marker", "territory"})
-_CELL_DIMS = {"departement": DEPARTEMENT, "marker": MARKER, "territory": TERRITORY}
-_LEDGER_ONLY = frozenset({"epci", "status", "operation"})
+_CELL_DIMS = {
+    "departement": DEPARTEMENT,
+    "epci": EPCI,
+    "marker": MARKER,
+    "territory": TERRITORY,
+}
+_LEDGER_ONLY = frozenset({"status", "operation"})
+# Dimensions whose lines without a value are shown as a `None` row ("non localisé").
+_LOCATED = {"departement": DEPARTEMENT, "epci": EPCI}
 
 
 class ExecutionQueryError(ValueError):
@@ -197,7 +206,7 @@ class _Filters:
     statuses: set[str] | None = None
     operation_ids: set[int] | None = None
     tags: dict[str, set[str]] = field(default_factory=dict)  # marker/territory → codes
-    located: bool = False  # only lines with a département
+    located: str = ""  # only lines with a value of this column (departement, epci)
 
     @property
     def empty(self) -> bool:
@@ -410,12 +419,27 @@ def _assemble(group_by: Sequence[str], fixed: dict[str, Any], values: Sequence[A
 
 
 def _run(
-    sql: str, params: list[Any], group_by: Sequence[str], fixed: dict[str, Any], acc: Acc
+    sql: str,
+    params: list[Any],
+    group_by: Sequence[str],
+    fixed: dict[str, Any],
+    acc: Acc,
+    *,
+    small: bool = False,
 ) -> None:
     n = len([k for k in group_by if k not in fixed])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    if small and connection.vendor == "postgresql":
+        # A few thousand cells: PostgreSQL may plan parallel workers, whose start-up costs
+        # more than the whole query; keep it serial for this statement.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
     simple = not fixed and all(
         k in ("axis", "objective", "partner", "contract", "status", "operation") for k in group_by
     )
@@ -474,6 +498,8 @@ def _cells(
             conds.append("value = ''")
         elif dim == DEPARTEMENT and f.departements is not None:
             conds.append(_in("value", f.departements, params))
+        elif dim == EPCI and f.epcis is not None:
+            conds.append(_in("value", f.epcis, params))
         elif dim in (MARKER, TERRITORY) and dim in f.tags:
             conds.append(_in("value", f.tags[dim], params))
         if lo is not None:
@@ -495,7 +521,7 @@ def _cells(
     exprs, joins = _key_sql(group_by, "x", fixed={}, day="x.period", cells=True)
     source = f"({' UNION ALL '.join(branches)}) x"
     sql = _select(exprs, "SUM(x.programmed), SUM(x.committed), SUM(x.paid)", source, joins)
-    _run(sql, params, group_by, {}, acc)
+    _run(sql, params, group_by, {}, acc, small=True)
 
 
 # -- reading the line states and the ledger ----------------------------------------------------
@@ -503,7 +529,13 @@ def _cells(
 
 def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[str]:
     d = _d()
-    out = [_in("s.contract_id", f.contract_ids, params), f"s.counted = {d['true']}"]
+    # A few operations: SQLite (no statistics) would rather walk the (contract, counted, …)
+    # indexes than the operation index; a unary + keeps these columns out of its choice.
+    plus = "+" if f.operation_ids is not None and connection.vendor == "sqlite" else ""
+    out = [
+        _in(f"{plus}s.contract_id", f.contract_ids, params),
+        f"{plus}s.counted = {d['true']}",
+    ]
     for column, values in (
         ("s.partner_id", f.partner_ids),
         ("s.objective_id", f.objective_ids),
@@ -515,7 +547,7 @@ def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[s
         if values is not None:
             out.append(_in(column, values, params))
     if f.located:
-        out.append("s.departement <> ''")
+        out.append(f"s.{f.located} <> ''")
     tags = {k: set(v) for k, v in f.tags.items()}
     for k, v in extra_tags.items():
         tags[k] = {v} if k not in tags else tags[k] & {v}
@@ -643,7 +675,7 @@ def _amounts(
     if dim is None:
         _ledger_multi(f, group_by, as_of=as_of, complete=complete, date_from=None, acc=acc)
         return acc
-    intervals, partial = _intervals(as_of, complete, monthly=monthly, days=True)
+    intervals, partial = _intervals(as_of, complete, monthly=monthly, days=dim not in MONTHLY_DIMS)
     _cells(f, dim, group_by, intervals, acc)
     if partial:
         _ledger_multi(
@@ -654,8 +686,9 @@ def _amounts(
             date_from=dt.date(as_of.year, as_of.month, 1),
             acc=acc,
         )
-    if dim == DEPARTEMENT and "departement" in group_by and f.departements is None:
-        _unlocated(f, group_by, as_of, complete, acc)
+    for key, located_dim in _LOCATED.items():
+        if dim == located_dim and key in group_by and key not in filters:
+            _unlocated(f, group_by, key, as_of, complete, acc)
     return acc
 
 
@@ -685,20 +718,21 @@ def _ledger_multi(
 
 
 def _unlocated(
-    f: _Filters, group_by: Sequence[str], as_of: dt.date, complete: bool, acc: Acc
+    f: _Filters, group_by: Sequence[str], key: str, as_of: dt.date, complete: bool, acc: Acc
 ) -> None:
-    """Lines without a département, as a `departement: None` row (so that the rows add up
-    to the total): the base cells minus the département cells."""
-    others = [k for k in group_by if k != "departement"]
+    """Lines without a département (or EPCI), as a `None` row (so that the rows add up to
+    the total): the base cells minus the cells of that dimension."""
+    dim = _LOCATED[key]
+    others = [k for k in group_by if k != key]
     monthly = "_month" in group_by
     base: Acc = {}
     located: Acc = {}
     intervals, _ = _intervals(as_of, complete, monthly=monthly, days=True)
     _cells(f, BASE, others, intervals, base)
-    intervals, partial = _intervals(as_of, complete, monthly=monthly, days=True)
-    _cells(f, DEPARTEMENT, others, intervals, located)
+    intervals, partial = _intervals(as_of, complete, monthly=monthly, days=dim not in MONTHLY_DIMS)
+    _cells(f, dim, others, intervals, located)
     if partial:
-        g = _Filters(**{**f.__dict__, "located": True})
+        g = _Filters(**{**f.__dict__, "located": key})
         _ledger(
             g,
             others,
@@ -708,11 +742,11 @@ def _unlocated(
             acc=located,
             fixed={},
         )
-    position = list(group_by).index("departement")
-    for key, (p, c, pd) in base.items():
-        lp, lc, lpd = located.get(key, (0, 0, 0))
+    position = list(group_by).index(key)
+    for k, (p, c, pd) in base.items():
+        lp, lc, lpd = located.get(k, (0, 0, 0))
         if (p - lp, c - lc, pd - lpd) != (0, 0, 0):
-            _add(acc, (*key[:position], None, *key[position:]), p - lp, c - lc, pd - lpd)
+            _add(acc, (*k[:position], None, *k[position:]), p - lp, c - lc, pd - lpd)
 
 
 def _maquette(

@@ -118,14 +118,23 @@ class LineState(models.Model):
         primary_key=True,
         related_name="execution_state",
     )
-    contract = models.ForeignKey("contracts.Contract", on_delete=models.CASCADE, related_name="+")
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     operation = models.ForeignKey(
         "operations.Operation", on_delete=models.CASCADE, related_name="+"
     )
     partner = models.ForeignKey(
-        "contracts.Partner", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+        "contracts.Partner",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
-    objective = models.ForeignKey("contracts.Objective", on_delete=models.CASCADE, related_name="+")
+    objective = models.ForeignKey(
+        "contracts.Objective", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     departement = models.CharField(max_length=3, blank=True)  # INSEE code, "" when unknown
     epci = models.CharField(max_length=9, blank=True)  # SIREN, "" when unknown
     status = models.CharField(max_length=14)  # the operation's current status
@@ -170,14 +179,34 @@ class ExecutionCell(models.Model):
     programming date, commitments and payments by their movement's date.
     """
 
-    contract = models.ForeignKey("contracts.Contract", on_delete=models.CASCADE, related_name="+")
+    # Derived rows, rebuilt in bulk: no database-level foreign keys nor single-column indexes
+    # (the unique index leads with the contract; deletions cascade through the ORM).
+    contract = models.ForeignKey(
+        "contracts.Contract",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     grain = models.CharField(max_length=1)
     dim = models.CharField(max_length=12, blank=True)
     value = models.CharField(max_length=50, blank=True)
     period = models.DateField()
     year = models.PositiveSmallIntegerField()
-    partner = models.ForeignKey("contracts.Partner", on_delete=models.CASCADE, related_name="+")
-    objective = models.ForeignKey("contracts.Objective", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey(
+        "contracts.Partner",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    objective = models.ForeignKey(
+        "contracts.Objective",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     programmed = models.BigIntegerField(default=0)
     committed = models.BigIntegerField(default=0)
     paid = models.BigIntegerField(default=0)

@@ -48,9 +48,13 @@ from cper.operations.models import PROGRAMMED_STATUSES, LineStatus
 GRAINS = ("Y", "M", "D")
 BASE = ""
 DEPARTEMENT = "departement"
+EPCI = "epci"
 MARKER = LineTag.MARKER
 TERRITORY = LineTag.TERRITORY
-CELL_DIMS = (DEPARTEMENT, MARKER, TERRITORY)
+CELL_DIMS = (DEPARTEMENT, EPCI, MARKER, TERRITORY)
+# Dimensions too fine for day cells (about as many as movements): year and month cells only;
+# the days of a month begun are read from the movements.
+MONTHLY_DIMS = frozenset({EPCI})
 
 _PROGRAMMED = frozenset(str(s) for s in PROGRAMMED_STATUSES)
 
@@ -104,12 +108,13 @@ class LineSnapshot:
     tags: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
     def contribution_key(self) -> tuple[Any, ...]:
-        """What the cells depend on (status and EPCI are not in the cells)."""
+        """What the cells depend on (the status is not in the cells)."""
         return (
             self.contract_id,
             self.partner_id,
             self.objective_id,
             self.departement,
+            self.epci,
             self.counted,
             self.programmed,
             self.programmed_on,
@@ -120,6 +125,8 @@ class LineSnapshot:
         out = [(BASE, "")]
         if self.departement:
             out.append((DEPARTEMENT, self.departement))
+        if self.epci:
+            out.append((EPCI, self.epci))
         out.extend(sorted(self.tags))
         return out
 
@@ -348,6 +355,8 @@ def _add_entry(
     assert snap.partner_id is not None
     for dim, value in snap.dims():
         for grain in GRAINS:
+            if grain == "D" and dim in MONTHLY_DIMS:
+                continue
             period = period_start(day, grain)
             key = (
                 snap.contract_id,
@@ -606,18 +615,44 @@ def movement_cents_sql(alias: str = "m") -> tuple[str, str]:
 
 _STAGE_DAY = "cper_stage_day"
 _STAGE_TAG = "cper_stage_tag"
+_STAGE_EPCI = "cper_stage_epci"
+_STAGES = (_STAGE_DAY, _STAGE_TAG, _STAGE_EPCI)
 
 
 def _stage(cursor: Any, contract_id: int) -> None:
     """Temporary tables of a contract's counted amounts: per partner × objective × département
-    × day, and per tag × partner × objective × day (one pass over the movements each)."""
+    × day, per EPCI × partner × objective × month, and per tag × partner × objective × day
+    (one pass over the movements each)."""
     d = _sql_dialect()
     state = LineState._meta.db_table
     mov = Movement._meta.db_table
     tag = LineTag._meta.db_table
     committed, paid = movement_cents_sql("m")
-    for name in (_STAGE_DAY, _STAGE_TAG):
+    for name in _STAGES:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    union = f"""
+            SELECT m.financing_line_id AS line_id, m.date AS day, 0 AS p,
+                   {committed} AS c, {paid} AS pd
+            FROM {mov} m
+            UNION ALL
+            SELECT line_id, programmed_on, programmed, 0, 0 FROM {state}
+            WHERE contract_id = %s AND counted = {d["true"]} AND programmed <> 0
+              AND programmed_on IS NOT NULL
+    """
+    month = d["month"].format(d="x.day")
+    cursor.execute(
+        f"""
+        CREATE TEMPORARY TABLE {_STAGE_EPCI} AS
+        SELECT s.partner_id AS partner_id, s.objective_id AS objective_id,
+               s.epci AS epci, {month} AS day,
+               SUM(x.p) AS p, SUM(x.c) AS c, SUM(x.pd) AS pd
+        FROM ({union}) x
+        JOIN {state} s ON s.line_id = x.line_id
+        WHERE s.contract_id = %s AND s.counted = {d["true"]} AND s.epci <> ''
+        GROUP BY s.partner_id, s.objective_id, s.epci, {month}
+        """,
+        [contract_id, contract_id],
+    )
     cursor.execute(
         f"""
         CREATE TEMPORARY TABLE {_STAGE_DAY} AS
@@ -668,7 +703,7 @@ def _stage(cursor: Any, contract_id: int) -> None:
 
 
 def _unstage(cursor: Any) -> None:
-    for name in (_STAGE_DAY, _STAGE_TAG):
+    for name in _STAGES:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -679,6 +714,9 @@ def _expected_cells_sql(contract_id: int, grain: str, dim: str) -> tuple[str, li
     if dim in (MARKER, TERRITORY):
         source, day, where = _STAGE_TAG, "e.day", f"WHERE e.dim = '{dim}'"
         dim_sql, value_sql = f"'{dim}'", "e.value"
+    elif dim == EPCI:  # staged by month
+        source, day, where = _STAGE_EPCI, "e.day", ""
+        dim_sql, value_sql = f"'{EPCI}'", "e.epci"
     else:
         source, day = _STAGE_DAY, "e.day"
         if dim == BASE:
@@ -777,6 +815,9 @@ def rebuild(contract: Any) -> RebuildReport:
     state_table = LineState._meta.db_table
     tag_table = LineTag._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # big aggregations and sorts: in memory rather than in temporary files
+            cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(f"DELETE FROM {table} WHERE contract_id = %s", [contract.pk])
         cursor.execute(
             f"DELETE FROM {tag_table} WHERE state_id IN "
@@ -834,12 +875,15 @@ def rebuild(contract: Any) -> RebuildReport:
             cursor.execute(f"ANALYZE {tag_table}")
         _stage(cursor, contract.pk)
         for dim in (BASE, *CELL_DIMS):
-            sql, params = _expected_cells_sql(contract.pk, "D", dim)
+            grain = "M" if dim in MONTHLY_DIMS else "D"
+            sql, params = _expected_cells_sql(contract.pk, grain, dim)
             cursor.execute(f"INSERT INTO {table} ({_CELL_COLUMNS}) {sql}", params)
         _unstage(cursor)
         cursor.execute(
             f"INSERT INTO {table} ({_CELL_COLUMNS}) "
-            + _rollup_sql(contract.pk, "D", "M", [BASE, *CELL_DIMS])
+            + _rollup_sql(
+                contract.pk, "D", "M", [d for d in (BASE, *CELL_DIMS) if d not in MONTHLY_DIMS]
+            )
         )
         cursor.execute(
             f"INSERT INTO {table} ({_CELL_COLUMNS}) "
@@ -944,14 +988,16 @@ def verify(contract: Any, *, limit: int = 20) -> list[Discrepancy]:
 
 def _verify_cells(cursor: Any, contract: Any, found: list, add: Any) -> list[Discrepancy]:
     for dim in (BASE, *CELL_DIMS):
-        grain = "D"
+        grain = "M" if dim in MONTHLY_DIMS else "D"
         sql, params = _expected_cells_sql(contract.pk, grain, dim)
         cursor.execute(sql, params)
         recomputed = {
             (r[3], _as_date(r[4]), r[6], r[7]): (int(r[8]), int(r[9]), int(r[10]))
             for r in cursor.fetchall()
         }
-        levels = [(grain, recomputed), ("M", _rolled(recomputed, "M"))]
+        levels = [(grain, recomputed)]
+        if grain == "D":
+            levels.append(("M", _rolled(recomputed, "M")))
         levels.append(("Y", _rolled(levels[-1][1], "Y")))
         for g, want in levels:
             have = {

@@ -139,7 +139,13 @@ def test_by_year_is_the_year_of_each_event(example):
 )
 def test_as_of(example, as_of, expected):
     exp = tuple(E(x) for x in expected)
-    for filters in ({}, {"departement": ["59", "80"]}, {"status": ["programmed", "in_progress"]}):
+    epcis = sorted({op.epci_id for op in example.operations.all()})
+    for filters in (
+        {},
+        {"departement": ["59", "80"]},
+        {"epci": epcis},
+        {"status": ["programmed", "in_progress"]},
+    ):
         t = execution(contract=example, as_of=as_of, filters=filters).total
         assert (t.programmed, t.committed, t.paid) == exp, filters
     rows = execution(contract=example, as_of=as_of, group_by=("axis", "partner", "year")).rows
@@ -157,12 +163,17 @@ def test_by_departement_epci_and_the_unlocated(example, hdf):
     assert rows[("59",)].labels["departement"] == "Nord (59)"
     nowhere = F.operation(hdf, communes=(), programmed_on=D(2022, 1, 10))
     F.line(nowhere, "etat", "10.00")
-    for as_of in (None, D(2024, 2, 10)):
-        result = execution(contract=example, as_of=as_of, group_by=("departement",))
-        rows = by(result, "departement")
-        assert rows[(None,)].programmed == E("10.00")
-        assert rows[(None,)].labels["departement"] == "non localisé"
-        assert sum(r.programmed for r in result.rows) == result.total.programmed
+    F.record(nowhere.financing_lines.get(), "commitment", D(2024, 2, 5), "4.00")
+    for as_of in (None, D(2024, 2, 10), D(2024, 2, 29)):
+        for key in ("departement", "epci"):
+            result = execution(contract=example, as_of=as_of, group_by=(key, "partner"))
+            rows = by(result, key, "partner")
+            assert rows[(None, "etat")].programmed == E("10.00")
+            assert rows[(None, "etat")].committed == E("4.00")
+            assert rows[(None, "etat")].labels[key] == "non localisé"
+            for measure in ("programmed", "committed", "paid"):
+                total = sum(getattr(r, measure) for r in result.rows)
+                assert total == getattr(result.total, measure)
     result = execution(contract=example, filters={"epci": "200093201"}, group_by=("operation",))
     assert [r.key["operation"] for r in result.rows] == ["A"]
 
