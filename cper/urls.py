@@ -12,6 +12,7 @@ urlpatterns = [
     path("connexion/", auth_views.LoginView.as_view(), name="login"),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("cper.api.urls")),
+    path("compte/", include("cper.api.web_urls")),
     path("contrats/<slug:slug>/maquette/", include("cper.maquette.urls")),
     path("contrats/<slug:slug>/operations/", include("cper.operations.urls")),
     path("contrats/<slug:slug>/donnees/", include("cper.io.urls")),
