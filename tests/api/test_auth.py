@@ -18,7 +18,6 @@ pytestmark = pytest.mark.django_db
 TOKENS_PAGE = "/compte/jetons/"
 
 
-@pytest.mark.urls("tests.api.urls_with_account")
 def test_owner_creates_lists_and_revokes_a_token_from_the_page(hdf):
     user = make_user(role=Role.OBSERVER)
     browser = Client()
@@ -44,7 +43,6 @@ def test_owner_creates_lists_and_revokes_a_token_from_the_page(hdf):
     assert response.json()["code"] == "jeton_invalide"
 
 
-@pytest.mark.urls("tests.api.urls_with_account")
 def test_tokens_page_needs_login_and_a_name_and_only_owner_revokes(hdf):
     assert Client().get(TOKENS_PAGE).status_code == 302  # to the login page
     owner, other = make_user(), make_user()
