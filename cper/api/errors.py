@@ -57,6 +57,7 @@ def not_found(message: str = "Ressource introuvable.") -> ApiError:
 def error_response(
     api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, field: Any = None
 ) -> HttpResponse:
+    message = message[:1].upper() + message[1:]  # the services' messages start in lower case
     body = {"code": code, "message": message, "field": None if field is None else str(field)}
     return api.create_response(request, body, status=status)
 
