@@ -1,10 +1,10 @@
-"""Helpers shared by the routers: documented responses, the contract of a path, the caller."""
+"""Helpers shared by the routers: documented responses, the contract of a path, the actor."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Path, Schema
 
 from cper.api.errors import ERROR_STATUSES, ErrorOut, not_found
@@ -24,8 +24,6 @@ SlugPath = Path(..., pattern=SLUG_PATTERN, description="Identifiant du contrat."
 
 
 def contract_of(slug: str) -> Contract:
-    from django.http import Http404
-
     try:
         return contract_get(slug=slug)
     except Http404:
