@@ -1,7 +1,14 @@
-"""Pages of the maquette app, mounted under /contrats/<slug>/ (see cper/urls.py)."""
+"""Pages of the maquette app, mounted under /contrats/<slug>/maquette/ (see cper/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from cper.maquette import views
 
 app_name = "maquette"
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("avenants/", views.amendments, name="amendments"),
+    path("avenants/<int:number>/", views.amendment, name="amendment"),
+    path("ecarts/", views.diff, name="diff"),
+]
