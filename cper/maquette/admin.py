@@ -1,0 +1,44 @@
+"""Read-only admin of the maquette: lines and amendments are written by the contract loader
+and the services (validated, audited), never edited here."""
+
+from typing import Any
+
+from django.contrib import admin
+
+from cper.maquette.models import Allocation, Amendment
+
+
+class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+class ChangeInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Allocation
+    extra = 0
+    fields = ("partner", "objective", "year", "amount", "note", "programme", "provenance")
+    readonly_fields = ("partner", "objective", "year", "amount", "note", "programme", "provenance")
+    can_delete = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Amendment)
+class AmendmentAdmin(ReadOnly):
+    list_display = ["contract", "number", "title", "kind", "effective_on", "provenance"]
+    list_filter = ["contract", "kind"]
+    inlines = [ChangeInline]
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ReadOnly):
+    list_display = ["contract", "amendment", "partner", "objective", "year", "amount", "provenance"]
+    list_filter = ["contract", "amendment", "partner", "provenance"]
+    list_select_related = ["contract", "amendment", "partner", "objective"]
