@@ -172,6 +172,26 @@ def version_changes(*, contract: Contract) -> dict[int, dict[tuple, Decimal]]:  
     return dict(sorted(out.items()))
 
 
+def amendment_effects(
+    *,
+    contract: Contract,
+    filters: dict | None = None,  # type: ignore[type-arg]
+) -> dict[int, Decimal]:
+    """{amendment number: net change} of every amendment with lines matching `filters` (same
+    names as `maquette_amounts`: partner, axis, objective, year), in number order. An amendment
+    that touches the level but nets to zero there (a redeployment inside it) is kept with 0.
+    One aggregate query: what a page about an axis, objective or partner needs to list the
+    amendments that changed it."""
+    rows = (
+        Allocation.objects.filter(contract=contract, amendment__isnull=False)
+        .filter(_filter_q(filters))
+        .values("amendment__number")
+        .annotate(total=Sum("amount"))
+        .order_by("amendment__number")
+    )
+    return {r["amendment__number"]: r["total"] for r in rows}
+
+
 def version_at(*, contract: Contract, as_of: dt.date | None = None) -> int:
     """The version in force on a date: the highest amendment number effective by then (0 if
     none). Amendments are kept in date order, so this is also how many are in force."""

@@ -7,6 +7,7 @@ import pytest
 
 from cper.maquette.selectors import (
     MaquetteQueryError,
+    amendment_effects,
     amendments_in_force,
     envelope_in_force,
     maquette_amounts,
@@ -163,3 +164,12 @@ def test_parse_point():
     for bad in ("x", "2024-13-01", "-1"):
         with pytest.raises(MaquetteQueryError):
             parse_point(bad)
+
+
+def test_amendment_effects_by_level_in_one_query(hdf, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        by_axis_2 = amendment_effects(contract=hdf, filters={"axis": 2})
+    assert by_axis_2 == {2: 1 * M}
+    assert amendment_effects(contract=hdf, filters={"partner": "etat"}) == {1: 693 * M, 2: 0}
+    assert amendment_effects(contract=hdf) == {1: 2_000 * M, 2: 0}
+    assert amendment_effects(contract=hdf, filters={"axis": 1}) == {}
