@@ -38,3 +38,14 @@ def hdf(db):  # type: ignore[no-untyped-def]
 
     ensure_reference_data()
     return Contract.objects.get(slug=HDF_SLUG)
+
+
+@pytest.fixture
+def hdf_without_maquette(hdf):  # type: ignore[no-untyped-def]
+    """The Hauts-de-France contract with its maquette and amendments removed, inside the test's
+    transaction: for tests that build a small maquette of their own on the real contract."""
+    from cper.maquette.models import Allocation, Amendment
+
+    Allocation.objects.filter(contract=hdf).delete()
+    Amendment.objects.filter(contract=hdf).delete()
+    return hdf
