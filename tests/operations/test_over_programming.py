@@ -30,7 +30,8 @@ def test_rule_on_figures_alone():
 
 
 @pytest.fixture
-def setup(hdf, actors):  # type: ignore[no-untyped-def]
+def setup(hdf_without_maquette, actors):  # type: ignore[no-untyped-def]
+    hdf = hdf_without_maquette  # a small maquette of our own on the real contract
     region = Partner.objects.get(contract=hdf, code="region")
     objective = Objective.objects.get(contract=hdf, code="2.2")
     Allocation.objects.create(
