@@ -10,7 +10,7 @@ from ninja import NinjaAPI, Swagger
 
 from cper.api.auth import READ_AUTH, THROTTLES
 from cper.api.errors import install_error_handlers
-from cper.api.routers import contracts, finance, operations
+from cper.api.routers import contracts, finance, maquette, operations
 
 DESCRIPTION = """\
 API du système d'information des CPER : lecture du contrat, de la maquette, des opérations,
@@ -41,3 +41,4 @@ install_error_handlers(api)
 api.add_router("", contracts.router)
 api.add_router("", operations.router)
 api.add_router("", finance.router)
+api.add_router("", maquette.router)
