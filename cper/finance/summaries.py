@@ -631,7 +631,7 @@ def _stage(cursor: Any, contract_id: int) -> None:
     for name in _STAGES:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
     union = f"""
-            SELECT m.financing_line_id AS line_id, m.date AS day, 0 AS p,
+            SELECT m.financing_line_id AS line_id, m.date AS day, CAST(0 AS BIGINT) AS p,
                    {committed} AS c, {paid} AS pd
             FROM {mov} m
             UNION ALL
@@ -660,7 +660,7 @@ def _stage(cursor: Any, contract_id: int) -> None:
                s.departement AS departement, x.day AS day,
                SUM(x.p) AS p, SUM(x.c) AS c, SUM(x.pd) AS pd
         FROM (
-            SELECT m.financing_line_id AS line_id, m.date AS day, 0 AS p,
+            SELECT m.financing_line_id AS line_id, m.date AS day, CAST(0 AS BIGINT) AS p,
                    {committed} AS c, {paid} AS pd
             FROM {mov} m
             UNION ALL
@@ -679,7 +679,7 @@ def _stage(cursor: Any, contract_id: int) -> None:
         CREATE TEMPORARY TABLE {_STAGE_TAG} AS
         SELECT t.kind AS dim, t.value AS value, s.partner_id AS partner_id,
                s.objective_id AS objective_id, m.date AS day,
-               0 AS p, SUM({committed}) AS c, SUM({paid}) AS pd
+               CAST(0 AS BIGINT) AS p, SUM({committed}) AS c, SUM({paid}) AS pd
         FROM {tag} t
         JOIN {state} s ON s.line_id = t.state_id
         JOIN {mov} m ON m.financing_line_id = t.state_id
