@@ -476,10 +476,11 @@ class AmendmentLine:
 
 def _amendments(contract: Contract, filters: dict[str, Any], **lookup: Any) -> list[AmendmentLine]:
     """The amendments with at least one maquette line at this level (axis, objective or
-    partner), each with the net change of the maquette there on its effective date: the
-    service's maquette in force that day minus the day before (amendments effective the same
-    day share their change)."""
+    partner), each with its net change of the maquette there — from the maquette's own
+    selector, one query for all amendments. With a territorial filter (département, marker…)
+    the maquette has no meaning, so the change is not given."""
     from cper.maquette.models import Amendment
+    from cper.maquette.selectors import amendment_effects
 
     touched = (
         Amendment.objects.filter(
@@ -488,16 +489,14 @@ def _amendments(contract: Contract, filters: dict[str, Any], **lookup: Any) -> l
         .distinct()
         .order_by("number")
     )
-    out = []
-    for amendment in touched:
-        day = amendment.effective_on
-        after, before = (
-            aggregation.execution(contract=contract, as_of=d, filters=filters).total.maquette
-            for d in (day, day - dt.timedelta(days=1))
-        )
-        change = None if after is None or before is None else after - before
-        out.append(AmendmentLine(amendment, change))
-    return out
+    maquette_keys = {"partner", "axis", "objective", "year"}
+    effects: dict[int, Decimal] | None = None
+    if set(filters) <= maquette_keys:
+        effects = amendment_effects(contract=contract, filters=filters)
+    return [
+        AmendmentLine(a, None if effects is None else effects.get(a.number, Decimal("0")))
+        for a in touched
+    ]
 
 
 def axis_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
