@@ -160,6 +160,18 @@ class _Ref:
 
 
 def _ref(contracts: list[Contract]) -> _Ref:
+    """Partners and objectives of the contracts, kept on a single contract's instance: a page
+    asking several questions of one contract reads them once."""
+    if len(contracts) == 1:
+        cached = getattr(contracts[0], "_execution_ref", None)
+        if cached is None:
+            cached = _ref_load(contracts)
+            contracts[0]._execution_ref = cached  # type: ignore[attr-defined]
+        return cached
+    return _ref_load(contracts)
+
+
+def _ref_load(contracts: list[Contract]) -> _Ref:
     ref = _Ref(contracts=contracts, slug={c.pk: c.slug for c in contracts})
     ids = ref.ids
     for pk, code, short, name, pos in Partner.objects.filter(contract_id__in=ids).values_list(
@@ -757,10 +769,7 @@ def _maquette(
     f: _Filters,
 ) -> dict[tuple, Decimal]:
     """The maquette in force, by `keys` (maquette keys and possibly "contract")."""
-    try:
-        from cper.maquette.selectors import maquette_amounts  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - until the maquette app ships its selector
-        maquette_amounts = _maquette_amounts_fallback
+    from cper.maquette.selectors import maquette_amounts
 
     mq_keys = [k for k in keys if k in MAQUETTE_KEYS]
     mq_filters = {k: v for k, v in filters.items() if k in MAQUETTE_KEYS}
@@ -776,32 +785,6 @@ def _maquette(
             values["contract"] = contract.slug
             key = tuple(values[k] for k in keys)
             out[key] = out.get(key, Decimal("0.00")) + Decimal(amount)
-    return out
-
-
-def _maquette_amounts_fallback(
-    *,
-    contract: Contract,
-    as_of: dt.date | None = None,
-    group_by: Sequence[str] = ("partner", "objective"),
-    filters: dict[str, Any] | None = None,
-) -> dict[tuple, Decimal]:
-    from cper.maquette.selectors import allocation_lines
-
-    field_of = {
-        "partner": "partner__code",
-        "axis": "objective__axis__number",
-        "objective": "objective__code",
-        "year": "year",
-    }
-    qs = allocation_lines(contract=contract, as_of=as_of)
-    for k, v in (filters or {}).items():
-        qs = qs.filter(**{f"{field_of[k]}__in": _values(v)})
-    fields = [field_of[k] for k in group_by]
-    out: dict[tuple, Decimal] = {}
-    for row in qs.values_list(*fields, "amount"):
-        key = tuple(row[:-1])
-        out[key] = out.get(key, Decimal("0.00")) + Decimal(row[-1])
     return out
 
 

@@ -38,6 +38,7 @@ def E(text: str) -> Decimal:
 @pytest.fixture
 def example(hdf_without_maquette):  # type: ignore[no-untyped-def]
     hdf = hdf_without_maquette  # a small maquette of our own on the real contract
+
     def allocate(partner: str, objective: str, amount: str) -> None:
         Allocation.objects.create(
             contract=hdf,
