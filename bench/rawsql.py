@@ -287,6 +287,7 @@ def duckdb_load(connection: Any, directory: Path) -> Any:
             f"CREATE TABLE {name} AS SELECT * FROM read_csv('{path}', header=false, "
             f"columns={{{columns}}}, nullstr='')"
         )
+        path.unlink()  # the rows now live in DuckDB's memory
     return duck
 
 
