@@ -183,6 +183,16 @@ def report(results: list[dict[str, Any]], generation: list[dict[str, Any]]) -> s
             f"{r['verify_s']:.1f} s, {'égalité' if r['verify_ok'] else '**écarts**'}",
             f"- page des opérations : {r['selector']}",
         ]
+        if r.get("api"):
+            lines += [
+                "",
+                "API (`/api/v1/contracts/…`, en processus, jeton d'administrateur) :",
+                "",
+                "| point d'entrée | p50 | p95 |",
+                "|---|---:|---:|",
+            ]
+            for name, fig in r["api"].items():
+                lines.append(f"| {name} | {_fmt_ms(fig['p50_ms'])} | {_fmt_ms(fig['p95_ms'])} |")
     lines += ["", "## Cibles", ""]
     targeted = [r for r in results if r["scale"] != "S"] or results
     lines += [

@@ -248,6 +248,12 @@ def main() -> None:
     problems = summaries.verify(contract, limit=5)
     verify_s = time.perf_counter() - verify_started
 
+    # The API's list and aggregate endpoints, in process (routing, token, JSON), next to the
+    # service's own time for the same question.
+    from cper.api.bench import api_latency
+
+    api = api_latency(slug=SLUG, runs=max(5, args.runs))
+
     versions = {"vendor": vendor}
     if vendor == "postgresql":
         cursor.execute("SHOW server_version")
@@ -264,6 +270,7 @@ def main() -> None:
         "selector": selector,
         "cases": results,
         "payment_ms": payment_ms,
+        "api": api,
         "rebuild_s": statistics.median(rebuilds),
         "verify_s": verify_s,
         "verify_ok": not problems,
