@@ -667,6 +667,21 @@ def _map_value(value: Decimal | None, per_head: bool) -> str:
     return money.format_eur(value, 2) if per_head else money.format_meur(value)
 
 
+def _territory_table(page: Any, title: str) -> Any:
+    """Execution by project territory: a commune may lie in several, so rows do not add up."""
+    return execution_table(
+        "par-territoire",
+        title,
+        page.execution("territory"),
+        first="Territoire de projet",
+        label=lambda r: row_label(r, "territory"),
+        link=page.links["territory"],
+        maquette=False,
+        note="Une opération peut relever de plusieurs territoires de projet : ces lignes ne "
+        "s'additionnent pas.",
+    )
+
+
 def territories(request: HttpRequest, slug: str) -> HttpResponse:
     page = _page(request, slug)
     contract = page.contract
@@ -694,20 +709,7 @@ def territories(request: HttpRequest, slug: str) -> HttpResponse:
         ),
     ]
     the_map = territory_map(page, level, measure, per_head)
-    links = page.links
-    by_territory = page.add(
-        execution_table(
-            "par-territoire",
-            "Exécution par territoire de projet",
-            page.execution("territory"),
-            first="Territoire de projet",
-            label=lambda r: row_label(r, "territory"),
-            link=links["territory"],
-            maquette=False,
-            note="Une opération peut relever de plusieurs territoires de projet : ces lignes ne "
-            "s'additionnent pas.",
-        )
-    )
+    by_territory = page.add(_territory_table(page, "Exécution par territoire de projet"))
     if response := page.export("territoires"):
         return response
     return _render(
@@ -830,19 +832,7 @@ def focus(request: HttpRequest, slug: str) -> HttpResponse:
     contributions = [
         {"c": c, "row": rows_by_axis.get(c.axis.number)} for c in marker.contributions.all()
     ]
-    by_territory = page.add(
-        execution_table(
-            "par-territoire",
-            "Par territoire de projet",
-            page.execution("territory"),
-            first="Territoire de projet",
-            label=lambda r: row_label(r, "territory"),
-            link=links["territory"],
-            maquette=False,
-            note="Une opération peut relever de plusieurs territoires : ces lignes ne "
-            "s'additionnent pas.",
-        )
-    )
+    by_territory = page.add(_territory_table(page, "Par territoire de projet"))
     by_dep = page.add(
         execution_table(
             "par-departement",
