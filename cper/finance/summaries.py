@@ -507,6 +507,10 @@ def lines_sync(
         gone = [lid for lid in ordered if lid not in new and lid in old]
         if gone:
             LineState.objects.filter(pk__in=gone).delete()
+        # New states and tags are inserted in bulk (an import brings thousands of lines).
+        created: list[LineState] = []
+        retagged: list[int] = []
+        tags: list[LineTag] = []
         for lid in ordered:
             snap = new.get(lid)
             if snap is None:
@@ -517,16 +521,19 @@ def lines_sync(
             if before is None:
                 committed = sum(c for _, c, _ in days.get(lid, []))
                 paid = sum(p for _, _, p in days.get(lid, []))
-                LineState.objects.create(
-                    line_id=lid, committed=committed, paid=paid, **_fields(snap)
+                created.append(
+                    LineState(line_id=lid, committed=committed, paid=paid, **_fields(snap))
                 )
             else:
                 LineState.objects.filter(pk=lid).update(**_fields(snap))
             if before is None or before.tags != snap.tags:
-                LineTag.objects.filter(state_id=lid).delete()
-                LineTag.objects.bulk_create(
-                    [LineTag(state_id=lid, kind=k, value=v) for k, v in sorted(snap.tags)]
-                )
+                if before is not None:
+                    retagged.append(lid)
+                tags += [LineTag(state_id=lid, kind=k, value=v) for k, v in sorted(snap.tags)]
+        LineState.objects.bulk_create(created, batch_size=2000)
+        for i in range(0, len(retagged), 5000):
+            LineTag.objects.filter(state_id__in=retagged[i : i + 5000]).delete()
+        LineTag.objects.bulk_create(tags, batch_size=5000)
     return len(changed)
 
 

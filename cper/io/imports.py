@@ -25,7 +25,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -561,22 +561,36 @@ class _Planner:
     def guarded(self, rows: list[tuple[int, list[Any]]], fn: Callable[[], list[str]]) -> None:
         """Apply one group of rows in its own savepoint; a problem rejects the whole group."""
         sid = transaction.savepoint()
+        self.undo: list[tuple[dict[Any, Any], Any]] = []
         try:
             outcomes = fn()
         except (RowError, ValidationError, PermissionDenied, MoneyError, DatabaseError) as exc:
             transaction.savepoint_rollback(sid)
-            err = self.service_error(exc)
-            number, cells = rows[0]
-            for column, message in err.problems:
-                self.report.reject(number, column, message, cells)
-            for number, cells in rows[1:]:
-                self.report.reject(
-                    number, "", f"rejetée avec la ligne {rows[0][0]} (même opération)", cells
-                )
+            # What the group created is gone: so must be its entries in the planner's caches.
+            for cache, key in self.undo:
+                cache.pop(key, None)
+            self.reject_group(rows, self.service_error(exc).problems)
             return
         transaction.savepoint_commit(sid)
         for outcome in outcomes:
             self.report.tally(outcome)
+
+    def reject_group(
+        self, rows: list[tuple[int, list[Any]]], problems: list[tuple[str, str]]
+    ) -> None:
+        """Reject a group's first row with the problems, its other rows along with it."""
+        number, cells = rows[0]
+        for column, message in problems:
+            self.report.reject(number, column, message, cells)
+        for number, cells in rows[1:]:
+            self.report.reject(
+                number, "", f"rejetée avec la ligne {rows[0][0]} (même opération)", cells
+            )
+
+    def remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        """Cache what a group created, forgotten again if the group is rolled back."""
+        cache[key] = value
+        getattr(self, "undo", []).append((cache, key))
 
     def tick(self, progress: Progress | None, done: int, total: int) -> None:
         if progress is not None and (done == total or done % max(1, total // 200) == 0):
@@ -628,6 +642,9 @@ class _Planner:
     def find_operation(self, key: str) -> Any:
         from cper.operations.models import ExternalReference, Operation
 
+        known = getattr(self, "known", None)
+        if known is not None and key in known:
+            return known[key]
         if self.partner is not None:
             ref = (
                 ExternalReference.objects.filter(partner=self.partner, reference=key)
@@ -722,6 +739,11 @@ def guess_legal_category(name: str) -> str:
 
 
 class _OperationPlanner(_Planner):
+    # New operations go through `operations.bulk` in chunks of this many operations; the class
+    # attribute `batch` turns that off (tests compare both paths).
+    batch = True
+    chunk_size = 500
+
     def run(self, progress: Progress | None) -> None:
         from cper.operations.models import LegalCategory, OperationStatus, ProjectOwner
         from cper.territories.models import Commune
@@ -786,21 +808,192 @@ class _OperationPlanner(_Planner):
         self.committees: dict[dt.date, Any] = {}
 
         total, done = len(table.rows), 0
-        for key, rows in groups.items():
-            try:
-                spec = self.parse_group(key, rows)
-            except RowError as err:
-                number, cells = rows[0]
-                for column, message in err.problems:
-                    report.reject(number, column, message, cells)
-                for number, cells in rows[1:]:
-                    report.reject(
-                        number, "", f"rejetée avec la ligne {rows[0][0]} (même opération)", cells
-                    )
-            else:
-                self.guarded(rows, lambda spec=spec: self.apply(spec))  # type: ignore[misc]
-            done += len(rows)
+        items = list(groups.items())
+        for start in range(0, len(items), self.chunk_size):
+            specs: list[_OperationSpec] = []
+            for key, rows in items[start : start + self.chunk_size]:
+                try:
+                    specs.append(self.parse_group(key, rows))
+                except RowError as err:
+                    self.reject_group(rows, err.problems)
+                    done += len(rows)
+            self.prefetch_operations([spec.key for spec in specs])
+            for spec in self.apply_batch(specs):
+                self.guarded(spec.rows, lambda spec=spec: self.apply(spec))  # type: ignore[misc]
+            done += sum(len(spec.rows) for spec in specs)
             self.tick(progress, done, total)
+
+    # -- the batch path ------------------------------------------------------------------------
+
+    def prefetch_operations(self, keys: list[str]) -> None:
+        """What `find_operation` will answer for these keys, read in one or two queries."""
+        from cper.operations.models import ExternalReference, Operation
+
+        self.known: dict[str, Any] = {}
+        rest = set(keys)
+        if self.partner is not None:
+            for ref in ExternalReference.objects.filter(
+                partner=self.partner, reference__in=rest
+            ).select_related("operation"):
+                if ref.operation.contract_id == self.contract.pk:
+                    self.known[ref.reference] = ref.operation
+            rest -= set(self.known)
+        found = {o.code: o for o in Operation.objects.filter(contract=self.contract, code__in=rest)}
+        for key in rest:
+            self.known[key] = found.get(key)
+
+    def apply_batch(self, specs: list[_OperationSpec]) -> list[_OperationSpec]:
+        """Create the chunk's new operations in one pass (`operations.bulk`); return the specs
+        left for the one-by-one path: existing operations, and whatever the batch declines or
+        this method does not translate (their messages come from the services)."""
+        from cper.operations import bulk
+
+        if not self.batch or not specs:
+            return specs
+        self.pending_owners: dict[tuple[str, str], bulk.OwnerDraft] = {}
+        left: list[_OperationSpec] = []
+        taken: list[tuple[_OperationSpec, bulk.OperationDraft]] = []
+        for spec in specs:
+            draft = self.draft_of(spec)
+            if draft is None:
+                left.append(spec)
+            else:
+                taken.append((spec, draft))
+        if not taken:
+            return left
+        sid = transaction.savepoint()
+        try:
+            created = bulk.operations_create_many(
+                actor=self.actor, contract=self.contract, drafts=[d for _, d in taken]
+            )
+        except DatabaseError:
+            transaction.savepoint_rollback(sid)
+            return specs  # one by one, each in its savepoint, to find the culprit
+        transaction.savepoint_commit(sid)
+        for (spec, _draft), op in zip(taken, created, strict=True):
+            if op is None:
+                left.append(spec)
+                continue
+            self.known[spec.key] = op
+            if op.owner.siret:
+                self.owners_siret.setdefault(op.owner.siret, op.owner)
+            if op.owner.rna:
+                self.owners_rna.setdefault(op.owner.rna, op.owner)
+            line_rows = {ls.row for ls in spec.lines}
+            if self.report.layout == "long":
+                for i, (number, _) in enumerate(spec.rows):
+                    self.report.tally(CREATED if i == 0 or number in line_rows else UNCHANGED)
+            else:
+                self.report.tally(CREATED)
+        return left
+
+    def draft_of(self, spec: _OperationSpec) -> Any:
+        """The batch draft of a new operation, or None to leave it to the one-by-one path."""
+        from cper.operations import bulk
+        from cper.operations.models import CommitteeKind, OperationStatus
+
+        if self.known.get(spec.key) is not None:
+            return None
+        title, objective = spec.values.get("title"), spec.values.get("objective")
+        if not title or objective is None:
+            return None
+        owner = self.owner_draft(spec.owner)
+        if owner is None:
+            return None
+        communes = spec.communes or []
+        first = self.communes.get(communes[0]) if communes else None
+        lines = []
+        for ls in spec.lines:
+            financer = self.directory.for_territory(
+                ls.financer,
+                departement_code=first.departement_id if first else None,
+                epci_siren=first.epci_id if first else None,
+            )
+            if financer is None:
+                return None
+            lines.append(bulk.LineDraft(**self.line_values(ls, financer)))
+        status = spec.status or OperationStatus.DRAFT
+        from cper.operations import lifecycle
+        from cper.operations import services as ops
+
+        path = lifecycle.status_path(OperationStatus.DRAFT, status)
+        if path is None:
+            return None
+        committee = None
+        if any(edge.needs_decision for edge in path):
+            if spec.committee_date is None:
+                return None
+            committee = self._committee(spec.committee_date, ops, CommitteeKind)
+        values = {k: v for k, v in spec.values.items() if k != "code"}
+        return bulk.OperationDraft(
+            owner=owner,
+            code=(spec.values.get("code") or None) if self.partner is not None else spec.key,
+            communes=communes,
+            external_references={self.partner: spec.key} if self.partner is not None else {},
+            lines=lines,
+            status=status,
+            committee=committee,
+            reason=f"statut repris du fichier importé « {self.report.file_name} »",
+            **values,
+        )
+
+    def line_values(self, ls: _LineSpec, financer: voc.Financer) -> dict[str, Any]:
+        """A file's line as `financing_line_add` (and the batch's `LineDraft`) take it."""
+        return {
+            "financer_kind": financer.kind,
+            "amount": ls.amount,
+            "partner": self.directory.partners.get(financer.partner_id)
+            if financer.partner_id
+            else None,
+            "financer_label": financer.label,
+            "objective": ls.objective,
+            "contractualised": ls.contractualised,
+            "budget_nature": ls.budget_nature,
+            "programme": ls.programme,
+            "year": ls.year,
+            "external_ref": ls.line_ref or "",
+        }
+
+    def owner_draft(self, info: dict[str, Any]) -> Any:
+        """The owner as `resolve_owner` would find or create it; None when it would change an
+        existing owner (or cannot tell), which the one-by-one path does with its messages."""
+        from cper.operations import bulk
+
+        siret, rna = info.get("siret"), info.get("rna")
+        if not siret and not rna:
+            return None
+        owner: Any = (self.owners_siret.get(siret) if siret else None) or (
+            self.owners_rna.get(rna) if rna else None
+        )
+        if owner is None:
+            owner = (self.pending_owners.get(("siret", siret)) if siret else None) or (
+                self.pending_owners.get(("rna", rna)) if rna else None
+            )
+        if owner is not None:
+            if info.get("name") and info["name"] != owner.name:
+                return None
+            category = info.get("legal_category")
+            if category and category != owner.legal_category:
+                return None
+            if any(info.get(key) and not getattr(owner, key) for key in ("siret", "rna")):
+                return None
+            return owner
+        name = info.get("name") or ""
+        if not name:
+            return None
+        owner = bulk.OwnerDraft(
+            name=name,
+            legal_category=info.get("legal_category")
+            or ("association" if rna and not siret else None)
+            or guess_legal_category(name),
+            siret=siret,
+            rna=rna,
+        )
+        if siret:
+            self.pending_owners[("siret", siret)] = owner
+        if rna:
+            self.pending_owners[("rna", rna)] = owner
+        return owner
 
     # -- parsing -------------------------------------------------------------------------------
 
@@ -836,7 +1029,7 @@ class _OperationPlanner(_Planner):
                 if seen is None:
                     seen = (number, text)
                     merged[name] = self.value(row, name)
-                elif normalize(text) != normalize(seen[1]):
+                elif text != seen[1] and normalize(text) != normalize(seen[1]):
                     problems.append(
                         (
                             self.header(name),
@@ -1118,9 +1311,9 @@ class _OperationPlanner(_Planner):
                 rna=info.get("rna"),
             )
             if owner.siret:
-                self.owners_siret[owner.siret] = owner
+                self.remember(self.owners_siret, owner.siret, owner)
             if owner.rna:
-                self.owners_rna[owner.rna] = owner
+                self.remember(self.owners_rna, owner.rna, owner)
             return owner, CREATED
         changes = {}
         if info.get("name") and info["name"] != owner.name:
@@ -1223,24 +1416,10 @@ class _OperationPlanner(_Planner):
                         line = None
                 else:
                     line = free[0] if free else None
-            partner = (
-                self.directory.partners.get(financer.partner_id) if financer.partner_id else None
-            )
             try:
                 if line is None:
                     ops.financing_line_add(
-                        actor=self.actor,
-                        operation=op,
-                        financer_kind=financer.kind,
-                        partner=partner,
-                        financer_label=financer.label,
-                        amount=ls.amount,
-                        objective=ls.objective,
-                        contractualised=ls.contractualised,
-                        budget_nature=ls.budget_nature,
-                        programme=ls.programme,
-                        year=ls.year,
-                        external_ref=ls.line_ref or "",
+                        actor=self.actor, operation=op, **self.line_values(ls, financer)
                     )
                     out.append((ls, CREATED))
                     continue
@@ -1280,7 +1459,7 @@ class _OperationPlanner(_Planner):
         target = spec.status
         if not target or target == op.status:
             return UNCHANGED
-        path = _status_path(op.status, target, lifecycle.TRANSITIONS)
+        path = lifecycle.status_path(op.status, target)
         column = self.header("status", "Statut")
         if path is None:
             raise RowError(
@@ -1323,8 +1502,13 @@ class _OperationPlanner(_Planner):
             found = Committee.objects.filter(
                 contract=self.contract, kind=kinds.PROGRAMMING, date=date
             ).first()
-            self.committees[date] = found or ops.committee_create(
-                actor=self.actor, contract=self.contract, kind=kinds.PROGRAMMING, date=date
+            self.remember(
+                self.committees,
+                date,
+                found
+                or ops.committee_create(
+                    actor=self.actor, contract=self.contract, kind=kinds.PROGRAMMING, date=date
+                ),
             )
         return self.committees[date]
 
@@ -1338,22 +1522,6 @@ class _Merged(list):  # type: ignore[type-arg]
         for name, value in merged.items():
             if name in cols:
                 self[cols[name].index] = value
-
-
-def _status_path(source: str, target: str, edges: Iterable[Any]) -> list[Any] | None:
-    """The shortest path of lifecycle edges from `source` to `target` (breadth first)."""
-    edges = list(edges)
-    frontier: list[tuple[str, list[Any]]] = [(source, [])]
-    seen = {source}
-    while frontier:
-        status, path = frontier.pop(0)
-        if status == target:
-            return path
-        for e in edges:
-            if e.source == status and e.target not in seen:
-                seen.add(e.target)
-                frontier.append((e.target, [*path, e]))
-    return None
 
 
 def _ident(text: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 import tomllib
@@ -46,7 +47,12 @@ def normalize(text: object) -> str:
     """`« Intitulé de l'Opération »` → `intitule de l operation`: no case, accents or marks."""
     if text is None:
         return ""
-    raw = unicodedata.normalize("NFKD", str(text))
+    return _normalized(str(text))
+
+
+@functools.lru_cache(maxsize=100_000)  # a spreadsheet repeats its financers, statuses…
+def _normalized(text: str) -> str:
+    raw = unicodedata.normalize("NFKD", text)
     raw = "".join(c for c in raw if not unicodedata.combining(c))
     raw = raw.lower().replace("œ", "oe").replace("æ", "ae")
     raw = re.sub(r"[^a-z0-9+]+", " ", raw)

@@ -72,6 +72,21 @@ def allowed_targets(status: str) -> list[Edge]:
     return [e for e in TRANSITIONS if e.source == status]
 
 
+def status_path(source: str, target: str) -> list[Edge] | None:
+    """The shortest walk of edges from `source` to `target` ([] when equal; None if none)."""
+    frontier: list[tuple[str, list[Edge]]] = [(source, [])]
+    seen = {source}
+    while frontier:
+        status, path = frontier.pop(0)
+        if status == target:
+            return path
+        for e in allowed_targets(status):
+            if e.target not in seen:
+                seen.add(e.target)
+                frontier.append((e.target, [*path, e]))
+    return None
+
+
 def label(status: str) -> str:
     return str(dict(OperationStatus.choices).get(status, status))
 

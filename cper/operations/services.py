@@ -211,29 +211,23 @@ OPERATION_M2M = ("communes", "secondary_objectives", "markers", "external_refere
 TERMINAL_EDITABLE = frozenset({"description", "physical_progress", "published"})
 
 
-def operation_snapshot(operation: Operation) -> dict[str, Any]:
-    """The audited state of an operation (readable values: codes and names, not ids)."""
+def operation_snapshot(
+    operation: Operation, *, related: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The audited state of an operation (readable values: codes and names, not ids).
+
+    `related` gives the communes, secondary objectives, markers and external references when
+    the caller already holds them (a batch of new operations), instead of reading them."""
+    if related is not None:
+        return {**_operation_fields_snapshot(operation), **related}
     return {
-        "code": operation.code,
-        "title": operation.title,
-        "description": operation.description,
-        "owner": f"{operation.owner.name} ({operation.owner_id})" if operation.owner_id else None,
-        "objective": operation.objective.code if operation.objective_id else None,
-        "start_date": operation.start_date,
-        "end_date": operation.end_date,
-        "cost_ht": operation.cost_ht,
-        "cost_ttc": operation.cost_ttc,
-        "cost_base": operation.cost_base,
-        "physical_progress": operation.physical_progress,
-        "published": operation.published,
+        **_operation_fields_snapshot(operation),
         "communes": [
             oc.commune_id
             for oc in OperationCommune.objects.filter(operation=operation).order_by("position")
         ]
         if operation.pk
         else [],
-        "departement": operation.departement_id,
-        "epci": operation.epci_id,
         "secondary_objectives": sorted(
             operation.secondary_objectives.values_list("code", flat=True)
         )
@@ -251,14 +245,42 @@ def operation_snapshot(operation: Operation) -> dict[str, Any]:
     }
 
 
+def _operation_fields_snapshot(operation: Operation) -> dict[str, Any]:
+    return {
+        "code": operation.code,
+        "title": operation.title,
+        "description": operation.description,
+        "owner": f"{operation.owner.name} ({operation.owner_id})" if operation.owner_id else None,
+        "objective": operation.objective.code if operation.objective_id else None,
+        "start_date": operation.start_date,
+        "end_date": operation.end_date,
+        "cost_ht": operation.cost_ht,
+        "cost_ttc": operation.cost_ttc,
+        "cost_base": operation.cost_base,
+        "physical_progress": operation.physical_progress,
+        "published": operation.published,
+        "departement": operation.departement_id,
+        "epci": operation.epci_id,
+    }
+
+
 def _resolve_communes(
-    contract: Contract, communes: Iterable[Commune | str], findings: list[rules.Finding]
+    contract: Contract,
+    communes: Iterable[Commune | str],
+    findings: list[rules.Finding],
+    *,
+    known: Mapping[str, Commune] | None = None,
 ) -> list[Commune]:
+    """The communes asked for, in order, adding the findings; `known` (code → commune with its
+    département) spares the query when the caller has fetched a batch's communes."""
     codes = [c.code if isinstance(c, Commune) else str(c).strip() for c in communes]
     codes = [c for c in codes if c]
-    found = {
-        c.code: c for c in Commune.objects.filter(code__in=codes).select_related("departement")
-    }
+    if known is None:
+        found = {
+            c.code: c for c in Commune.objects.filter(code__in=codes).select_related("departement")
+        }
+    else:
+        found = {c: known[c] for c in codes if c in known}
     findings += rules.commune_errors(
         requested=codes,
         found={code: c.departement.region_id for code, c in found.items()},
@@ -588,7 +610,9 @@ def line_snapshot(line: FinancingLine) -> dict[str, Any]:
     }
 
 
-def _line_findings(operation: Operation, values: dict[str, Any]) -> list[rules.Finding]:
+def _line_findings(
+    operation: Operation, values: dict[str, Any], *, secondary_ids: Iterable[int] | None = None
+) -> list[rules.Finding]:
     partner = values.get("partner")
     findings = rules.line_errors(
         amount=values.get("amount"),
@@ -609,10 +633,9 @@ def _line_findings(operation: Operation, values: dict[str, Any]) -> list[rules.F
         )
     objective = values.get("objective")
     if objective is not None:
-        allowed = {
-            operation.objective_id,
-            *operation.secondary_objectives.values_list("pk", flat=True),
-        }
+        if secondary_ids is None:
+            secondary_ids = operation.secondary_objectives.values_list("pk", flat=True)
+        allowed = {operation.objective_id, *secondary_ids}
         if objective.pk not in allowed:
             findings.append(
                 rules.Finding(
