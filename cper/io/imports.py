@@ -507,6 +507,8 @@ class _Planner:
         self.directory = directory
         self.cols = table.field_columns()
         self.objectives = {o.code: o for o in Objective.objects.filter(contract=contract)}
+        self.known_communes: dict[int, list[str]] = {}
+        self.known_lines: dict[int, list[Any]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -666,11 +668,16 @@ class _Planner:
         return self.header("code") or self.header("reference")
 
 
-def _lines_by_financer(operation: Any) -> dict[tuple[str, int | None, str], list[Any]]:
+def _lines_by_financer(
+    operation: Any, lines: list[Any] | None = None
+) -> dict[tuple[str, int | None, str], list[Any]]:
+    """The operation's active lines by financer, in order (`lines`: already read)."""
     from cper.operations.models import LineStatus
 
+    if lines is None:
+        lines = list(operation.financing_lines.filter(status=LineStatus.ACTIVE).order_by("id"))
     out: dict[tuple[str, int | None, str], list[Any]] = {}
-    for line in operation.financing_lines.filter(status=LineStatus.ACTIVE).order_by("id"):
+    for line in lines:
         key = voc.Financer(line.financer_kind, line.partner_id, line.financer_label).key
         out.setdefault(key, []).append(line)
     return out
@@ -827,7 +834,13 @@ class _OperationPlanner(_Planner):
 
     def prefetch_operations(self, keys: list[str]) -> None:
         """What `find_operation` will answer for these keys, read in one or two queries."""
-        from cper.operations.models import ExternalReference, Operation
+        from cper.operations.models import (
+            ExternalReference,
+            FinancingLine,
+            LineStatus,
+            Operation,
+            OperationCommune,
+        )
 
         self.known: dict[str, Any] = {}
         rest = set(keys)
@@ -841,6 +854,22 @@ class _OperationPlanner(_Planner):
         found = {o.code: o for o in Operation.objects.filter(contract=self.contract, code__in=rest)}
         for key in rest:
             self.known[key] = found.get(key)
+        # What comparing them with the file reads: their communes and active lines.
+        ids = [o.pk for o in self.known.values() if o is not None]
+        self.known_communes: dict[int, list[str]] = {i: [] for i in ids}
+        self.known_lines: dict[int, list[Any]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            for op_id, code in (
+                OperationCommune.objects.filter(operation_id__in=chunk)
+                .order_by("operation_id", "position")
+                .values_list("operation_id", "commune_id")
+            ):
+                self.known_communes[op_id].append(code)
+            for line in FinancingLine.objects.filter(
+                operation_id__in=chunk, status=LineStatus.ACTIVE
+            ).order_by("id"):
+                self.known_lines[line.operation_id].append(line)
 
     def apply_batch(self, specs: list[_OperationSpec]) -> list[_OperationSpec]:
         """Create the chunk's new operations in one pass (`operations.bulk`); return the specs
@@ -1356,18 +1385,23 @@ class _OperationPlanner(_Planner):
         for key, value in spec.values.items():
             if key == "code":
                 continue
-            current = getattr(op, key)
-            if key == "objective":
+            if key == "objective":  # compared on ids: no query for the operation's objective
                 if value.pk != op.objective_id:
                     changes[key] = value
-            elif (current or None) != (value or None) and not (key == "description" and not value):
+                continue
+            current = getattr(op, key)
+            if (current or None) != (value or None) and not (key == "description" and not value):
                 changes[key] = value
         if owner is not None and owner.pk != op.owner_id:
             changes["owner"] = owner
         if spec.communes is not None:
-            current_codes = list(
-                op.communes.order_by("operationcommune__position").values_list("code", flat=True)
-            )
+            current_codes = self.known_communes.get(op.pk)
+            if current_codes is None:
+                current_codes = list(
+                    op.communes.order_by("operationcommune__position").values_list(
+                        "code", flat=True
+                    )
+                )
             if current_codes != spec.communes:
                 changes["communes"] = spec.communes
         return changes
@@ -1377,7 +1411,7 @@ class _OperationPlanner(_Planner):
 
         if not spec.lines:
             return []
-        existing = _lines_by_financer(op)
+        existing = _lines_by_financer(op, self.known_lines.get(op.pk))
         used: set[int] = set()
         counters: dict[Any, int] = {}
         out: list[tuple[_LineSpec, str]] = []

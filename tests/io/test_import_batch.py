@@ -76,7 +76,7 @@ def _state(contract: Contract, since: int, report: Any) -> dict[str, Any]:
     entries = []
     per_operation: dict[Any, list[str]] = {}
     for e in AuditEntry.objects.filter(pk__gt=since).order_by("id"):
-        if e.subject_type == "io.importlog":
+        if e.subject_type.endswith(".importlog"):  # its id differs, its counts are compared
             continue
         changes = dict(e.changes)
         if "owner" in changes and changes["owner"]["après"]:
