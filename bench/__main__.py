@@ -118,7 +118,11 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.3f}" if b else "—"
 
 
-def report(results: list[dict[str, Any]], generation: list[dict[str, Any]]) -> str:
+def report(
+    results: list[dict[str, Any]],
+    generation: list[dict[str, Any]],
+    imports: list[dict[str, Any]] | None = None,
+) -> str:
     machine = _machine()
     lines = [
         "# Performances de l'exécution financière",
@@ -193,6 +197,7 @@ def report(results: list[dict[str, Any]], generation: list[dict[str, Any]]) -> s
             ]
             for name, fig in r["api"].items():
                 lines.append(f"| {name} | {_fmt_ms(fig['p50_ms'])} | {_fmt_ms(fig['p95_ms'])} |")
+    lines += _import_section(imports or [])
     lines += ["", "## Cibles", ""]
     targeted = [r for r in results if r["scale"] != "S"] or results
     lines += [
@@ -238,6 +243,50 @@ NOTES = [
 ]
 
 
+IMPORT_TITLE = "## Import d'un tableur (opérations et plans de financement)"
+
+
+def splice(text: str, section: list[str]) -> str:
+    """`text` with its import section replaced by `section` (added before « Cibles »)."""
+    body = "\n".join(section).strip("\n")
+    if IMPORT_TITLE in text:
+        head, rest = text.split(IMPORT_TITLE, 1)
+        tail = rest[rest.index("\n## ") :] if "\n## " in rest else "\n"
+        return f"{head}{body}\n{tail}"
+    head, sep, tail = text.partition("\n## Cibles")
+    return f"{head.rstrip()}\n\n{body}\n{sep}{tail}" if sep else f"{text.rstrip()}\n\n{body}\n"
+
+
+def _import_section(imports: list[dict[str, Any]]) -> list[str]:
+    """The spreadsheet import of a scale's whole register, next to a raw bulk insert."""
+    rows = [r for r in imports if r.get("rows")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        IMPORT_TITLE,
+        "",
+        "`python -m bench.imports` : le registre entier de l'échelle exporté en CSV (disposition",
+        "longue, une ligne par ligne de financement, statut et date de comité compris), importé",
+        "dans un contrat jumeau par les services (chemin par lots de `cper.io.imports`, tout ou",
+        "rien, appliqué), comparé à un `bulk_create` brut des mêmes lignes (le plancher, sans",
+        "règle, sans journal, sans agrégats) ; puis le même fichier réimporté dans son propre",
+        "contrat en simulation (toutes les lignes inchangées). Tout est annulé à la fin.",
+        "",
+        "| échelle | base | opérations | lignes du CSV | import | lignes/s | `bulk_create` brut "
+        "| lignes/s | import / brut | réimport (inchangé) | lignes/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i in rows:
+        lines.append(
+            f"| {i['scale']} | {i['database']} | {i['operations']:,} | {i['rows']:,} | "
+            f"{i['import_seconds']:.1f} s | {i['import_rows_per_s']:,.0f} | "
+            f"{i['bulk_seconds']:.1f} s | {i['bulk_rows_per_s']:,.0f} | {i['ratio']} | "
+            f"{i['reimport_seconds']:.1f} s | {i['reimport_rows_per_s']:,.0f} |"
+        )
+    return lines
+
+
 def _targets(results: list[dict[str, Any]]) -> list[str]:
     out = [
         "| échelle | base | cible | mesure | atteinte |",
@@ -280,17 +329,31 @@ def main() -> None:
     parser.add_argument("--raw-runs", type=int, default=3)
     parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument(
+        "--parts",
+        default="measure,import",
+        help="measure (execution, payments, API) and/or import (the spreadsheet import)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="rewrite the report from the last saved measurements, without measuring",
     )
     args = parser.parse_args()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    results, generation = [], []
+    results, generation, imports = [], [], []
     for scale in [s.strip().upper() for s in args.scales.split(",") if s.strip()]:
         for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
             saved = BENCH_DIR / f"result-{scale}-{database}.json"
-            if args.report_only:
+            saved_import = BENCH_DIR / f"import-{scale}-{database}.json"
+            parts = {p.strip() for p in args.parts.split(",")}
+            if args.report_only or "measure" not in parts:
+                if "import" in parts and not args.report_only:
+                    print(f"== import {scale} sur {database}…", flush=True)
+                    imported = _run("bench.imports", scale, database)
+                    imported["database"] = database
+                    saved_import.write_text(json.dumps(imported))
+                if saved_import.exists():
+                    imports.append(json.loads(saved_import.read_text()))
                 if saved.exists() and _stamp(scale, database).exists():
                     results.append(json.loads(saved.read_text()))
                     gen = json.loads(_stamp(scale, database).read_text())
@@ -319,10 +382,24 @@ def main() -> None:
             )
             res["database"] = database
             saved.write_text(json.dumps(res))
+            if "import" in parts:
+                print(f"== import {scale} sur {database}…", flush=True)
+                imported = _run("bench.imports", scale, database)
+                imported["database"] = database
+                saved_import.write_text(json.dumps(imported))
+            if saved_import.exists():
+                imports.append(json.loads(saved_import.read_text()))
             results.append(res)
-    text = report(results, generation)
+    output = Path(args.output)
+    if results:
+        text = report(results, generation, imports)
+    elif imports and output.exists():
+        # Only the import was measured: its section is rewritten, the rest of the report kept.
+        text = splice(output.read_text(), _import_section(imports))
+    else:
+        text = report(results, generation, imports)
     print(text)
-    Path(args.output).write_text(text)
+    output.write_text(text)
     print(f"écrit : {args.output}")
 
 

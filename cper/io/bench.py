@@ -40,7 +40,7 @@ def contract_twin(*, path: Path, slug: str) -> Contract:
 
 
 def import_throughput(
-    *, source: Contract, target: Contract, operations: int = 2_000, progress: Any = None
+    *, source: Contract, target: Contract, operations: int | None = 2_000, progress: Any = None
 ) -> dict[str, Any]:
     from cper.io import writers
     from cper.io.cli import OPERATOR

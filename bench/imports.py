@@ -1,0 +1,93 @@
+"""The spreadsheet import, measured on a scale's whole register, in one process.
+
+    DATABASE_URL=… python -m bench.imports --scale M
+
+Exports the register of the Hauts-de-France contract as the importer's CSV (long layout: one
+row per financing line, with its operation's columns and status), imports it into a twin
+contract through the services (the batch path of `cper.io.imports`, all or nothing, applied),
+then inserts the same rows with a raw `bulk_create` (the floor of the cost), then re-imports the
+file into its own contract as a dry run (every row unchanged). The twin and everything imported
+are rolled back at the end. Prints one JSON document on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SLUG = "hauts-de-france-2021-2027"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", default="S")
+    parser.add_argument("--operations", type=int, default=None, help="default: all of them")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cper.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connection, transaction
+
+    from cper.audit.models import Via
+    from cper.audit.services import Actor
+    from cper.contracts.models import Contract
+    from cper.io import writers
+    from cper.io.bench import contract_twin, import_throughput
+    from cper.io.cli import OPERATOR
+    from cper.io.exports import lines_sheet
+    from cper.io.imports import import_operations
+
+    source = Contract.objects.get(slug=SLUG)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.monotonic() - last[0] > 30 or done == total:
+            last[0] = time.monotonic()
+            print(f"   import : {done:,} / {total:,} lignes", file=sys.stderr, flush=True)
+
+    class Rollback(Exception):
+        pass
+
+    out: dict[str, object] = {"scale": args.scale, "vendor": connection.vendor}
+    try:
+        with transaction.atomic():
+            twin = contract_twin(
+                path=ROOT / "contracts" / "hauts-de-france-2021-2027.yaml", slug="bench-import"
+            )
+            out.update(
+                import_throughput(
+                    source=source, target=twin, operations=args.operations, progress=progress
+                )
+            )
+            sheet = lines_sheet(source, user=OPERATOR, limit=args.operations)
+            data = writers.csv_bytes(sheet)
+            started = time.perf_counter()
+            again = import_operations(
+                actor=Actor(user=None, via=Via.CLI),
+                contract=source,
+                source=data,
+                file_name="bench.csv",
+                dry_run=True,
+                progress=progress,
+            )
+            seconds = time.perf_counter() - started
+            out["unchanged"] = again.unchanged
+            out["reimport_seconds"] = round(seconds, 3)
+            out["reimport_rows_per_s"] = round(again.rows_total / seconds, 1)
+            out["operations"] = twin.operations.count()
+            raise Rollback
+    except Rollback:
+        pass
+    print(json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The benchmark report: the spreadsheet import's section, written alone or with the rest."""
+
+from __future__ import annotations
+
+from bench.__main__ import IMPORT_TITLE, _import_section, splice
+
+FIGURES = {
+    "scale": "M",
+    "database": "sqlite",
+    "operations": 100_000,
+    "rows": 371_945,
+    "import_seconds": 600.0,
+    "import_rows_per_s": 619.9,
+    "bulk_seconds": 90.0,
+    "bulk_rows_per_s": 4132.7,
+    "ratio": 6.7,
+    "reimport_seconds": 120.0,
+    "reimport_rows_per_s": 3099.5,
+}
+REPORT = "# Performances\n\n## Échelle M — sqlite\n\ntexte\n\n## Cibles\n\n- cibles\n"
+
+
+def test_import_section_states_scale_rows_and_both_speeds():
+    text = "\n".join(_import_section([FIGURES]))
+    assert IMPORT_TITLE in text
+    assert "| M | sqlite | 100,000 | 371,945 | 600.0 s | 620 | 90.0 s | 4,133 | 6.7 |" in text
+
+
+def test_import_section_goes_before_the_targets_and_is_replaced_when_measured_again():
+    once = splice(REPORT, _import_section([FIGURES]))
+    assert once.index(IMPORT_TITLE) < once.index("## Cibles") and "texte" in once
+    again = splice(once, _import_section([{**FIGURES, "import_rows_per_s": 1000.0}]))
+    assert again.count(IMPORT_TITLE) == 1 and "| 1,000 |" in again and "| 620 |" not in again
+    assert again.endswith("## Cibles\n\n- cibles\n")
