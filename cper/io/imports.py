@@ -595,7 +595,13 @@ class _Planner:
         getattr(self, "undo", []).append((cache, key))
 
     def tick(self, progress: Progress | None, done: int, total: int) -> None:
-        if progress is not None and (done == total or done % max(1, total // 200) == 0):
+        """Report progress each time another 0.5 % of the rows is done (rows come by chunks,
+        so `done` jumps: the step crossed is what counts, not an exact multiple)."""
+        if progress is None:
+            return
+        step = done // max(1, total // 200)
+        if done == total or step != getattr(self, "_step", None):
+            self._step = step
             progress(done, total)
 
     def run(self, progress: Progress | None) -> None:  # pragma: no cover - abstract

@@ -281,3 +281,33 @@ def test_importing_operations_issues_no_query_per_operation(hdf, twin, admin_act
     # committee created (found, created, audited, in its savepoint) — none per operation.
     committees = Committee.objects.filter(contract=twin).count()
     assert len(queries) <= 60 + 6 * committees, len(queries)
+
+
+def test_progress_is_reported_as_each_chunk_completes(monkeypatch, hdf, twin, admin_actor):  # noqa: F811
+    monkeypatch.setattr(_OperationPlanner, "chunk_size", 10)
+    call_command("demo", "--operations", "60", "--no-users", "--no-finance", stdout=_io.StringIO())
+    data = writers.render(exports.build("lines", hdf, user=admin_actor.user), "csv")
+    seen: list[tuple[int, int]] = []
+    report = import_operations(
+        actor=admin_actor,
+        contract=twin,
+        source=data,
+        file_name="d.csv",
+        dry_run=True,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert report.ok and len(seen) >= 6, seen  # one per chunk of 10 operations at least
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1] == (report.rows_total, report.rows_total)
+
+
+def test_progress_moves_when_chunks_do_not_end_on_a_round_number():
+    from types import SimpleNamespace
+
+    from cper.io.imports import _Planner
+
+    seen: list[int] = []
+    planner = SimpleNamespace()
+    for done in (1861, 3722, 5583, 7444, 10_000):  # 10 000 rows: the step is 50
+        _Planner.tick(planner, lambda d, t: seen.append(d), done, 10_000)  # type: ignore[arg-type]
+    assert seen == [1861, 3722, 5583, 7444, 10_000]
