@@ -77,6 +77,18 @@ def _run(module: str, scale: str, database: str, *extra: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _generate(scale: str, database: str, *, regenerate: bool) -> Path:
+    """The scale's database on `database`, generated unless it exists; its stamp's path."""
+    stamp = _stamp(scale, database)
+    if regenerate or not stamp.exists():
+        print(f"== génération {scale} sur {database}…", flush=True)
+        _reset(scale, database)
+        gen = _run("bench.generate", scale, database)
+        gen["database"] = database
+        stamp.write_text(json.dumps(gen))
+    return stamp
+
+
 def _machine() -> dict[str, str]:
     import django
     import duckdb
@@ -348,6 +360,7 @@ def main() -> None:
             parts = {p.strip() for p in args.parts.split(",")}
             if args.report_only or "measure" not in parts:
                 if "import" in parts and not args.report_only:
+                    _generate(scale, database, regenerate=args.regenerate)
                     print(f"== import {scale} sur {database}…", flush=True)
                     imported = _run("bench.imports", scale, database)
                     imported["database"] = database
@@ -360,13 +373,7 @@ def main() -> None:
                     gen["database"] = database
                     generation.append(gen)
                 continue
-            stamp = _stamp(scale, database)
-            if args.regenerate or not stamp.exists():
-                print(f"== génération {scale} sur {database}…", flush=True)
-                _reset(scale, database)
-                gen = _run("bench.generate", scale, database)
-                gen["database"] = database
-                stamp.write_text(json.dumps(gen))
+            stamp = _generate(scale, database, regenerate=args.regenerate)
             gen = json.loads(stamp.read_text())
             gen["database"] = database
             generation.append(gen)
