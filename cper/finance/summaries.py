@@ -457,6 +457,9 @@ def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, 
     return {line: sorted((d, v[0], v[1]) for d, v in days.items()) for line, days in per.items()}
 
 
+SYNC_CHUNK = 20_000
+
+
 def lines_sync(
     *,
     line_ids: Iterable[int] | None = None,
@@ -483,6 +486,17 @@ def lines_sync(
     if not ids:
         return 0
     ordered = sorted(ids)
+    if len(ordered) > SYNC_CHUNK:
+        # An import of a whole register: by slices, each query's IN list within the
+        # database's limits (SQLite refuses hundreds of thousands of variables).
+        with transaction.atomic():
+            return sum(
+                lines_sync(
+                    line_ids=[i for i in ordered[k : k + SYNC_CHUNK] if i not in gone_ids],
+                    removed=[i for i in ordered[k : k + SYNC_CHUNK] if i in gone_ids],
+                )
+                for k in range(0, len(ordered), SYNC_CHUNK)
+            )
     with transaction.atomic():
         new = snapshots_compute(line_ids=ordered)
         for lid in gone_ids:

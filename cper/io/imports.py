@@ -25,7 +25,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -814,10 +814,18 @@ class _OperationPlanner(_Planner):
             c.code: c
             for c in Commune.objects.filter(code__in=codes).select_related("departement", "epci")
         }
+        # By slices: a large register names tens of thousands of owners, more than a query's
+        # variables allow on SQLite.
         self.owners_siret = {
-            o.siret: o for o in ProjectOwner.objects.filter(siret__in=sirets - {""})
+            o.siret: o
+            for part in _slices(sirets - {""})
+            for o in ProjectOwner.objects.filter(siret__in=part)
         }
-        self.owners_rna = {o.rna: o for o in ProjectOwner.objects.filter(rna__in=rnas - {""})}
+        self.owners_rna = {
+            o.rna: o
+            for part in _slices(rnas - {""})
+            for o in ProjectOwner.objects.filter(rna__in=part)
+        }
         self.committees: dict[dt.date, Any] = {}
 
         total, done = len(table.rows), 0
@@ -1562,6 +1570,12 @@ class _Merged(list):  # type: ignore[type-arg]
         for name, value in merged.items():
             if name in cols:
                 self[cols[name].index] = value
+
+
+def _slices(values: Iterable[Any], size: int = 5000) -> Iterable[list[Any]]:
+    items = sorted(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _ident(text: str) -> str:

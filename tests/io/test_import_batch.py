@@ -311,3 +311,25 @@ def test_progress_moves_when_chunks_do_not_end_on_a_round_number():
     for done in (1861, 3722, 5583, 7444, 10_000):  # 10 000 rows: the step is 50
         _Planner.tick(planner, lambda d, t: seen.append(d), done, 10_000)  # type: ignore[arg-type]
     assert seen == [1861, 3722, 5583, 7444, 10_000]
+
+
+def test_summaries_of_an_import_larger_than_a_sync_slice_are_complete(
+    monkeypatch,
+    hdf,
+    twin,  # noqa: F811
+    admin_actor,
+):
+    """The summaries are synchronised by slices (SQLite caps a query's variables): a register
+    of several slices gets every line's state, and a recomputation finds no difference."""
+    from cper.finance import summaries
+
+    monkeypatch.setattr(summaries, "SYNC_CHUNK", 25)
+    call_command("demo", "--operations", "40", "--no-users", "--no-finance", stdout=_io.StringIO())
+    data = writers.render(exports.build("lines", hdf, user=admin_actor.user), "csv")
+    report = import_operations(
+        actor=admin_actor, contract=twin, source=data, file_name="d.csv", dry_run=False
+    )
+    lines = FinancingLine.objects.filter(operation__contract=twin).count()
+    assert report.ok and lines > 3 * 25
+    assert LineState.objects.filter(contract=twin).count() == lines
+    assert summaries.verify(twin) == []
