@@ -67,6 +67,9 @@ EDGES: dict[tuple[str, str], Edge] = {(e.source, e.target): e for e in TRANSITIO
 TERMINAL = frozenset({S.CLOSED, S.REJECTED, S.ABANDONED})
 
 
+_LABELS = dict(OperationStatus.choices)
+
+
 def allowed_targets(status: str) -> list[Edge]:
     """The edges leaving `status`, in the table's order."""
     return [e for e in TRANSITIONS if e.source == status]
@@ -88,14 +91,14 @@ def status_path(source: str, target: str) -> list[Edge] | None:
 
 
 def label(status: str) -> str:
-    return str(dict(OperationStatus.choices).get(status, status))
+    return str(_LABELS.get(status, status))
 
 
 def transition_errors(
     *, operation: Operation, to_status: str, reason: str = "", decision: Decision | None = None
 ) -> list[str]:
     """Why this transition cannot happen (French messages), or [] if it can."""
-    if to_status not in OperationStatus.values:
+    if to_status not in _LABELS:
         return [f"statut inconnu « {to_status} »"]
     edge = EDGES.get((operation.status, to_status))
     if edge is None:

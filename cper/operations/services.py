@@ -63,6 +63,13 @@ __all__ = [
 ]
 
 
+# The choices' values, read once (a TextChoices' `.values` builds a new list at each access, and
+# a batch of thousands of lines checks them for each).
+_COST_BASES = frozenset(CostBase.values)
+_FINANCER_KINDS = frozenset(FinancerKind.values)
+_BUDGET_NATURES = frozenset(BudgetNature.values)
+
+
 def _raise(findings: Iterable[rules.Finding]) -> None:
     errors = rules.as_error_dict(findings)
     if errors:
@@ -326,7 +333,7 @@ def _normalise_operation_values(values: dict[str, Any]) -> None:
     for key in ("title", "description", "physical_progress"):
         if key in values and values[key] is not None:
             values[key] = str(values[key]).strip()
-    if "cost_base" in values and values["cost_base"] not in CostBase.values:
+    if "cost_base" in values and values["cost_base"] not in _COST_BASES:
         raise ValidationError({"cost_base": [f"assiette inconnue « {values['cost_base']} »"]})
 
 
@@ -621,7 +628,7 @@ def _line_findings(
         contractualised=bool(values.get("contractualised")),
         financer_label=values.get("financer_label") or "",
     )
-    if values.get("financer_kind") not in FinancerKind.values:
+    if values.get("financer_kind") not in _FINANCER_KINDS:
         findings.append(
             rules.Finding(
                 "financer_kind", f"type de financeur inconnu « {values.get('financer_kind')} »"
@@ -644,7 +651,7 @@ def _line_findings(
                     "secondaire de l'opération",
                 )
             )
-    if values.get("budget_nature") not in BudgetNature.values:
+    if values.get("budget_nature") not in _BUDGET_NATURES:
         findings.append(rules.Finding("budget_nature", "nature budgétaire inconnue"))
     year = values.get("year")
     contract = operation.contract
