@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -63,16 +64,41 @@ def audit_record(
     contract_id: int | None = None,
     operation_id: int | None = None,
 ) -> AuditEntry:
+    entry = _entry(
+        actor,
+        {
+            "action": action,
+            "subject": subject,
+            "changes": changes,
+            "message": message,
+            "contract_id": contract_id,
+            "operation_id": operation_id,
+        },
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_record_many(*, actor: Actor, records: Iterable[dict[str, Any]]) -> list[AuditEntry]:
+    """Write many entries at once (bulk insert), inside the caller's transaction: each record
+    holds the keyword arguments of `audit_record` but the actor (action, subject, and optionally
+    changes, message, contract_id, operation_id); the entries are those `audit_record` writes."""
+    entries = [_entry(actor, record) for record in records]
+    return AuditEntry.objects.bulk_create(entries, batch_size=2000)
+
+
+def _entry(actor: Actor, record: dict[str, Any]) -> AuditEntry:
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
-    return AuditEntry.objects.create(
+    subject = record["subject"]
+    return AuditEntry(
         user=user,
         via=actor.via,
-        action=action[:200],
+        action=record["action"][:200],
         subject_type=subject._meta.label_lower,
         subject_id=str(subject.pk),
         subject_repr=str(subject)[:300],
-        contract_id=contract_id,
-        operation_id=operation_id,
-        changes=jsonable(changes or {}),
-        message=message,
+        contract_id=record.get("contract_id"),
+        operation_id=record.get("operation_id"),
+        changes=jsonable(record.get("changes") or {}),
+        message=record.get("message", ""),
     )
