@@ -1408,6 +1408,7 @@ class _MovementPlanner(_Planner):
     `movement_record` row by row (the original path, same rules and messages)."""
 
     chunk_size = MOVEMENT_CHUNK
+    row_by_row = False  # every row through `movement_record` (the fallback; for comparison)
 
     def run(self, progress: Progress | None) -> None:
         report, table = self.report, self.table
@@ -1468,6 +1469,10 @@ class _MovementPlanner(_Planner):
     def apply_chunk(self, chunk: list[tuple[int, list[Any], list[_Planned]]]) -> None:
         from cper.finance.models import Movement
 
+        if self.row_by_row:
+            for number, row, planned in chunk:
+                self.guarded([(number, row)], functools.partial(self.apply_row, planned))
+            return
         if not chunk:
             return
         keys = [p[0] for _, _, planned in chunk for p in planned]
