@@ -66,7 +66,10 @@ def import_throughput(
     import_seconds = time.perf_counter() - started
     if not report.applied:
         raise RuntimeError(f"import refusé : {report.rejections[:3]}")
-    bulk_seconds = _bulk_insert(target, rows)
+    return _figures(report, data, import_seconds, _bulk_insert(target, rows))
+
+
+def _figures(report: Any, data: bytes, import_seconds: float, bulk_seconds: float) -> dict:
     n = report.rows_total
     return {
         "rows": n,
@@ -178,18 +181,7 @@ def movements_import_throughput(
     import_seconds = time.perf_counter() - started
     if not report.applied:
         raise RuntimeError(f"import refusé : {[str(r) for r in report.rejections[:3]]}")
-    bulk_seconds = _bulk_movements(target)
-    n = report.rows_total
-    return {
-        "rows": n,
-        "bytes": len(data),
-        "import_seconds": round(import_seconds, 3),
-        "import_rows_per_s": round(n / import_seconds, 1) if import_seconds else None,
-        "bulk_seconds": round(bulk_seconds, 3),
-        "bulk_rows_per_s": round(n / bulk_seconds, 1) if bulk_seconds else None,
-        "ratio": round(import_seconds / bulk_seconds, 1) if bulk_seconds else None,
-        "created": report.created,
-    }
+    return _figures(report, data, import_seconds, _bulk_movements(target))
 
 
 def _bulk_movements(contract: Contract) -> float:
