@@ -404,9 +404,13 @@ def _upsert_sql(rows: int) -> str:
 _UPSERT_CHUNK = 200
 
 
-def _apply(deltas: dict[CellKey, list[int]]) -> None:
-    """Add the deltas to the cells: one multi-row upsert per 200 cells."""
-    rows: list[tuple[Any, ...]] = [(*key, *vals) for key, vals in deltas.items() if any(vals)]
+def _apply(deltas: dict[CellKey, list[int]], *, keep_zero: bool = False) -> None:
+    """Add the deltas to the cells: one multi-row upsert per 200 cells. A zero delta is
+    skipped, unless `keep_zero` (the cells touched by movements that cancel out within one
+    batch exist afterwards, as they would had the movements been applied one by one)."""
+    rows: list[tuple[Any, ...]] = [
+        (*key, *vals) for key, vals in deltas.items() if keep_zero or any(vals)
+    ]
     if not rows:
         return
     rows.sort()  # a stable lock order between concurrent writers
@@ -568,12 +572,21 @@ def _fields(snap: LineSnapshot) -> dict[str, Any]:
 
 def state_for(line_id: int) -> LineSnapshot:
     """The stored snapshot of a line, created first if the line has none yet."""
-    stored = snapshots_stored([line_id])
-    if line_id not in stored:
+    return states_for([line_id])[line_id]
+
+
+def states_for(line_ids: Iterable[int]) -> dict[int, LineSnapshot]:
+    """The stored snapshots of these lines, created first for the lines that have none yet
+    (`lines_sync`, which counts the movements already recorded): call it before inserting new
+    movements, then `movements_applied`."""
+    ids = sorted(set(line_ids))
+    stored = snapshots_stored(ids)
+    missing = [lid for lid in ids if lid not in stored]
+    if missing:
         with _not_deferred():
-            lines_sync(line_ids=[line_id])
-        stored = snapshots_stored([line_id])
-    return stored[line_id]
+            lines_sync(line_ids=missing)
+        stored.update(snapshots_stored(missing))
+    return stored
 
 
 @contextlib.contextmanager
@@ -588,17 +601,39 @@ def _not_deferred() -> Iterator[None]:
 
 def movement_applied(movement: Movement, snapshot: LineSnapshot | None = None) -> None:
     """Add a newly recorded movement to its line's state and cells (same transaction)."""
-    snap = snapshot or state_for(movement.financing_line_id)
-    committed, paid = signed(movement.kind, cents(movement.amount))
+    movements_applied(
+        [movement], None if snapshot is None else {movement.financing_line_id: snapshot}
+    )
+
+
+def movements_applied(
+    movements: Sequence[Movement], snapshots: dict[int, LineSnapshot] | None = None
+) -> None:
+    """Add newly recorded movements to their lines' states and cells (same transaction): one
+    update per line and the cells' upserts, the same result as `movement_applied` on each in
+    turn. `snapshots` (from `states_for`, taken before the movements were inserted) saves the
+    look-up."""
+    if not movements:
+        return
+    snaps = snapshots if snapshots is not None else {}
+    lacking = {m.financing_line_id for m in movements} - set(snaps)
+    if lacking:
+        snaps = {**snaps, **states_for(lacking)}
+    totals: dict[int, list[int]] = {}
+    deltas: dict[CellKey, list[int]] = {}
+    for movement in movements:
+        committed, paid = signed(movement.kind, cents(movement.amount))
+        total = totals.setdefault(movement.financing_line_id, [0, 0])
+        total[0] += committed
+        total[1] += paid
+        _add_entry(deltas, snaps[movement.financing_line_id], movement.date, 0, committed, paid)
     table = LineState._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
+        cursor.executemany(
             f"UPDATE {table} SET committed = committed + %s, paid = paid + %s WHERE line_id = %s",
-            [committed, paid, movement.financing_line_id],
+            [(c, p, lid) for lid, (c, p) in sorted(totals.items())],
         )
-    deltas: dict[CellKey, list[int]] = {}
-    _add_entry(deltas, snap, movement.date, 0, committed, paid)
-    _apply(deltas)
+    _apply(deltas, keep_zero=True)
 
 
 # -- recomputation from the ledger --------------------------------------------------------------

@@ -4,6 +4,10 @@
     target = contract_twin(path=Path("contracts/hauts-de-france-2021-2027.yaml"), slug="bench-io")
     figures = import_throughput(source=hdf, target=target, operations=5_000)
 
+`movements_import_throughput` does the same for the movements: the movements of the first
+`operations` operations of `source`, imported into `target` (whose operations are loaded first
+with `import_operations` when it has none), next to a `bulk_create` of the same movements.
+
 `import_throughput` exports the financing lines of the first `operations` operations of `source`
 (the long layout, CSV), imports that file into `target` through the services (all or nothing,
 applied), then inserts the same rows with `bulk_create` (operations, communes, lines) in a
@@ -62,7 +66,10 @@ def import_throughput(
     import_seconds = time.perf_counter() - started
     if not report.applied:
         raise RuntimeError(f"import refusé : {report.rejections[:3]}")
-    bulk_seconds = _bulk_insert(target, rows)
+    return _figures(report, data, import_seconds, _bulk_insert(target, rows))
+
+
+def _figures(report: Any, data: bytes, import_seconds: float, bulk_seconds: float) -> dict:
     n = report.rows_total
     return {
         "rows": n,
@@ -127,6 +134,70 @@ def _bulk_insert(contract: Contract, rows: list[Any]) -> float:
                 if r[19] is not None
             ],
             batch_size=5000,
+        )
+        elapsed = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return elapsed
+
+
+def movements_import_throughput(
+    *,
+    source: Contract,
+    target: Contract,
+    operations: int = 2_000,
+    progress: Any = None,
+    row_by_row: bool = False,
+) -> dict[str, Any]:
+    """Import the movements of the first `operations` operations of `source` into `target` (all
+    or nothing, applied; `row_by_row`: through `movement_record` row by row, the path before the
+    batch), then bulk insert the same movements again in a transaction rolled back."""
+    from unittest import mock
+
+    from cper.io import writers
+    from cper.io.cli import OPERATOR
+    from cper.io.exports import lines_sheet, movements_sheet
+    from cper.io.imports import _MovementPlanner, import_movements, import_operations
+    from cper.operations.models import Operation
+
+    actor = Actor(user=None, via=Via.CLI)
+    if not Operation.objects.filter(contract=target).exists():
+        lines = writers.csv_bytes(lines_sheet(source, user=OPERATOR, limit=operations))
+        loaded = import_operations(
+            actor=actor, contract=target, source=lines, file_name="lines.csv", dry_run=False
+        )
+        if not loaded.applied:
+            raise RuntimeError(f"opérations refusées : {loaded.rejections[:3]}")
+    data = writers.csv_bytes(movements_sheet(source, user=OPERATOR, limit=operations))
+    started = time.perf_counter()
+    with mock.patch.object(_MovementPlanner, "row_by_row", row_by_row):
+        report = import_movements(
+            actor=actor,
+            contract=target,
+            source=data,
+            file_name="movements.csv",
+            dry_run=False,
+            progress=progress,
+        )
+    import_seconds = time.perf_counter() - started
+    if not report.applied:
+        raise RuntimeError(f"import refusé : {[str(r) for r in report.rejections[:3]]}")
+    return _figures(report, data, import_seconds, _bulk_movements(target))
+
+
+def _bulk_movements(contract: Contract) -> float:
+    """The contract's movements inserted again with bulk_create, rolled back: the floor."""
+    from cper.finance.models import Movement
+
+    fields = ("financing_line_id", "kind", "date", "amount", "reference", "cancels_id", "via")
+    rows = list(
+        Movement.objects.filter(financing_line__operation__contract=contract)
+        .order_by("id")
+        .values_list(*fields)
+    )
+    started = time.perf_counter()
+    with transaction.atomic():
+        Movement.objects.bulk_create(
+            [Movement(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=5000
         )
         elapsed = time.perf_counter() - started
         transaction.set_rollback(True)

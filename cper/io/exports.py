@@ -310,6 +310,7 @@ MOVEMENT_COLUMNS = [
     Col(M("date"), DATE),
     Col(M("amount"), MONEY),
     Col(M("movement_ref"), TEXT, 18),
+    Col(M("cancels_ref"), TEXT, 18),
     Col(M("note"), TEXT, 30),
 ]
 
@@ -320,15 +321,18 @@ def movements_sheet(
     user: Any = None,
     filters: Mapping[str, Any] | None = None,
     as_of: dt.date | None = None,
+    limit: int | None = None,
 ) -> writers.Sheet:
-    """One row per movement (dated on or before `as_of`), in the importer's long layout."""
+    """One row per movement (dated on or before `as_of`), in the importer's long layout (a
+    cancellation names the reference of the movement it cancels); `limit`: of the first
+    operations only."""
     from cper.contracts.models import Partner
     from cper.finance.models import Movement
     from cper.operations.models import FinancerKind
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
     kinds = dict(FinancerKind.choices)
-    ops = list(_operations(contract, user, filters))
+    ops = list(_operations(contract, user, filters)[:limit])
 
     def rows() -> Iterator[list[Any]]:
         for chunk in _chunks(ops):
@@ -338,7 +342,7 @@ def movements_sheet(
             if as_of:
                 movements = movements.filter(date__lte=as_of)
             by_op = {o.pk: o for o in chunk}
-            for m in movements.select_related("financing_line").order_by(
+            for m in movements.select_related("financing_line", "cancels").order_by(
                 "financing_line__operation__code", "financing_line_id", "date", "id"
             ):
                 line = m.financing_line
@@ -357,6 +361,7 @@ def movements_sheet(
                     m.date,
                     m.amount,
                     m.reference,
+                    m.cancels.reference if m.cancels else None,
                     m.note,
                 ]
 

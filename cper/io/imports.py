@@ -22,6 +22,7 @@ file, matches rows to what exists, and reports.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections import OrderedDict
@@ -1613,10 +1614,25 @@ def movement_key(line_pk: int, kind: str, reference: str, date: dt.date) -> str:
     return f"import:{digest[:48]}"
 
 
-class _MovementPlanner(_Planner):
-    def run(self, progress: Progress | None) -> None:
-        from cper.finance.models import Movement
+# Rows of a movements file sent to the finance service at once (`movements_record_many`).
+MOVEMENT_CHUNK = 2000
 
+# A movement planned from a row: (idempotency key, line, nature, date, amount, reference, the
+# column its messages go to, reference of the movement it cancels).
+_Planned = tuple[str, Any, str, dt.date, Decimal, str, str, str]
+
+
+class _MovementPlanner(_Planner):
+    """Rows are parsed, then sent to `cper.finance.services.movements_record_many` by chunks of
+    `chunk_size` rows (each row's movements as one group: all or none), which checks them in
+    order against the ledger as the file builds it. A row holding a movement imported before
+    with another amount, and a chunk the batch fails on with a database error, go through
+    `movement_record` row by row (the original path, same rules and messages)."""
+
+    chunk_size = MOVEMENT_CHUNK
+    row_by_row = False  # every row through `movement_record` (the fallback; for comparison)
+
+    def run(self, progress: Progress | None) -> None:
         report, table = self.report, self.table
         has_kind = "kind" in self.cols and "amount" in self.cols
         amount_cols = [(n, k) for n, k in AMOUNT_COLUMNS if n in self.cols]
@@ -1636,14 +1652,15 @@ class _MovementPlanner(_Planner):
         self.lines: dict[int, dict[Any, list[Any]]] = {}
         keys_seen: dict[str, int] = {}
         total = len(table.rows)
+        chunk: list[tuple[int, list[Any], list[_Planned]]] = []
+        ticked = 0
         for done, (number, row) in enumerate(table.rows, start=1):
             try:
                 planned = self.parse_row(number, row, has_kind, amount_cols)
             except RowError as err:
                 for column, message in err.problems:
                     report.reject(number, column, message, row)
-                self.tick(progress, done, total)
-                continue
+                planned = []
             # duplicates within the file
             dup = next((keys_seen[k] for k, *_ in planned if k in keys_seen), None)
             if dup is not None:
@@ -1654,35 +1671,128 @@ class _MovementPlanner(_Planner):
                     f"date que la ligne {dup}",
                     row,
                 )
-                self.tick(progress, done, total)
+            elif planned:
+                for k, *_ in planned:
+                    keys_seen[k] = number
+                chunk.append((number, row, planned))
+            if len(chunk) >= self.chunk_size or done == total:
+                self.apply_chunk(chunk)
+                chunk = []
+            if not chunk:
+                ticked = self.tick_through(progress, ticked, done, total)
+
+    def tick_through(self, progress: Progress | None, before: int, done: int, total: int) -> int:
+        """Report progress once rows `before + 1` to `done` are applied (every 0.5 %)."""
+        step = max(1, total // 200)
+        if progress is not None and (done == total or done // step > before // step):
+            progress(done, total)
+        return done
+
+    def apply_chunk(self, chunk: list[tuple[int, list[Any], list[_Planned]]]) -> None:
+        from cper.finance.models import Movement
+
+        if self.row_by_row:
+            for number, row, planned in chunk:
+                self.guarded([(number, row)], functools.partial(self.apply_row, planned))
+            return
+        if not chunk:
+            return
+        keys = [p[0] for _, _, planned in chunk for p in planned]
+        known = dict(
+            Movement.objects.filter(idempotency_key__in=keys).values_list(
+                "idempotency_key", "amount"
+            )
+        )
+        targets = self.recorded_targets([p for _, _, planned in chunk for p in planned])
+        batch = _MovementBatch(self, targets)
+        for number, row, planned in chunk:
+            if any(p[0] in known and known[p[0]] != p[4] for p in planned):
+                # Imported before with another amount: the row's refusal (or that of a
+                # movement before it in the row) comes from the row-by-row path, in its place.
+                batch.flush()
+                self.guarded([(number, row)], functools.partial(self.apply_row, planned))
                 continue
-            for k, *_ in planned:
-                keys_seen[k] = number
+            new = [p for p in planned if p[0] not in known]
+            if not new:
+                self.report.tally(UNCHANGED)
+                continue
+            try:
+                batch.add(number, row, new)
+            except RowError as err:
+                for column, message in err.problems:
+                    self.report.reject(number, column, message, row)
+        batch.flush()
 
-            def apply(planned: list[Any] = planned) -> list[str]:
-                outcome = UNCHANGED
-                for key, line, kind, date, amount, reference, column in planned:
-                    existing = Movement.objects.filter(idempotency_key=key).first()
-                    if existing is not None:
-                        if existing.amount != amount:
-                            raise RowError(
-                                f"ce mouvement a déjà été importé avec le montant "
-                                f"{format_eur(existing.amount)} : une correction s'enregistre "
-                                "comme un nouveau mouvement (désengagement, annulation de "
-                                "paiement)",
-                                column,
-                            )
-                        continue
-                    self.record(line, kind, date, amount, reference, key, column)
-                    outcome = CREATED
-                return [outcome]
+    def recorded_targets(self, planned: list[_Planned]) -> dict[tuple[int, str, str], list[int]]:
+        """{(line, nature, reference): [movement ids]} of the recorded movements the planned
+        cancellations may name (one query)."""
+        from cper.finance.models import Movement
+        from cper.finance.rules import CANCELS
 
-            self.guarded([(number, row)], apply)
-            self.tick(progress, done, total)
+        wanted = [(p[1].pk, CANCELS[p[2]], p[7]) for p in planned if p[7]]
+        out: dict[tuple[int, str, str], list[int]] = {}
+        if not wanted:
+            return out
+        for line_id, kind, reference, pk in (
+            Movement.objects.filter(
+                financing_line_id__in={w[0] for w in wanted},
+                reference__in={w[2] for w in wanted},
+            )
+            .order_by("id")
+            .values_list("financing_line_id", "kind", "reference", "pk")
+        ):
+            out.setdefault((line_id, kind, reference), []).append(pk)
+        return out
+
+    def apply_row(self, planned: list[_Planned]) -> list[str]:
+        """One row through `movement_record` (inside `guarded`'s savepoint)."""
+        from cper.finance.models import Movement
+        from cper.finance.rules import CANCELS
+
+        outcome = UNCHANGED
+        for key, line, kind, date, amount, reference, column, cancels_ref in planned:
+            existing = Movement.objects.filter(idempotency_key=key).first()
+            if existing is not None:
+                if existing.amount != amount:
+                    raise RowError(
+                        f"ce mouvement a déjà été importé avec le montant "
+                        f"{format_eur(existing.amount)} : une correction s'enregistre "
+                        "comme un nouveau mouvement (désengagement, annulation de "
+                        "paiement)",
+                        column,
+                    )
+                continue
+            cancels = None
+            if cancels_ref:
+                found = self.recorded_targets(
+                    [(key, line, kind, date, amount, "", "", cancels_ref)]
+                )
+                cancels = self.one_target(
+                    list(found.get((line.pk, CANCELS[kind], cancels_ref), [])), kind, cancels_ref
+                )
+            self.record(line, kind, date, amount, reference, key, column, cancels)
+            outcome = CREATED
+        return [outcome]
+
+    def one_target(self, candidates: list[Any], kind: str, reference: str) -> Any:
+        """The one movement a cancellation names, or the row's refusal."""
+        from cper.finance.rules import CANCELS
+
+        what = KIND_LABELS[CANCELS[kind]]
+        column = self.header("cancels_ref")
+        if not candidates:
+            raise RowError(f"aucun {what} « {reference} » sur cette ligne de financement", column)
+        if len(candidates) > 1:
+            raise RowError(
+                f"{len(candidates)} {what}s portent la référence « {reference} » sur cette "
+                "ligne de financement : lequel est annulé ?",
+                column,
+            )
+        return candidates[0]
 
     def parse_row(
         self, number: int, row: list[Any], has_kind: bool, amount_cols: list[tuple[str, str]]
-    ) -> list[tuple[str, Any, str, dt.date, Decimal, str, str]]:
+    ) -> list[_Planned]:
         problems: list[tuple[str, str]] = []
         key = self.row_key(row)
         op = None
@@ -1743,6 +1853,18 @@ class _MovementPlanner(_Planner):
                         f"un {what} ne peut pas être négatif ou nul ({format_eur(amount)}) : {fix}",
                     )
                 )
+        cancels_ref = self.text(row, "cancels_ref")
+        if cancels_ref:
+            from cper.finance.rules import CANCELS, KIND_ARTICLES
+
+            for kind, _, _ in amounts:
+                if kind not in CANCELS:
+                    problems.append(
+                        (
+                            self.header("cancels_ref"),
+                            f"{KIND_ARTICLES[kind]} n'annule pas un autre mouvement",
+                        )
+                    )
         line = None
         if op is not None:
             try:
@@ -1753,7 +1875,16 @@ class _MovementPlanner(_Planner):
             raise RowError(problems)
         assert line is not None and date is not None
         return [
-            (movement_key(line.pk, kind, reference, date), line, kind, date, amount, reference, col)
+            (
+                movement_key(line.pk, kind, reference, date),
+                line,
+                kind,
+                date,
+                amount,
+                reference,
+                col,
+                cancels_ref,
+            )
             for kind, amount, col in amounts
         ]
 
@@ -1816,6 +1947,7 @@ class _MovementPlanner(_Planner):
         reference: str,
         key: str,
         column: str,
+        cancels: int | None = None,
     ) -> None:
         from cper.finance import services as finance
 
@@ -1828,13 +1960,104 @@ class _MovementPlanner(_Planner):
                 amount=amount,
                 reference=reference,
                 idempotency_key=key,
+                cancels=cancels,
             )
         except (ValidationError, PermissionDenied) as exc:
-            err = self.service_error(exc, column)
-            # Messages about the amount belong to the amount's column.
-            raise RowError(
-                [(column if c in ("", self.header("amount")) else c, m) for c, m in err.problems]
-            ) from exc
+            raise self.placed(exc, column) from exc
+
+    def placed(self, exc: Exception, column: str) -> RowError:
+        """A refusal of the finance service on the row's columns: messages about the amount
+        (and those of no field) belong to the amount's column."""
+        err = self.service_error(exc, column)
+        return RowError(
+            [(column if c in ("", self.header("amount")) else c, m) for c, m in err.problems]
+        )
+
+
+class _MovementBatch:
+    """The rows of a chunk on their way to `movements_record_many`, each row's movements as one
+    group; a cancellation names a recorded movement or an earlier draft of the batch."""
+
+    def __init__(self, planner: _MovementPlanner, targets: dict[tuple[int, str, str], list[int]]):
+        self.planner = planner
+        self.targets = targets  # (line, nature, reference) → recorded movement ids
+        self.drafted: dict[tuple[int, str, str], list[int]] = {}  # … → draft indexes
+        self.rows: list[tuple[int, list[Any], list[_Planned], int]] = []  # …, first draft
+        self.drafts: list[Any] = []
+
+    def add(self, number: int, row: list[Any], planned: list[_Planned]) -> None:
+        from cper.finance.rules import CANCELS
+        from cper.finance.services import MovementDraft
+
+        drafts = []
+        for key, line, kind, date, amount, reference, _, cancels_ref in planned:
+            cancels = cancels_draft = None
+            if cancels_ref:
+                wanted = (line.pk, CANCELS[kind], cancels_ref)
+                source, value = self.planner.one_target(
+                    [
+                        *(("id", pk) for pk in self.targets.get(wanted, [])),
+                        *(("draft", i) for i in self.drafted.get(wanted, [])),
+                    ],
+                    kind,
+                    cancels_ref,
+                )
+                cancels, cancels_draft = (value, None) if source == "id" else (None, value)
+            drafts.append(
+                MovementDraft(
+                    financing_line=line.pk,
+                    kind=kind,
+                    date=date,
+                    amount=amount,
+                    reference=reference,
+                    idempotency_key=key,
+                    cancels=cancels,
+                    cancels_draft=cancels_draft,
+                    group=number,
+                )
+            )
+        first = len(self.drafts)
+        for i, p in enumerate(planned, start=first):
+            self.drafted.setdefault((p[1].pk, p[2], p[5]), []).append(i)
+        self.drafts += drafts
+        self.rows.append((number, row, planned, first))
+
+    def flush(self) -> None:
+        from cper.finance import services as finance
+
+        if not self.drafts:
+            return
+        planner, report = self.planner, self.planner.report
+        try:
+            result = finance.movements_record_many(actor=planner.actor, movements=self.drafts)
+        except DatabaseError:
+            # The batch wrote nothing (its savepoint is rolled back): row by row instead.
+            for number, row, planned, _ in self.rows:
+                planner.guarded([(number, row)], functools.partial(planner.apply_row, planned))
+        else:
+            for number, row, planned, first in self.rows:
+                outcomes = result.outcomes[first : first + len(planned)]
+                cause = next(
+                    (
+                        (o, p)
+                        for o, p in zip(outcomes, planned, strict=True)
+                        if o.status == finance.REFUSED and not o.with_group
+                    ),
+                    None,
+                )
+                if cause is None:
+                    created = any(o.status == finance.CREATED for o in outcomes)
+                    report.tally(CREATED if created else UNCHANGED)
+                    continue
+                assert cause[0].error is not None
+                for column, message in planner.placed(cause[0].error, cause[1][6]).problems:
+                    report.reject(number, column, message, row)
+            for o in result.outcomes:
+                if o.status == finance.CREATED and o.movement is not None:
+                    m = o.movement
+                    wanted = (m.financing_line_id, m.kind, m.reference)
+                    self.targets.setdefault(wanted, []).append(m.pk)
+        self.drafted, self.rows, self.drafts = {}, [], []
 
 
 def actor_for(user: Any) -> Actor:

@@ -230,6 +230,18 @@ MOVEMENT_FIELDS = (
             "Pièce",
         ),
     ),
+    FieldSpec(
+        "cancels_ref",
+        "N° du mouvement annulé",
+        (
+            "Mouvement annulé",
+            "Référence du mouvement annulé",
+            "N° de mandat annulé",
+            "Mandat annulé",
+            "N° EJ désengagé",
+            "EJ désengagé",
+        ),
+    ),
     FieldSpec("note", "Commentaire", ("Note", "Observations")),
 )
 
