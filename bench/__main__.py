@@ -296,6 +296,26 @@ def _import_section(imports: list[dict[str, Any]]) -> list[str]:
             f"{i['bulk_seconds']:.1f} s | {i['bulk_rows_per_s']:,.0f} | {i['ratio']} | "
             f"{i['reimport_seconds']:.1f} s | {i['reimport_rows_per_s']:,.0f} |"
         )
+    moved = [i for i in rows if i.get("movements")]
+    if moved:
+        lines += [
+            "",
+            "Mouvements (engagements, paiements, désengagements, annulations) des premières",
+            "opérations, importés dans le jumeau qui les contient désormais, par le service par",
+            "lots `movements_record_many` (mêmes règles du grand livre, même audit, agrégats tenus",
+            "à jour), comparés à un `bulk_create` brut des mêmes mouvements :",
+            "",
+            "| échelle | base | opérations | mouvements | import | mouvements/s "
+            "| `bulk_create` brut | mouvements/s | import / brut |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for i in moved:
+            m = i["movements"]
+            lines.append(
+                f"| {i['scale']} | {i['database']} | {m['operations']:,} | {m['rows']:,} | "
+                f"{m['import_seconds']:.1f} s | {m['import_rows_per_s']:,.0f} | "
+                f"{m['bulk_seconds']:.1f} s | {m['bulk_rows_per_s']:,.0f} | {m['ratio']} |"
+            )
     return lines
 
 

@@ -6,8 +6,10 @@ Exports the register of the Hauts-de-France contract as the importer's CSV (long
 row per financing line, with its operation's columns and status), imports it into a twin
 contract through the services (the batch path of `cper.io.imports`, all or nothing, applied),
 then inserts the same rows with a raw `bulk_create` (the floor of the cost), then re-imports the
-file into its own contract as a dry run (every row unchanged). The twin and everything imported
-are rolled back at the end. Prints one JSON document on its last line.
+file into its own contract as a dry run (every row unchanged); then, when the database holds
+movements, imports the movements of the first `--movement-operations` operations into the twin
+next to a raw `bulk_create` of the same movements. The twin and everything imported are rolled
+back at the end. Prints one JSON document on its last line.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", default="S")
     parser.add_argument("--operations", type=int, default=None, help="default: all of them")
+    parser.add_argument(
+        "--movement-operations",
+        type=int,
+        default=2_000,
+        help="the movements of this many operations are imported (all of scale S's)",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cper.settings")
@@ -39,8 +47,9 @@ def main() -> None:
     from cper.audit.models import Via
     from cper.audit.services import Actor
     from cper.contracts.models import Contract
+    from cper.finance.models import Movement
     from cper.io import writers
-    from cper.io.bench import contract_twin, import_throughput
+    from cper.io.bench import contract_twin, import_throughput, movements_import_throughput
     from cper.io.cli import OPERATOR
     from cper.io.exports import lines_sheet
     from cper.io.imports import import_operations
@@ -83,6 +92,16 @@ def main() -> None:
             out["reimport_seconds"] = round(seconds, 3)
             out["reimport_rows_per_s"] = round(again.rows_total / seconds, 1)
             out["operations"] = twin.operations.count()
+            if Movement.objects.filter(financing_line__operation__contract=source).exists():
+                # Then the commitments and payments of the first operations, into the twin that
+                # now holds them (the batch path of `movements_record_many`).
+                moved = movements_import_throughput(
+                    source=source,
+                    target=twin,
+                    operations=args.movement_operations,
+                    progress=progress,
+                )
+                out["movements"] = {**moved, "operations": args.movement_operations}
             raise Rollback
     except Rollback:
         pass

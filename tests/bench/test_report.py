@@ -32,3 +32,22 @@ def test_import_section_goes_before_the_targets_and_is_replaced_when_measured_ag
     again = splice(once, _import_section([{**FIGURES, "import_rows_per_s": 1000.0}]))
     assert again.count(IMPORT_TITLE) == 1 and "| 1,000 |" in again and "| 620 |" not in again
     assert again.endswith("## Cibles\n\n- cibles\n")
+
+
+def test_movements_imported_get_their_own_table_with_their_count_and_speeds():
+    moved = {
+        **FIGURES,
+        "movements": {
+            "operations": 2_000,
+            "rows": 56_186,
+            "import_seconds": 67.5,
+            "import_rows_per_s": 832.4,
+            "bulk_seconds": 12.1,
+            "bulk_rows_per_s": 4643.5,
+            "ratio": 5.6,
+        },
+    }
+    text = "\n".join(_import_section([moved]))
+    assert "| M | sqlite | 2,000 | 56,186 | 67.5 s | 832 | 12.1 s | 4,644 | 5.6 |" in text
+    assert "movements_record_many" in text
+    assert "mouvements/s" not in "\n".join(_import_section([FIGURES]))
