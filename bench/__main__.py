@@ -294,7 +294,7 @@ def _import_section(imports: list[dict[str, Any]]) -> list[str]:
             f"| {i['scale']} | {i['database']} | {i['operations']:,} | {i['rows']:,} | "
             f"{i['import_seconds']:.1f} s | {i['import_rows_per_s']:,.0f} | "
             f"{i['bulk_seconds']:.1f} s | {i['bulk_rows_per_s']:,.0f} | {i['ratio']} | "
-            f"{i['reimport_seconds']:.1f} s | {i['reimport_rows_per_s']:,.0f} |"
+            f"{i['reimport_seconds']:.1f} s | {i['reimport_rows_per_s']:,.0f} |".replace(",", " ")
         )
     moved = [i for i in rows if i.get("movements")]
     if moved:
@@ -314,7 +314,9 @@ def _import_section(imports: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"| {i['scale']} | {i['database']} | {m['operations']:,} | {m['rows']:,} | "
                 f"{m['import_seconds']:.1f} s | {m['import_rows_per_s']:,.0f} | "
-                f"{m['bulk_seconds']:.1f} s | {m['bulk_rows_per_s']:,.0f} | {m['ratio']} |"
+                f"{m['bulk_seconds']:.1f} s | {m['bulk_rows_per_s']:,.0f} | {m['ratio']} |".replace(
+                    ",", " "
+                )
             )
     return lines
 

@@ -23,14 +23,14 @@ REPORT = "# Performances\n\n## Échelle M — sqlite\n\ntexte\n\n## Cibles\n\n- 
 def test_import_section_states_scale_rows_and_both_speeds():
     text = "\n".join(_import_section([FIGURES]))
     assert IMPORT_TITLE in text
-    assert "| M | sqlite | 100,000 | 371,945 | 600.0 s | 620 | 90.0 s | 4,133 | 6.7 |" in text
+    assert "| M | sqlite | 100 000 | 371 945 | 600.0 s | 620 | 90.0 s | 4 133 | 6.7 |" in text
 
 
 def test_import_section_goes_before_the_targets_and_is_replaced_when_measured_again():
     once = splice(REPORT, _import_section([FIGURES]))
     assert once.index(IMPORT_TITLE) < once.index("## Cibles") and "texte" in once
     again = splice(once, _import_section([{**FIGURES, "import_rows_per_s": 1000.0}]))
-    assert again.count(IMPORT_TITLE) == 1 and "| 1,000 |" in again and "| 620 |" not in again
+    assert again.count(IMPORT_TITLE) == 1 and "| 1 000 |" in again and "| 620 |" not in again
     assert again.endswith("## Cibles\n\n- cibles\n")
 
 
@@ -48,6 +48,6 @@ def test_movements_imported_get_their_own_table_with_their_count_and_speeds():
         },
     }
     text = "\n".join(_import_section([moved]))
-    assert "| M | sqlite | 2,000 | 56,186 | 67.5 s | 832 | 12.1 s | 4,644 | 5.6 |" in text
+    assert "| M | sqlite | 2 000 | 56 186 | 67.5 s | 832 | 12.1 s | 4 644 | 5.6 |" in text
     assert "movements_record_many" in text
     assert "mouvements/s" not in "\n".join(_import_section([FIGURES]))
