@@ -283,18 +283,21 @@ def _import_section(imports: list[dict[str, Any]]) -> list[str]:
         "dans un contrat jumeau par les services (chemin par lots de `cper.io.imports`, tout ou",
         "rien, appliqué), comparé à un `bulk_create` brut des mêmes lignes (le plancher, sans",
         "règle, sans journal, sans agrégats) ; puis le même fichier réimporté dans son propre",
-        "contrat en simulation (toutes les lignes inchangées). Tout est annulé à la fin.",
+        "contrat en simulation (toutes les lignes inchangées). « Registre identique » : le",
+        "jumeau et l'original ont les mêmes opérations, communes, lignes actives et décisions de",
+        "programmation (empreintes comparées, sans les identifiants). Tout est annulé à la fin.",
         "",
         "| échelle | base | opérations | lignes du CSV | import | lignes/s | `bulk_create` brut "
-        "| lignes/s | import / brut | réimport (inchangé) | lignes/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| lignes/s | import / brut | réimport (inchangé) | lignes/s | registre identique |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for i in rows:
         lines.append(
             f"| {i['scale']} | {i['database']} | {i['operations']:,} | {i['rows']:,} | "
             f"{i['import_seconds']:.1f} s | {i['import_rows_per_s']:,.0f} | "
             f"{i['bulk_seconds']:.1f} s | {i['bulk_rows_per_s']:,.0f} | {i['ratio']} | "
-            f"{i['reimport_seconds']:.1f} s | {i['reimport_rows_per_s']:,.0f} |".replace(",", " ")
+            f"{i['reimport_seconds']:.1f} s | {i['reimport_rows_per_s']:,.0f} | "
+            f"{ {True: 'oui', False: '**non**'}.get(i.get('identical'), '—') } |".replace(",", " ")
         )
     moved = [i for i in rows if i.get("movements")]
     if moved:

@@ -25,6 +25,61 @@ ROOT = Path(__file__).resolve().parent.parent
 SLUG = "hauts-de-france-2021-2027"
 
 
+def fingerprint(contract: object) -> dict[str, str]:
+    """A digest per part of a contract's register, comparable between two contracts (codes and
+    values, never ids; transitions' dates left out — an import dates them when it runs)."""
+    import hashlib
+
+    from cper.operations.models import Decision, FinancingLine, Operation, OperationCommune
+
+    parts = {
+        "operations": Operation.objects.filter(contract=contract).values_list(
+            "code",
+            "title",
+            "description",
+            "status",
+            "objective__code",
+            "owner__name",
+            "owner__siret",
+            "owner__rna",
+            "departement_id",
+            "epci_id",
+            "cost_ht",
+            "cost_ttc",
+            "cost_base",
+            "start_date",
+            "end_date",
+        ),
+        "communes": OperationCommune.objects.filter(operation__contract=contract).values_list(
+            "operation__code", "commune_id", "position"
+        ),
+        "lines": FinancingLine.objects.filter(
+            operation__contract=contract, status="active"
+        ).values_list(
+            "operation__code",
+            "financer_kind",
+            "partner__code",
+            "financer_label",
+            "amount",
+            "objective__code",
+            "contractualised",
+            "budget_nature",
+            "programme__code",
+            "year",
+            "external_ref",
+        ),
+        # The file carries the programming committee's date: the approving decisions (not the
+        # agendas of committees to come, nor adjournments, which it does not hold).
+        "decisions": Decision.objects.filter(
+            operation__contract=contract, outcome="approved"
+        ).values_list("operation__code", "committee__date", "outcome"),
+    }
+    return {
+        name: hashlib.sha256(repr(sorted(rows, key=repr)).encode()).hexdigest()
+        for name, rows in parts.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", default="S")
@@ -92,6 +147,9 @@ def main() -> None:
             out["reimport_seconds"] = round(seconds, 3)
             out["reimport_rows_per_s"] = round(again.rows_total / seconds, 1)
             out["operations"] = twin.operations.count()
+            if args.operations is None:
+                # The import reproduces the register: same operations, places, plans, decisions.
+                out["identical"] = fingerprint(source) == fingerprint(twin)
             if Movement.objects.filter(financing_line__operation__contract=source).exists():
                 # Then the commitments and payments of the first operations, into the twin that
                 # now holds them (the batch path of `movements_record_many`).
