@@ -895,6 +895,7 @@ class _OperationPlanner(_Planner):
         if not self.batch or not specs:
             return specs
         self.pending_owners: dict[tuple[str, str], bulk.OwnerDraft] = {}
+        self.pending_committees: dict[dt.date, bulk.CommitteeDraft] = {}
         left: list[_OperationSpec] = []
         taken: list[tuple[_OperationSpec, bulk.OperationDraft]] = []
         for spec in specs:
@@ -914,6 +915,9 @@ class _OperationPlanner(_Planner):
             transaction.savepoint_rollback(sid)
             return specs  # one by one, each in its savepoint, to find the culprit
         transaction.savepoint_commit(sid)
+        for date, committee in self.pending_committees.items():
+            if committee.created is not None:
+                self.committees[date] = committee.created
         for (spec, _draft), op in zip(taken, created, strict=True):
             if op is None:
                 left.append(spec)
@@ -934,7 +938,7 @@ class _OperationPlanner(_Planner):
     def draft_of(self, spec: _OperationSpec) -> Any:
         """The batch draft of a new operation, or None to leave it to the one-by-one path."""
         from cper.operations import bulk
-        from cper.operations.models import CommitteeKind, OperationStatus
+        from cper.operations.models import OperationStatus
 
         if self.known.get(spec.key) is not None:
             return None
@@ -958,7 +962,6 @@ class _OperationPlanner(_Planner):
             lines.append(bulk.LineDraft(**self.line_values(ls, financer)))
         status = spec.status or OperationStatus.DRAFT
         from cper.operations import lifecycle
-        from cper.operations import services as ops
 
         path = lifecycle.status_path(OperationStatus.DRAFT, status)
         if path is None:
@@ -967,7 +970,7 @@ class _OperationPlanner(_Planner):
         if any(edge.needs_decision for edge in path):
             if spec.committee_date is None:
                 return None
-            committee = self._committee(spec.committee_date, ops, CommitteeKind)
+            committee = self.committee_draft(spec.committee_date)
         values = {k: v for k, v in spec.values.items() if k != "code"}
         return bulk.OperationDraft(
             owner=owner,
@@ -997,6 +1000,27 @@ class _OperationPlanner(_Planner):
             "year": ls.year,
             "external_ref": ls.line_ref or "",
         }
+
+    def committee_draft(self, date: dt.date) -> Any:
+        """The programming committee of that date: the existing one, or a draft the batch
+        creates only if one of its operations is written (so a committee whose operations are
+        all rejected is not left behind, as on the one-by-one path)."""
+        from cper.operations import bulk
+        from cper.operations.models import Committee, CommitteeKind
+
+        if date in self.committees:
+            return self.committees[date]
+        if date not in self.pending_committees:
+            found = Committee.objects.filter(
+                contract=self.contract, kind=CommitteeKind.PROGRAMMING, date=date
+            ).first()
+            if found is not None:
+                self.committees[date] = found
+                return found
+            self.pending_committees[date] = bulk.CommitteeDraft(
+                kind=CommitteeKind.PROGRAMMING, date=date
+            )
+        return self.pending_committees[date]
 
     def owner_draft(self, info: dict[str, Any]) -> Any:
         """The owner as `resolve_owner` would find or create it; None when it would change an

@@ -56,7 +56,7 @@ from cper.operations.models import (
 )
 from cper.territories.models import Commune
 
-__all__ = ["LineDraft", "OperationDraft", "OwnerDraft", "operations_create_many"]
+__all__ = ["CommitteeDraft", "LineDraft", "OperationDraft", "OwnerDraft", "operations_create_many"]
 
 
 @dataclass(eq=False)
@@ -68,6 +68,17 @@ class OwnerDraft:
     legal_category: str
     siret: str | None = None
     rna: str | None = None
+
+
+@dataclass(eq=False)
+class CommitteeDraft:
+    """A committee to create with the operations it programmed (one object per committee:
+    drafts sharing it share the committee), as `committee_create` would; `created` holds the
+    committee once written — it is written only if one of its operations is."""
+
+    kind: str
+    date: date
+    created: Committee | None = None
 
 
 @dataclass
@@ -107,7 +118,7 @@ class OperationDraft:
     cost_base: str = CostBase.HT
     lines: Sequence[LineDraft] = ()
     status: str = OperationStatus.DRAFT
-    committee: Committee | None = None
+    committee: Committee | CommitteeDraft | None = None
     reason: str = ""
 
 
@@ -331,12 +342,9 @@ def _walk(
     for edge in path:
         decision = None
         if edge.needs_decision:
-            committee = draft.committee
             if (
-                committee is None
-                or committee.contract_id != operation.contract_id
+                not _committee_allowed(actor, operation, draft.committee)
                 or edge.needs_decision != DecisionOutcome.APPROVED
-                or not _allowed(actor, "committee.edit", committee)
                 or not any(line.partner_id and line.amount > 0 for line in lines)
             ):
                 raise _Declined
@@ -355,6 +363,23 @@ def _walk(
             raise _Declined
     operation.status = path[-1].target if path else OperationStatus.DRAFT
     return path
+
+
+def _committee_allowed(
+    actor: Actor, operation: Operation, committee: Committee | CommitteeDraft | None
+) -> bool:
+    """Whether the decision may be recorded at this committee (created first, if a draft, as
+    `committee_create` checks it)."""
+    if committee is None:
+        return False
+    if isinstance(committee, CommitteeDraft):
+        values = {"kind": committee.kind, "date": committee.date}
+        return not one._committee_findings(values) and _allowed(
+            actor, "committee.edit", operation.contract
+        )
+    return committee.contract_id == operation.contract_id and _allowed(
+        actor, "committee.edit", committee
+    )
 
 
 def _number(contract: Contract, prepared: list[_Prepared]) -> None:
@@ -415,6 +440,29 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                 changes=diff_fields({}, one._owner_snapshot(owner)),
             )
         )
+    # Then the committees to create that an accepted operation names (once each).
+    committees: dict[int, CommitteeDraft] = {}
+    for p in prepared:
+        c = p.draft.committee
+        if (
+            isinstance(c, CommitteeDraft)
+            and c.created is None
+            and any(edge.needs_decision for edge in p.path)
+        ):
+            c.created = Committee(contract=contract, kind=c.kind, date=c.date)
+            committees[id(c)] = c
+    Committee.objects.bulk_create([c.created for c in committees.values() if c.created])
+    for c in committees.values():
+        assert c.created is not None
+        audit.append(
+            AuditDraft(
+                action="comité créé",
+                subject=c.created,
+                changes=diff_fields({}, one._committee_snapshot(c.created)),
+                contract_id=contract.pk,
+            )
+        )
+
     _number(contract, prepared)
     operations = [p.operation for p in prepared]
     Operation.objects.bulk_create(operations, batch_size=1000)
@@ -569,8 +617,11 @@ def _references(p: _Prepared) -> Mapping[Partner, str]:
 
 
 def _committee_of(p: _Prepared) -> Committee:
-    assert p.draft.committee is not None  # checked by _walk
-    return p.draft.committee
+    committee = p.draft.committee
+    if isinstance(committee, CommitteeDraft):
+        committee = committee.created
+    assert committee is not None  # checked by _walk, created by _write
+    return committee
 
 
 def _reason(p: _Prepared, edge: lifecycle.Edge) -> str:

@@ -8,6 +8,7 @@ transition log, decisions, audit trail (ids replaced by natural keys), summaries
 
 from __future__ import annotations
 
+import datetime as dt
 import io as _io
 from collections import Counter
 from typing import Any
@@ -158,6 +159,9 @@ def _state(contract: Contract, since: int, report: Any) -> dict[str, Any]:
         "transitions": transitions,
         "decisions": decisions,
         "references": refs,
+        "committees": sorted(
+            Committee.objects.filter(contract=contract).values_list("kind", "date", "title")
+        ),
         "owners": sorted(
             ProjectOwner.objects.values_list("name", "siret", "rna", "legal_category")
         ),
@@ -215,6 +219,8 @@ def test_batch_path_rejects_the_same_rows_with_the_same_messages(monkeypatch, hd
         ["B-5", "Objectif inconnu", SIRET_A, "Ville de Lille", "59350", "9.9", "", "", "10", ""],
         ["B-6", "Montant texte", SIRET_A, "Ville de Lille", "59350", "2.2", "", "", "beaucoup", ""],
         ["B-7", "Autre bonne", SIRET_A, "Ville de Lille", "80021", "1.1", "déposée", "", "", "25"],
+        ["B-8", "Programmée sans montant d'un partenaire", SIRET_A, "Ville de Lille", "59350",
+         "2.2", "programmée", "20/06/2024", "0", ""],
     ]  # fmt: skip
     one_by_one, batched = _import_both_ways(
         monkeypatch,
@@ -224,7 +230,9 @@ def test_batch_path_rejects_the_same_rows_with_the_same_messages(monkeypatch, hd
         file_name="mixte.csv",
         partial=True,
     )
-    assert batched["report"][0] == 2 and batched["report"][3] == 5
+    assert batched["report"][0] == 2 and batched["report"][3] == 6
+    # The committee of B-8's date is not left behind by its rejected operation.
+    assert [c[1] for c in batched["committees"]] == [dt.date(2023, 3, 15)]
     for part in one_by_one:
         assert batched[part] == one_by_one[part], part
 
