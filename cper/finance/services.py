@@ -485,18 +485,13 @@ class _Batch:
         reference = (d.reference or "").strip()
         key = (d.idempotency_key or "").strip() or None
         cancels_id: int | None = _pk(d.cancels) if d.cancels is not None else None
+        unrecorded = False  # cancels a draft of the batch that was not recorded
         if d.cancels_draft is not None:
             cancels_id = self.draft_target(k, d.cancels_draft)
             if cancels_id is None:
-                return _refused(
-                    [
-                        rules.Finding(
-                            "cancels",
-                            f"le mouvement annulé (n° {d.cancels_draft + 1} du lot) n'a pas été "
-                            "enregistré",
-                        )
-                    ]
-                )
+                # Refused below, where `movement_record` finds its target missing: after the
+                # idempotency key, whose conflict it reports first. 0 is no movement's id.
+                unrecorded, cancels_id = True, 0
         request = {
             "line_id": line_id,
             "kind": d.kind,
@@ -526,6 +521,17 @@ class _Batch:
         if ledger is None:
             return _refused(
                 [rules.Finding("financing_line", f"ligne de financement n° {line_id} introuvable")]
+            )
+        if unrecorded:
+            assert d.cancels_draft is not None
+            return _refused(
+                [
+                    rules.Finding(
+                        "cancels",
+                        f"le mouvement annulé (n° {d.cancels_draft + 1} du lot) n'a pas été "
+                        "enregistré",
+                    )
+                ]
             )
         target = None
         if cancels_id is not None:
