@@ -89,6 +89,14 @@ def _generate(scale: str, database: str, *, regenerate: bool) -> Path:
     return stamp
 
 
+def _measure_import(scale: str, database: str, saved: Path) -> None:
+    """Run `bench.imports` on the scale's database and save its figures."""
+    print(f"== import {scale} sur {database}…", flush=True)
+    imported = _run("bench.imports", scale, database)
+    imported["database"] = database
+    saved.write_text(json.dumps(imported))
+
+
 def _machine() -> dict[str, str]:
     import django
     import duckdb
@@ -386,10 +394,7 @@ def main() -> None:
             if args.report_only or "measure" not in parts:
                 if "import" in parts and not args.report_only:
                     _generate(scale, database, regenerate=args.regenerate)
-                    print(f"== import {scale} sur {database}…", flush=True)
-                    imported = _run("bench.imports", scale, database)
-                    imported["database"] = database
-                    saved_import.write_text(json.dumps(imported))
+                    _measure_import(scale, database, saved_import)
                 if saved_import.exists():
                     imports.append(json.loads(saved_import.read_text()))
                 if saved.exists() and _stamp(scale, database).exists():
@@ -415,10 +420,7 @@ def main() -> None:
             res["database"] = database
             saved.write_text(json.dumps(res))
             if "import" in parts:
-                print(f"== import {scale} sur {database}…", flush=True)
-                imported = _run("bench.imports", scale, database)
-                imported["database"] = database
-                saved_import.write_text(json.dumps(imported))
+                _measure_import(scale, database, saved_import)
             if saved_import.exists():
                 imports.append(json.loads(saved_import.read_text()))
             results.append(res)
