@@ -59,6 +59,10 @@ class AuditAction(models.TextChoices):
     API_TOKEN_CREATED = "api_token.create", "jeton d'API créé"
     API_TOKEN_REVOKED = "api_token.revoke", "jeton d'API révoqué"
     DEMO_GENERATED = "demo.generated", "données de démonstration générées"
+    # Entries written as free text before the list was closed (text kept in `changes`)
+    LEGACY = "legacy", "action antérieure (texte libre)"
+    # Accounts
+    USER_CREATED = "user.created", "utilisateur créé"
 
 
 MOVEMENT_ACTIONS = {

@@ -1,12 +1,15 @@
 """The audit trail: who changed what, when, through which path, with before/after values.
 
-Entries are appended by the domain services (never by views), and never edited.
+Entries are appended by the domain services through `cper.audit.services` (never by views),
+and never edited; each names one action of the closed list `cper.audit.actions.AuditAction`.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+
+from cper.audit.actions import AuditAction
 
 
 class Via(models.TextChoices):
@@ -29,7 +32,7 @@ class AuditEntry(models.Model):
         verbose_name="utilisateur",
     )
     via = models.CharField("chemin", max_length=10, choices=Via.choices)
-    action = models.CharField("action", max_length=200)
+    action = models.CharField("action", max_length=40, choices=AuditAction.choices)
     subject_type = models.CharField("type d'objet", max_length=60)
     subject_id = models.CharField("identifiant", max_length=64)
     subject_repr = models.CharField("objet", max_length=300, blank=True)
@@ -44,6 +47,12 @@ class AuditEntry(models.Model):
         verbose_name_plural = "journal d'audit"
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["subject_type", "subject_id"])]
+        constraints = [
+            # The list is closed: the database refuses an action it does not name.
+            models.CheckConstraint(
+                condition=models.Q(action__in=AuditAction.values), name="audit_action_known"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.subject_repr}"

@@ -1,4 +1,9 @@
-"""Writing the audit trail: every domain service calls `audit_record` inside its transaction."""
+"""Writing the audit trail: every domain service calls `audit_record` inside its transaction.
+
+This module is the only writer of `AuditEntry`. An entry names one `AuditAction` (the closed
+list of `cper.audit.actions`); `audited_upsert_many` is the keyed create-or-update that the
+loaders' services (contract structure, organisations, project territories, amendments) share.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,31 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
+from cper.audit.actions import AuditAction
 from cper.audit.models import AuditEntry, Via
+
+# The French labels that callers wrote as actions before the list was closed: still accepted
+# (mapped to their code) while the last call sites move to `AuditAction` members.
+_LEGACY_LABELS = {str(a.label): a for a in AuditAction}
+
+
+class UnknownAuditAction(ValueError):
+    """An action outside the closed list: the trail would not know how to show it."""
+
+
+def audit_action(action: AuditAction | str) -> AuditAction:
+    """The `AuditAction` an action names: a member, its code, or (legacy) its French label.
+    Anything else is refused, never written as free text."""
+    if isinstance(action, AuditAction):
+        known: AuditAction | None = action
+    elif action in AuditAction.values:
+        known = AuditAction(action)
+    else:
+        known = _LEGACY_LABELS.get(action)
+    # LEGACY only names entries the migration kept; nothing new is written as free text.
+    if known is not None and known != AuditAction.LEGACY:
+        return known
+    raise UnknownAuditAction(f"action d'audit inconnue : « {action} »")
 
 
 @dataclass(frozen=True)
@@ -56,11 +85,23 @@ def diff_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What an entry is about when it is not one row: a whole load (the reference geography)."""
+
+    type: str
+    id: str
+    label: str
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@dataclass(frozen=True)
 class AuditDraft:
     """One entry of the trail, for `audit_record_many` (same fields as `audit_record`)."""
 
-    action: str
-    subject: models.Model
+    action: AuditAction
+    subject: models.Model | Subject
     changes: dict[str, Any] | None = None
     message: str = ""
     contract_id: int | None = None
@@ -70,12 +111,13 @@ class AuditDraft:
 def _entry(actor: Actor, draft: AuditDraft) -> AuditEntry:
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
     subject = draft.subject
+    subject_type, subject_id = _subject_key(subject)
     return AuditEntry(
         user=user,
         via=actor.via,
-        action=draft.action[:200],
-        subject_type=subject._meta.label_lower,
-        subject_id=str(subject.pk),
+        action=audit_action(draft.action).value,
+        subject_type=subject_type,
+        subject_id=subject_id,
         subject_repr=str(subject)[:300],
         contract_id=draft.contract_id,
         operation_id=draft.operation_id,
@@ -87,8 +129,8 @@ def _entry(actor: Actor, draft: AuditDraft) -> AuditEntry:
 def audit_record(
     *,
     actor: Actor,
-    action: str,
-    subject: models.Model,
+    action: AuditAction,
+    subject: models.Model | Subject,
     changes: dict[str, Any] | None = None,
     message: str = "",
     contract_id: int | None = None,
@@ -109,26 +151,137 @@ def audit_record(
     return entry
 
 
+def _subject_key(subject: models.Model | Subject) -> tuple[str, str]:
+    if isinstance(subject, Subject):
+        return subject.type, subject.id
+    return subject._meta.label_lower, str(subject.pk)
+
+
+# The columns `audit_record_many` writes, in order (every concrete field but the id).
+_COLUMNS = (
+    "at",
+    "user_id",
+    "via",
+    "action",
+    "subject_type",
+    "subject_id",
+    "subject_repr",
+    "contract_id",
+    "operation_id",
+    "changes",
+    "message",
+)
+
+
 def audit_record_many(*, actor: Actor, entries: Iterable[AuditDraft]) -> int:
     """Write the entries of a batch at once, in the given order (ids follow it): what the batch
-    services write instead of one `audit_record` per change. One `executemany` — the trail of
-    an import of thousands of rows is most of what the import writes."""
-    rows = [_entry(actor, d) for d in entries]
-    if not rows:
+    services write instead of one `audit_record` per change. One `executemany` of plain tuples
+    — the trail of an import of thousands of rows is most of what the import writes, so the
+    values shared by the batch (time, user, path) are prepared once, not per entry."""
+    drafts = list(entries)
+    if not drafts:
         return 0
-    now = timezone.now()
-    fields = [f for f in AuditEntry._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in fields)
+    ops = connection.ops
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    at = AuditEntry._meta.get_field("at").get_db_prep_save(timezone.now(), connection)
+    user_id = user.pk if user is not None else None
+    rows = []
+    for d in drafts:
+        action = d.action.value if type(d.action) is AuditAction else audit_action(d.action).value
+        if action == AuditAction.LEGACY:
+            audit_action(action)  # raises: nothing new is written as free text
+        subject_type, subject_id = _subject_key(d.subject)
+        rows.append(
+            (
+                at,
+                user_id,
+                actor.via,
+                action,
+                subject_type,
+                subject_id,
+                str(d.subject)[:300],
+                d.contract_id,
+                d.operation_id,
+                ops.adapt_json_value(jsonable(d.changes or {}), None),
+                d.message,
+            )
+        )
+    quote = ops.quote_name
     sql = (
         f"INSERT INTO {quote(AuditEntry._meta.db_table)} "
-        f"({columns}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
+        f"({', '.join(quote(c) for c in _COLUMNS)}) "
+        f"VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
     )
-    for row in rows:
-        row.at = now  # auto_now_add, which only save() and bulk_create() fill
-    params = [[f.get_db_prep_save(getattr(r, f.attname), connection) for f in fields] for r in rows]
     with connection.cursor() as cursor:
-        for i in range(0, len(params), 5000):
-            cursor.executemany(sql, params[i : i + 5000])
+        for i in range(0, len(rows), 5000):
+            cursor.executemany(sql, rows[i : i + 5000])
     return len(rows)
+
+
+@dataclass(frozen=True)
+class UpsertDraft:
+    """One row a loader describes: the key it is found by, and the values it should have."""
+
+    lookup: dict[str, Any]
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Upserted:
+    """What `audited_upsert_many` did with a draft: the row, and "created", "updated" or
+    "unchanged"."""
+
+    obj: Any
+    outcome: str
+
+
+def audited_upsert_many(
+    *,
+    actor: Actor,
+    model: type[models.Model],
+    drafts: Iterable[UpsertDraft],
+    created: AuditAction,
+    updated: AuditAction,
+    contract_id: int | None,
+    is_contract: bool = False,
+) -> list[Upserted]:
+    """Create or update each draft's row, keyed on its lookup, auditing what changed (the
+    values, before and after); an unchanged row writes nothing. Called by the apps' services
+    inside their transaction — the mechanics of a keyed load, not a public write path.
+    `is_contract`: the rows are contracts, each entry filed under its own contract."""
+    out: list[Upserted] = []
+    entries: list[AuditDraft] = []
+    manager = model._default_manager
+    for draft in drafts:
+        obj = manager.filter(**draft.lookup).first()
+        if obj is None:
+            obj = manager.create(**draft.lookup, **draft.values)
+            entries.append(
+                AuditDraft(
+                    action=created,
+                    subject=obj,
+                    changes={k: {"avant": None, "après": v} for k, v in draft.values.items()},
+                    contract_id=obj.pk if is_contract else contract_id,
+                )
+            )
+            out.append(Upserted(obj, "created"))
+            continue
+        before = {k: getattr(obj, k) for k in draft.values}
+        changed = {k: v for k, v in draft.values.items() if before[k] != v}
+        if not changed:
+            out.append(Upserted(obj, "unchanged"))
+            continue
+        for k, v in changed.items():
+            setattr(obj, k, v)
+        obj.save(update_fields=list(changed))
+        entries.append(
+            AuditDraft(
+                action=updated,
+                subject=obj,
+                changes={k: {"avant": before[k], "après": v} for k, v in changed.items()},
+                contract_id=obj.pk if is_contract else contract_id,
+            )
+        )
+        out.append(Upserted(obj, "updated"))
+    audit_record_many(actor=actor, entries=entries)
+    return out
