@@ -1,28 +1,37 @@
 """The consistency report behind `cper contract check`: rules registered by each domain app.
 
 A rule is a plain function `(contract) -> list[Finding]`; apps register theirs with
-`@register_check` in their `rules.py`, imported by their AppConfig.ready().
+`@register_check` in their `rules.py`, imported by their AppConfig.ready(). A check finding is
+the project's one `Finding` type (`cper.findings`) with the check's code as its field; the
+report shows its level's French word ("bloquant", "avertissement", "information").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-BLOCKING = "bloquant"
-WARNING = "avertissement"
-INFO = "information"
+from cper.findings import ERROR, INFO, WARNING, Finding, Level
+
+# The report's names for the levels: a blocking finding is an error.
+BLOCKING = ERROR
+
+__all__ = [
+    "BLOCKING",
+    "INFO",
+    "WARNING",
+    "CheckFn",
+    "Finding",
+    "finding",
+    "has_blocking",
+    "register_check",
+    "run_checks",
+]
 
 
-@dataclass(frozen=True)
-class Finding:
-    level: str  # BLOCKING | WARNING | INFO
-    code: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"niveau": self.level, "code": self.code, "message": self.message}
+def finding(level: Level, code: str, message: str) -> Finding:
+    """A check finding in the order the checks read best: level, code, message."""
+    return Finding(code, message, level)
 
 
 CheckFn = Callable[[Any], list[Finding]]

@@ -6,6 +6,8 @@ partner of several contracts; a contract's `Partner` points to it. Observers bel
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -50,3 +52,11 @@ class User(AbstractUser):
                 name="partner_manager_has_organisation",
             )
         ]
+
+    def can(self, action: str, obj: Any = None) -> bool:
+        """`cper.accounts.permissions.can` for this user: what the apps accounts depends on
+        (the audit trail's admin) ask, without importing accounts."""
+        # Same app; `permissions` imports this module, so it is imported when first asked.
+        from cper.accounts import permissions
+
+        return permissions.can(self, action, obj)

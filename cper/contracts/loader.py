@@ -1,9 +1,15 @@
-"""Loading a contract data file (YAML) into the database, idempotently.
+"""Loading a contract data file (YAML): its structure, idempotently.
 
-Two steps: `contract_file_parse` reads and validates the file, returning errors that name the
-faulty key and its line; `contract_load` upserts contract, organisations, partners, axes,
-objectives, priorities, territories, markers and programmes keyed on their codes, and writes an
-audit entry for every row it creates or changes. Running it twice changes nothing.
+Two steps: `contract_file_parse` reads and validates the file, returning errors (`Finding`s)
+that name the faulty key and its line; `contract_structure_load` upserts contract,
+organisations, partners, axes, objectives, priorities, territories, markers and programmes
+keyed on their codes through the services of their apps (`contracts.services`,
+`accounts.services`, `territories.services`), which audit every row they create or change.
+Running it twice changes nothing.
+
+The sections other apps own (the maquette's `maquette:` and `amendments:`) are loaded by those
+apps; `cper.loading.contract_load` runs the whole load in one transaction. The contracts app
+does not depend on the apps that depend on it.
 """
 
 from __future__ import annotations
@@ -17,13 +23,12 @@ import yaml
 from django.db import models, transaction
 from pydantic import ValidationError
 
-from cper.accounts.models import Organisation
-from cper.audit.services import Actor, audit_record
+from cper.accounts.services import organisations_write
+from cper.audit.services import Actor, UpsertDraft, Upserted
 from cper.contracts.models import (
     Axis,
     BudgetProgramme,
     Contract,
-    ContractTerritory,
     Marker,
     MarkerContribution,
     Objective,
@@ -32,23 +37,27 @@ from cper.contracts.models import (
     Priority,
 )
 from cper.contracts.schema import ContractFile
+from cper.contracts.services import (
+    contract_territories_link,
+    contract_upsert,
+    links_set,
+    structure_write,
+)
 from cper.db import Provenance
+from cper.findings import Finding
 from cper.territories.models import Commune, Epci, ProjectTerritory, Region
+from cper.territories.services import project_territories_write, project_territory_members_set
 
 
-@dataclass(frozen=True)
-class FileError:
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"ligne {self.line}, " if self.line else ""
-        return f"{where}{self.path} : {self.message}"
+def file_error(path: str, line: int | None, message: str) -> Finding:
+    """An error of a contract file: the key path where it is, the line, the message."""
+    return Finding(path, message, line=line)
 
 
 class ContractFileError(Exception):
-    def __init__(self, filename: str, errors: list[FileError]):
+    """A contract file refused: each error names its key and line ("ligne N, chemin : …")."""
+
+    def __init__(self, filename: str, errors: list[Finding]):
         self.filename = filename
         self.errors = errors
         super().__init__(
@@ -130,7 +139,9 @@ def contract_file_parse(path: Path | str) -> tuple[ContractFile, dict[str, Any]]
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ContractFileError(name, [FileError("", None, f"lecture impossible : {exc}")]) from exc
+        raise ContractFileError(
+            name, [file_error("", None, f"lecture impossible : {exc}")]
+        ) from exc
     lines: dict[str, int] = {}
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -138,15 +149,15 @@ def contract_file_parse(path: Path | str) -> tuple[ContractFile, dict[str, Any]]
         mark = getattr(exc, "problem_mark", None)
         raise ContractFileError(
             name,
-            [FileError("", mark.line + 1 if mark else None, f"YAML invalide : {exc}")],
+            [file_error("", mark.line + 1 if mark else None, f"YAML invalide : {exc}")],
         ) from exc
     if root is None or not isinstance(root, yaml.MappingNode):
-        raise ContractFileError(name, [FileError("", 1, "le fichier doit décrire un contrat")])
+        raise ContractFileError(name, [file_error("", 1, "le fichier doit décrire un contrat")])
     data = _to_python(root, "", lines)
     try:
         parsed = ContractFile.model_validate(data)
     except ValidationError as exc:
-        errors: list[FileError] = []
+        errors: list[Finding] = []
         for err in exc.errors():
             loc_path = _loc_to_path(tuple(err["loc"]))
             msg = str(err["msg"]).removeprefix("Value error, ")
@@ -154,9 +165,9 @@ def contract_file_parse(path: Path | str) -> tuple[ContractFile, dict[str, Any]]
                 # Cross-reference errors raised by the model carry their own paths.
                 for piece in msg.split(" ; "):
                     p, _, m = piece.partition(" : ")
-                    errors.append(FileError(p, _line_for(p, lines), m))
+                    errors.append(file_error(p, _line_for(p, lines), m))
                 continue
-            errors.append(FileError(loc_path, _line_for(loc_path, lines), msg))
+            errors.append(file_error(loc_path, _line_for(loc_path, lines), msg))
         raise ContractFileError(name, errors) from exc
     return parsed, data
 
@@ -164,60 +175,28 @@ def contract_file_parse(path: Path | str) -> tuple[ContractFile, dict[str, Any]]
 # --- upserting -------------------------------------------------------------------------------
 
 
-def _upsert(
-    model: type[models.Model],
-    lookup: dict[str, Any],
-    values: dict[str, Any],
-    *,
-    actor: Actor,
-    report: LoadReport,
-    kind: str,
-    contract_id: int | None,
-) -> Any:
-    obj = model._default_manager.filter(**lookup).first()
-    if obj is None:
-        obj = model._default_manager.create(**lookup, **values)
-        audit_record(
-            actor=actor,
-            action="créé (chargement du contrat)",
-            subject=obj,
-            changes={k: {"avant": None, "après": v} for k, v in values.items()},
-            contract_id=obj.pk if model is Contract else contract_id,
-        )
-        report.count("created", kind)
-        return obj
-    before = {k: getattr(obj, k) for k in values}
-    changed = {k: v for k, v in values.items() if before[k] != v}
-    if changed:
-        for k, v in changed.items():
-            setattr(obj, k, v)
-        obj.save(update_fields=list(changed))
-        audit_record(
-            actor=actor,
-            action="modifié (chargement du contrat)",
-            subject=obj,
-            changes={k: {"avant": before[k], "après": v} for k, v in changed.items()},
-            contract_id=contract_id,
-        )
-        report.count("updated", kind)
-    else:
-        report.count("unchanged", kind)
+def _counted(done: list[Upserted], report: LoadReport, kind: str) -> list[Any]:
+    for d in done:
+        report.count(d.outcome, kind)
+    return [d.obj for d in done]
+
+
+def _one(done: list[Upserted], report: LoadReport, kind: str) -> Any:
+    (obj,) = _counted(done, report, kind)
     return obj
 
 
-def _set_m2m(manager: Any, wanted: set[Any], report: LoadReport, kind: str) -> None:
-    current = set(manager.values_list("pk", flat=True))
-    target = {getattr(w, "pk", w) for w in wanted}
-    if current != target:
-        manager.set(list(target))
-        report.count("updated", kind)
-    else:
-        report.count("unchanged", kind)
+def _linked(changed: bool, report: LoadReport, kind: str) -> None:
+    report.count("updated" if changed else "unchanged", kind)
 
 
 @transaction.atomic
-def contract_load(*, path: Path | str, actor: Actor) -> tuple[Contract, LoadReport]:
-    """Load or update the contract described by `path`. All or nothing."""
+def contract_structure_load(
+    *, path: Path | str, actor: Actor
+) -> tuple[Contract, dict[str, Any], LoadReport]:
+    """Load or update the structure of the contract described by `path` (everything but the
+    sections other apps load); returns the contract, the file's data and the report. All or
+    nothing. `cper.loading.contract_load` is the whole load."""
     spec, data = contract_file_parse(path)
     report = LoadReport()
     try:
@@ -226,7 +205,7 @@ def contract_load(*, path: Path | str, actor: Actor) -> tuple[Contract, LoadRepo
         raise ContractFileError(
             str(path),
             [
-                FileError(
+                file_error(
                     "region",
                     None,
                     f"région inconnue « {spec.region} » (chargez la géographie : cper geo load)",
@@ -234,10 +213,10 @@ def contract_load(*, path: Path | str, actor: Actor) -> tuple[Contract, LoadRepo
             ],
         ) from exc
     notes = "\n\n".join(f"[{n.key}] {n.text}" for n in spec.notes)
-    contract = _upsert(
-        Contract,
-        {"slug": spec.slug},
-        {
+    upserted = contract_upsert(
+        actor=actor,
+        slug=spec.slug,
+        values={
             "title": spec.title,
             "region": region,
             "start_year": spec.period.start,
@@ -255,131 +234,167 @@ def contract_load(*, path: Path | str, actor: Actor) -> tuple[Contract, LoadRepo
             "over_programming": spec.settings.over_programming.value,
             "execution_tolerance": spec.settings.execution_tolerance,
         },
-        actor=actor,
-        report=report,
-        kind="contrat",
-        contract_id=None,
     )
+    contract: Contract = _one([upserted], report, "contrat")
     cid = contract.pk
-    up = dict(actor=actor, report=report, contract_id=cid)
 
-    for pg in spec.programmes:
-        _upsert(
-            BudgetProgramme,
-            {"code": pg.code},
-            {
-                "label": pg.label,
-                "ministry": pg.ministry,
-                "valid_from": pg.valid_from,
-                "valid_to": pg.valid_to,
-            },
-            kind="programmes",
-            **up,
-        )
+    def write(model: type[models.Model], drafts: list[UpsertDraft], kind: str) -> list[Any]:
+        done = structure_write(actor=actor, contract=contract, model=model, drafts=drafts)
+        return _counted(done, report, kind)
 
-    axes: dict[int, Axis] = {}
-    for ax in spec.axes:
-        share = ax.share
-        axes[ax.number] = _upsert(
-            Axis,
-            {"contract": contract, "number": ax.number},
-            {
-                "title": ax.title,
-                "stated_share": share.value if share else None,
-                "share_note": share.note if share else "",
-                "share_source": share.source if share else "",
-            },
-            kind="axes",
-            **up,
+    def link(subject: models.Model, relation: str, wanted: set[Any], kind: str) -> None:
+        changed = links_set(
+            actor=actor, contract=contract, subject=subject, relation=relation, wanted=wanted
         )
-    objectives: dict[str, Objective] = {}
-    for ax in spec.axes:
-        for pos, ob in enumerate(ax.objectives, start=1):
-            objectives[ob.code] = _upsert(
-                Objective,
-                {"contract": contract, "code": ob.code},
-                {"axis": axes[ax.number], "title": ob.title, "position": pos},
-                kind="objectifs",
-                **up,
+        _linked(changed, report, kind)
+
+    write(
+        BudgetProgramme,
+        [
+            UpsertDraft(
+                {"code": pg.code},
+                {
+                    "label": pg.label,
+                    "ministry": pg.ministry,
+                    "valid_from": pg.valid_from,
+                    "valid_to": pg.valid_to,
+                },
             )
+            for pg in spec.programmes
+        ],
+        "programmes",
+    )
 
-    for pos, pa in enumerate(spec.partners, start=1):
-        org_spec = pa.organisation
-        organisation = _upsert(
-            Organisation,
-            {"code": org_spec.code if org_spec else pa.code},
-            {
-                "name": org_spec.name if org_spec else pa.name,
-                "siren": (org_spec.siren if org_spec and org_spec.siren else pa.siren),
-            },
-            kind="organisations",
-            **up,
+    axes: dict[int, Axis] = dict(
+        zip(
+            (ax.number for ax in spec.axes),
+            write(
+                Axis,
+                [
+                    UpsertDraft(
+                        {"contract": contract, "number": ax.number},
+                        {
+                            "title": ax.title,
+                            "stated_share": ax.share.value if ax.share else None,
+                            "share_note": ax.share.note if ax.share else "",
+                            "share_source": ax.share.source if ax.share else "",
+                        },
+                    )
+                    for ax in spec.axes
+                ],
+                "axes",
+            ),
+            strict=True,
         )
-        partner = _upsert(
-            Partner,
-            {"contract": contract, "code": pa.code},
-            {
-                "organisation": organisation,
-                "kind": pa.kind.value,
-                "name": pa.name,
-                "short_name": pa.short_name,
-                "insee_code": pa.insee_code,
-                "siren": pa.siren,
-                "siret": pa.siret,
-                "budget_nature": pa.budget_nature.value,
-                "signatory": pa.signatory,
-                "position": pos,
-            },
-            kind="partenaires",
-            **up,
+    )
+    objective_specs = [
+        (ax.number, pos, ob) for ax in spec.axes for pos, ob in enumerate(ax.objectives, start=1)
+    ]
+    objectives: dict[str, Objective] = dict(
+        zip(
+            (ob.code for _, _, ob in objective_specs),
+            write(
+                Objective,
+                [
+                    UpsertDraft(
+                        {"contract": contract, "code": ob.code},
+                        {"axis": axes[number], "title": ob.title, "position": pos},
+                    )
+                    for number, pos, ob in objective_specs
+                ],
+                "objectifs",
+            ),
+            strict=True,
         )
-        stated: list[tuple[Axis | None, Any]] = []
+    )
+
+    organisations = _counted(
+        organisations_write(
+            actor=actor,
+            drafts=[
+                UpsertDraft(
+                    {"code": pa.organisation.code if pa.organisation else pa.code},
+                    {
+                        "name": pa.organisation.name if pa.organisation else pa.name,
+                        "siren": (
+                            pa.organisation.siren
+                            if pa.organisation and pa.organisation.siren
+                            else pa.siren
+                        ),
+                    },
+                )
+                for pa in spec.partners
+            ],
+            contract_id=cid,
+        ),
+        report,
+        "organisations",
+    )
+    partners = write(
+        Partner,
+        [
+            UpsertDraft(
+                {"contract": contract, "code": pa.code},
+                {
+                    "organisation": organisation,
+                    "kind": pa.kind.value,
+                    "name": pa.name,
+                    "short_name": pa.short_name,
+                    "insee_code": pa.insee_code,
+                    "siren": pa.siren,
+                    "siret": pa.siret,
+                    "budget_nature": pa.budget_nature.value,
+                    "signatory": pa.signatory,
+                    "position": pos,
+                },
+            )
+            for pos, (pa, organisation) in enumerate(
+                zip(spec.partners, organisations, strict=True), start=1
+            )
+        ],
+        "partenaires",
+    )
+    stated: list[UpsertDraft] = []
+    for pa, partner in zip(spec.partners, partners, strict=True):
+        amounts: list[tuple[Axis | None, Any]] = []
         if pa.stated_total:
-            stated.append((None, pa.stated_total))
-        stated += [(axes[s.axis], s) for s in pa.stated_by_axis]
-        for axis, s in stated:
-            _upsert(
-                PartnerStatedAmount,
+            amounts.append((None, pa.stated_total))
+        amounts += [(axes[s.axis], s) for s in pa.stated_by_axis]
+        stated += [
+            UpsertDraft(
                 {"partner": partner, "axis": axis},
                 {
                     "amount": s.amount,
                     "provenance": s.provenance or Provenance.ILLUSTRATIVE,
                     "source": s.source,
                 },
-                kind="montants annoncés",
-                **up,
             )
+            for axis, s in amounts
+        ]
+    write(PartnerStatedAmount, stated, "montants annoncés")
 
-    for pr in spec.priorities:
-        priority = _upsert(
-            Priority,
-            {"contract": contract, "number": pr.number},
-            {"title": pr.title},
-            kind="priorités",
-            **up,
-        )
-        _set_m2m(priority.axes, {axes[n] for n in pr.axes}, report, "axes des priorités")
+    priorities = write(
+        Priority,
+        [
+            UpsertDraft({"contract": contract, "number": pr.number}, {"title": pr.title})
+            for pr in spec.priorities
+        ],
+        "priorités",
+    )
+    for pr, priority in zip(spec.priorities, priorities, strict=True):
+        link(priority, "axes", {axes[n].pk for n in pr.axes}, "axes des priorités")
 
-    territories: dict[str, ProjectTerritory] = {}
-    for te in spec.territories:
-        territory = _upsert(
-            ProjectTerritory,
-            {"code": te.code},
-            {"name": te.name, "region": region, "description": te.description, "source": te.source},
-            kind="territoires",
-            **up,
-        )
-        territories[te.code] = territory
-        epcis = list(Epci.objects.filter(siren__in=te.epcis))
-        missing = set(te.epcis) - {e.siren for e in epcis}
+    # Every territory's codes are checked before any is written.
+    members: list[tuple[set[str], set[str]]] = []
+    for idx, te in enumerate(spec.territories):
+        epcis = set(Epci.objects.filter(siren__in=te.epcis).values_list("siren", flat=True))
         communes = set(Commune.objects.filter(code__in=te.communes).values_list("code", flat=True))
-        missing |= set(te.communes) - communes
+        missing = (set(te.epcis) - epcis) | (set(te.communes) - communes)
         if missing:
-            idx = next(i for i, t in enumerate(spec.territories) if t.code == te.code)
             raise ContractFileError(
                 str(path),
                 [
-                    FileError(
+                    file_error(
                         f"territories[{idx}]",
                         None,
                         f"codes inconnus de la géographie : {', '.join(sorted(missing))}",
@@ -387,40 +402,79 @@ def contract_load(*, path: Path | str, actor: Actor) -> tuple[Contract, LoadRepo
                 ],
             )
         communes |= set(Commune.objects.filter(epci__in=epcis).values_list("code", flat=True))
-        _set_m2m(territory.epcis, set(epcis), report, "EPCI des territoires")
-        _set_m2m(territory.communes, communes, report, "communes des territoires")
-        if not ContractTerritory.objects.filter(contract=contract, territory=territory).exists():
-            ContractTerritory.objects.create(contract=contract, territory=territory)
-            report.count("created", "territoires du contrat")
-
-    for mk in spec.markers:
-        marker = _upsert(
-            Marker,
-            {"contract": contract, "code": mk.code},
-            {"label": mk.label, "description": mk.description},
-            kind="marqueurs",
-            **up,
+        members.append((epcis, communes))
+    written = _counted(
+        project_territories_write(
+            actor=actor,
+            drafts=[
+                UpsertDraft(
+                    {"code": te.code},
+                    {
+                        "name": te.name,
+                        "region": region,
+                        "description": te.description,
+                        "source": te.source,
+                    },
+                )
+                for te in spec.territories
+            ],
+            contract_id=cid,
+        ),
+        report,
+        "territoires",
+    )
+    territories: dict[str, ProjectTerritory] = {}
+    for te, territory, (epcis, communes) in zip(spec.territories, written, members, strict=True):
+        territories[te.code] = territory
+        epcis_changed, communes_changed = project_territory_members_set(
+            actor=actor, territory=territory, epcis=epcis, communes=communes, contract_id=cid
         )
-        _set_m2m(
-            marker.objectives,
-            {objectives[c] for c in mk.objectives},
-            report,
+        _linked(epcis_changed, report, "EPCI des territoires")
+        _linked(communes_changed, report, "communes des territoires")
+    attached = contract_territories_link(
+        actor=actor, contract=contract, territories=list(territories.values())
+    )
+    for _ in range(attached):
+        report.count("created", "territoires du contrat")
+
+    markers = write(
+        Marker,
+        [
+            UpsertDraft(
+                {"contract": contract, "code": mk.code},
+                {"label": mk.label, "description": mk.description},
+            )
+            for mk in spec.markers
+        ],
+        "marqueurs",
+    )
+    for mk, marker in zip(spec.markers, markers, strict=True):
+        link(
+            marker,
+            "objectives",
+            {objectives[c].pk for c in mk.objectives},
             "objectifs des marqueurs",
         )
-        for co in mk.contributions:
-            contribution = _upsert(
-                MarkerContribution,
+    contributions = write(
+        MarkerContribution,
+        [
+            UpsertDraft(
                 {"marker": marker, "axis": axes[co.axis]},
                 {"statement": co.statement, "themes": co.themes},
-                kind="contributions",
-                **up,
             )
-            _set_m2m(
-                contribution.territories,
-                {territories[t] for t in co.territories},
-                report,
-                "territoires des contributions",
-            )
+            for mk, marker in zip(spec.markers, markers, strict=True)
+            for co in mk.contributions
+        ],
+        "contributions",
+    )
+    contribution_specs = [co for mk in spec.markers for co in mk.contributions]
+    for co, contribution in zip(contribution_specs, contributions, strict=True):
+        link(
+            contribution,
+            "territories",
+            {territories[t].pk for t in co.territories},
+            "territoires des contributions",
+        )
 
     # Rows in the database that the file no longer names are reported, never deleted: money
     # may hang on them.
@@ -433,12 +487,4 @@ def contract_load(*, path: Path | str, actor: Actor) -> tuple[Contract, LoadRepo
     )
     for pa_obj in stale_partners:
         report.warnings.append(f"partenaire {pa_obj.code} absent du fichier (conservé)")
-
-    # The maquette and its amendments are loaded by their own app when the file carries them.
-    if spec.maquette is not None or spec.amendments is not None:
-        from cper.maquette.loader import maquette_load_from_file
-
-        maquette_load_from_file(
-            contract=contract, data=data, path=str(path), actor=actor, report=report
-        )
-    return contract, report
+    return contract, data, report

@@ -259,6 +259,9 @@ class ContractTerritory(models.Model):
             models.UniqueConstraint(fields=["contract", "territory"], name="contract_territory_u")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.territory} ({self.contract})"
+
 
 class BudgetProgramme(models.Model):
     """A LOLF programme of the State budget (P112…), kept as reference data, not an enum."""

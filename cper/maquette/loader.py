@@ -1,7 +1,7 @@
 """Loading the `maquette:` and `amendments:` sections of a contract file.
 
-Called by `cper.contracts.loader.contract_load` inside its transaction, after the contract's
-structure is upserted. Three steps:
+Called by `cper.loading.contract_load` inside its transaction, after the contract's structure
+is upserted. Three steps:
 
 1. validate the sections (schema) and expand the compact form (totals split by axis weights,
    by mode, over the years) into lines partner × objective × year, each knowing the key of
@@ -9,9 +9,10 @@ structure is upserted. Three steps:
 2. check everything in memory with the rules of `rules.py` (unknown codes, totals that do not
    add up, amendments that would make an allocation negative, unbalanced redeployments, dates
    outside the period…), raising `ContractFileError` naming key and line: nothing is written;
-3. synchronise the database with the file, line by line: create what is missing, update what
-   changed, delete version-0 or amendment lines the file no longer has; every write audited,
-   an unchanged file writes nothing (idempotent).
+3. synchronise the database with the file through the services (`amendments_write`,
+   `allocations_write`): create what is missing, update what changed, delete version-0 or
+   amendment lines the file no longer has; every write audited, an unchanged file writes
+   nothing (idempotent).
 """
 
 from __future__ import annotations
@@ -25,29 +26,28 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from cper.audit.models import AuditEntry
-from cper.audit.services import Actor, audit_record, jsonable
+from cper.audit.services import Actor, UpsertDraft
 from cper.contracts.loader import (
     ContractFileError,
-    FileError,
     LoadReport,
     _line_for,
     _loc_to_path,
     _to_python,
+    file_error,
 )
 from cper.contracts.models import BudgetProgramme, Contract, Objective
+from cper.findings import Finding
 from cper.maquette.models import Allocation, Amendment
 from cper.maquette.rules import (
     Cell,
     ChangeLine,
-    RuleError,
     amendment_errors,
     apply_changes,
     change_reference_errors,
     spread,
 )
 from cper.maquette.schema import AmendmentIn, BlockIn, LineIn, MaquetteIn
-from cper.maquette.services import audit_lines
+from cper.maquette.services import AllocationChange, allocations_write, amendments_write
 
 ZERO = Decimal("0.00")
 KIND_V0 = "lignes de maquette"
@@ -80,10 +80,10 @@ class _Errors:
         self.path, self.lines, self.items = path, lines, []  # type: ignore[var-annotated]
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(FileError(where, _line_for(where, self.lines), message))
+        self.items.append(file_error(where, _line_for(where, self.lines), message))
 
-    def rule(self, e: RuleError) -> None:
-        self.items.append(FileError(e.where, e.line or _line_for(e.where, self.lines), e.message))
+    def rule(self, e: Finding) -> None:
+        self.items.append(file_error(e.field, e.line or _line_for(e.field, self.lines), e.message))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -477,35 +477,14 @@ def _upsert_amendment(
         "provenance": am.provenance,
         "source": am.source,
     }
-    obj = Amendment.objects.filter(contract=contract, number=am.number).first()
-    if obj is None:
-        obj = Amendment.objects.create(contract=contract, number=am.number, **values)
-        audit_record(
-            actor=actor,
-            action="créé (chargement du contrat)",
-            subject=obj,
-            changes={k: {"avant": None, "après": v} for k, v in values.items()},
-            contract_id=contract.pk,
-        )
-        report.count("created", KIND_AMENDMENT)
-        return obj
-    before = {k: getattr(obj, k) for k in values}
-    changed = {k: v for k, v in values.items() if before[k] != v}
-    if changed:
-        for k, v in changed.items():
-            setattr(obj, k, v)
-        obj.save(update_fields=list(changed))
-        audit_record(
-            actor=actor,
-            action="modifié (chargement du contrat)",
-            subject=obj,
-            changes={k: {"avant": before[k], "après": v} for k, v in changed.items()},
-            contract_id=contract.pk,
-        )
-        report.count("updated", KIND_AMENDMENT)
-    else:
-        report.count("unchanged", KIND_AMENDMENT)
-    return obj
+    (done,) = amendments_write(
+        actor=actor,
+        contract=contract,
+        drafts=[UpsertDraft({"contract": contract, "number": am.number}, values)],
+    )
+    report.count(done.outcome, KIND_AMENDMENT)
+    amendment: Amendment = done.obj
+    return amendment
 
 
 def _sync_lines(
@@ -517,97 +496,34 @@ def _sync_lines(
     report: LoadReport,
     kind: str,
 ) -> None:
-    partners = {p.code: p for p in contract.partners.all()}
-    objectives = {o.code: o for o in Objective.objects.filter(contract=contract)}
-    programmes = {p.code: p for p in BudgetProgramme.objects.all()}
-    existing: dict[tuple[str, str, int | None, str], list[Allocation]] = defaultdict(list)
-    for row in Allocation.objects.filter(contract=contract, amendment=amendment).select_related(
-        "partner", "objective", "programme"
-    ):
-        existing[(row.partner.code, row.objective.code, row.year, row.note)].append(row)
-    to_create: list[Allocation] = []
-    to_update: list[Allocation] = []
-    before: dict[int, dict[str, Any]] = {}
-    fields = ["amount", "budget_nature", "programme_id", "provenance", "source"]
-    for line in wanted:
-        partner = partners[line.partner]
-        values = {
-            "amount": line.amount,
-            "budget_nature": line.budget_nature or partner.budget_nature,
-            "programme_id": programmes[line.programme].pk if line.programme else None,
-            "provenance": line.provenance,
-            "source": line.source[:500],
-        }
-        rows = existing.pop(line.key, [])
-        if rows:
-            row, extra = rows[0], rows[1:]
-            if extra:
-                existing[line.key] = extra  # duplicates left over are deleted below
-            old = {f: getattr(row, f) for f in fields}
-            if any(old[f] != values[f] for f in fields):
-                before[row.pk] = {
-                    "amount": old["amount"],
-                    "budget_nature": old["budget_nature"],
-                    "programme": old["programme_id"],
-                    "provenance": old["provenance"],
-                }
-                for f, v in values.items():
-                    setattr(row, f, v)
-                to_update.append(row)
-            else:
-                report.count("unchanged", kind)
-        else:
-            to_create.append(
-                Allocation(
-                    contract=contract,
-                    amendment=amendment,
-                    partner=partner,
-                    objective=objectives[line.objective],
-                    year=line.year,
-                    note=line.note,
-                    **values,
-                )
+    done = allocations_write(
+        actor=actor,
+        contract=contract,
+        amendment=amendment,
+        drafts=[
+            AllocationChange(
+                partner=line.partner,
+                objective=line.objective,
+                year=line.year,
+                amount=line.amount,
+                note=line.note,
+                programme=line.programme,
+                budget_nature=line.budget_nature,
+                provenance=line.provenance,
+                source=line.source,
             )
-    stale = [row for rows in existing.values() for row in rows]
-    if stale:
-        entries = [
-            AuditEntry(
-                user=actor.user if getattr(actor.user, "is_authenticated", False) else None,
-                via=actor.via,
-                action="supprimé (chargement du contrat)",
-                subject_type=Allocation._meta.label_lower,
-                subject_id=str(row.pk),
-                subject_repr=str(row)[:300],
-                contract_id=contract.pk,
-                changes={"amount": {"avant": jsonable(row.amount), "après": None}},
-            )
-            for row in stale
-        ]
-        AuditEntry.objects.bulk_create(entries)
-        Allocation.objects.filter(pk__in=[r.pk for r in stale]).delete()
-        for _ in stale:
-            report.count("updated", f"{kind} supprimées")
-    if to_update:
-        Allocation.objects.bulk_update(to_update, fields)
-        audit_lines(
-            actor=actor,
-            action="modifié (chargement du contrat)",
-            lines=to_update,
-            contract_id=contract.pk,
-            before=before,
-        )
-        for _ in to_update:
-            report.count("updated", kind)
-    if to_create:
-        created = Allocation.objects.bulk_create(to_create)
-        audit_lines(
-            actor=actor,
-            action="créé (chargement du contrat)",
-            lines=created,
-            contract_id=contract.pk,
-        )
-        for _ in created:
-            report.count("created", kind)
+            for line in wanted
+        ],
+    )
+    # The report counts line by line, as the file's summary reads.
+    for _ in range(done.unchanged):
+        report.count("unchanged", kind)
+    for _ in range(done.deleted):
+        report.count("updated", f"{kind} supprimées")
+    for _ in range(done.updated):
+        report.count("updated", kind)
+    for _ in range(done.created):
+        report.count("created", kind)
 
 
 __all__ = ["maquette_load_from_file"]

@@ -4,9 +4,10 @@ Two kinds of functions live here:
 
 * plain functions on plain data (no database): `spread`, and the amendment rules used by
   `amendment_create` and by the contract-file loader before anything is written. They return
-  `RuleError`s naming the offending change line;
+  `Finding`s whose field names the offending change line ("changement n°3",
+  "amendments[1].changes[3]") and whose line is the data file's, when there is one;
 * the consistency checks registered for `cper contract check` (`@register_check`), which read
-  the maquette through the selectors and return `Finding`s.
+  the maquette through the selectors and return `Finding`s whose field is the check's code.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
-from cper.checks import BLOCKING, INFO, WARNING, Finding, register_check
+from cper.checks import register_check
 from cper.contracts.models import Contract, PartnerStatedAmount
+from cper.findings import ERROR, INFO, WARNING, Finding
 from cper.maquette.models import Amendment, AmendmentKind
 from cper.maquette.selectors import (
     allocation_lines,
@@ -56,17 +58,6 @@ class ChangeLine:
     def label(self) -> str:
         year = self.year if self.year is not None else "toutes années"
         return f"{self.partner} / {self.objective} / {year}"
-
-
-@dataclass(frozen=True)
-class RuleError:
-    where: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        at = f"ligne {self.line}, " if self.line else ""
-        return f"{at}{self.where} : {self.message}" if self.where else f"{at}{self.message}"
 
 
 def spread(
@@ -114,14 +105,14 @@ def amendment_header_errors(
     expected_number: int | None = None,
     where: str = "",
     line: int | None = None,
-) -> list[RuleError]:
+) -> list[Finding]:
     """The amendment itself: number, title, kind, and an effective date inside the contract's
     period that does not precede an earlier amendment's (versions and dates then agree).
     `expected_number`, when given, is the only number accepted (amendments follow each other)."""
-    errors: list[RuleError] = []
+    errors: list[Finding] = []
 
     def err(msg: str) -> None:
-        errors.append(RuleError(where, line, msg))
+        errors.append(Finding(where, msg, line=line))
 
     if number < 1:
         err(f"numéro d'avenant invalide ({number}) : les avenants sont numérotés à partir de 1")
@@ -164,38 +155,40 @@ def change_reference_errors(
     partners: Iterable[str],
     objectives: Iterable[str],
     years: Iterable[int],
-) -> list[RuleError]:
+) -> list[Finding]:
     """Unknown partner, objective or year (outside the contract's period)."""
     known_p, known_o, known_y = set(partners), set(objectives), set(years)
-    errors: list[RuleError] = []
+    errors: list[Finding] = []
     for c in changes:
         if c.partner not in known_p:
-            errors.append(RuleError(c.where, c.line, f"partenaire inconnu « {c.partner} »"))
+            errors.append(Finding(c.where, f"partenaire inconnu « {c.partner} »", line=c.line))
         if c.objective not in known_o:
-            errors.append(RuleError(c.where, c.line, f"objectif inconnu « {c.objective} »"))
+            errors.append(Finding(c.where, f"objectif inconnu « {c.objective} »", line=c.line))
         if c.year is not None and c.year not in known_y:
             span = f"{min(known_y)}-{max(known_y)}" if known_y else "—"
             errors.append(
-                RuleError(c.where, c.line, f"année {c.year} hors de la période du contrat ({span})")
+                Finding(
+                    c.where, f"année {c.year} hors de la période du contrat ({span})", line=c.line
+                )
             )
     return errors
 
 
-def change_kind_errors(*, kind: str, changes: Sequence[ChangeLine]) -> list[RuleError]:
+def change_kind_errors(*, kind: str, changes: Sequence[ChangeLine]) -> list[Finding]:
     """No empty amendment or zero change; an addition only adds; a redeployment balances."""
-    errors: list[RuleError] = []
+    errors: list[Finding] = []
     if not changes:
-        return [RuleError("", None, "l'avenant ne porte aucun changement")]
+        return [Finding("", "l'avenant ne porte aucun changement")]
     for c in changes:
         if c.amount == 0:
-            errors.append(RuleError(c.where, c.line, f"changement nul ({c.label()})"))
+            errors.append(Finding(c.where, f"changement nul ({c.label()})", line=c.line))
         elif kind == AmendmentKind.ADDITION and c.amount < 0:
             errors.append(
-                RuleError(
+                Finding(
                     c.where,
-                    c.line,
                     f"un avenant d'ajout ne retire pas de crédits ({c.label()} : "
                     f"{format_eur(c.amount)}) ; déclarez-le « redeployment » ou « mixed »",
+                    line=c.line,
                 )
             )
     if kind == AmendmentKind.REDEPLOYMENT:
@@ -205,12 +198,12 @@ def change_kind_errors(*, kind: str, changes: Sequence[ChangeLine]) -> list[Rule
         if total != 0:
             last = changes[-1]
             errors.append(
-                RuleError(
+                Finding(
                     last.where,
-                    last.line,
                     f"redéploiement non équilibré : la somme des changements fait "
                     f"{format_eur(total)} au lieu de 0 (ajouts {format_eur(added)}, "
                     f"retraits {format_eur(removed)})",
+                    line=last.line,
                 )
             )
     return errors
@@ -218,7 +211,7 @@ def change_kind_errors(*, kind: str, changes: Sequence[ChangeLine]) -> list[Rule
 
 def negative_cell_errors(
     *, base: Mapping[Cell, Decimal], changes: Sequence[ChangeLine]
-) -> list[RuleError]:
+) -> list[Finding]:
     """No partner × objective × year allocation may be negative once the changes are applied.
 
     The error names the change line that takes the cell below zero (the last negative line of
@@ -229,18 +222,18 @@ def negative_cell_errors(
         after[c.cell] += c.amount
         if c.amount < 0:
             culprit[c.cell] = c
-    errors: list[RuleError] = []
+    errors: list[Finding] = []
     for cell, delta in after.items():
         before = base.get(cell, ZERO)
         if before + delta < 0 and cell in culprit:
             c = culprit[cell]
             errors.append(
-                RuleError(
+                Finding(
                     c.where,
-                    c.line,
                     f"l'allocation {c.label()} deviendrait négative : {format_eur(before)} "
                     f"{'+' if delta >= 0 else '−'} {format_eur(abs(delta))} = "
                     f"{format_eur(before + delta)}",
+                    line=c.line,
                 )
             )
     return errors
@@ -262,7 +255,7 @@ def amendment_errors(
     expected_number: int | None = None,
     where: str = "",
     line: int | None = None,
-) -> list[RuleError]:
+) -> list[Finding]:
     """Every rule an amendment must pass; `base` is the maquette (by cell) it amends."""
     errors = amendment_header_errors(
         number=number,
@@ -285,11 +278,82 @@ def amendment_errors(
     errors += ref_errors
     kind_errors = change_kind_errors(kind=kind, changes=changes)
     if kind_errors and kind_errors[0].where == "" and where:
-        kind_errors = [RuleError(where, line, e.message) if not e.where else e for e in kind_errors]
+        kind_errors = [
+            Finding(where, e.message, line=line) if not e.where else e for e in kind_errors
+        ]
     errors += kind_errors
     if not ref_errors:
         errors += negative_cell_errors(base=base, changes=changes)
     return errors
+
+
+def change_source_findings(
+    *,
+    where: str,
+    programme: str | None,
+    programme_known: bool,
+    provenance: str,
+    provenances: Iterable[str],
+) -> list[Finding]:
+    """What a change of an amendment says of its money: a known LOLF programme, if any, and a
+    known provenance."""
+    findings: list[Finding] = []
+    if programme and not programme_known:
+        findings.append(Finding(where, f"programme LOLF inconnu « {programme} »"))
+    if provenance not in provenances:
+        findings.append(Finding(where, f"provenance « {provenance} »"))
+    return findings
+
+
+def initial_allocation_findings(
+    *,
+    where: str,
+    amount: Decimal,
+    partner: str,
+    partner_known: bool,
+    objective: str,
+    objective_known: bool,
+    year: int | None,
+    years: Iterable[int],
+    programme: str | None,
+    programme_known: bool,
+) -> list[Finding]:
+    """A version-0 allocation set by hand (`allocation_initial_set`): not negative, known
+    partner, objective and programme, a year within the contract's period."""
+    findings: list[Finding] = []
+    if amount < 0:
+        findings.append(Finding(where, "une allocation initiale ne peut être négative"))
+    if not partner_known:
+        findings.append(Finding(where, f"partenaire inconnu « {partner} »"))
+    if not objective_known:
+        findings.append(Finding(where, f"objectif inconnu « {objective} »"))
+    if year is not None and year not in years:
+        findings.append(Finding(where, f"année {year} hors de la période du contrat"))
+    if programme and not programme_known:
+        findings.append(Finding(where, f"programme LOLF inconnu « {programme} »"))
+    return findings
+
+
+def initial_change_findings(
+    *, where: str, by_version: Mapping[int, Decimal], delta: Decimal
+) -> list[Finding]:
+    """Changing a cell's version-0 amount by `delta` must keep the cell >= 0 in every version:
+    `by_version` is the cell's amount each version adds (0: the initial amount). The first
+    version where it would go below 0 is named."""
+    running = ZERO
+    for number in sorted(by_version):
+        running += by_version[number]
+        if number == 0:
+            running += delta
+        if running < 0:
+            when = "après l’avenant n°" + str(number) if number else "dès la version 0"
+            return [
+                Finding(
+                    where,
+                    f"l'allocation deviendrait négative {when} ({format_eur(running)})",
+                )
+            ]
+    return []
 
 
 def apply_changes(
@@ -318,32 +382,32 @@ def check_allocations_cover_contract(contract: Contract) -> list[Finding]:
     if initial > contract.envelope:
         findings.append(
             Finding(
-                BLOCKING,
                 "allocations-au-dela-de-l-enveloppe",
                 f"La maquette initiale ({format_eur(initial)}) dépasse l'enveloppe du contrat "
                 f"({format_eur(contract.envelope)}) de {format_eur(initial - contract.envelope)}.",
+                ERROR,
             )
         )
     elif initial < contract.envelope and initial > 0:
         findings.append(
             Finding(
-                WARNING,
                 "enveloppe-non-repartie",
                 f"La maquette initiale ({format_eur(initial)}) ne répartit pas toute l'enveloppe "
                 f"du contrat ({format_eur(contract.envelope)}) : "
                 f"{format_eur(contract.envelope - initial)} restent à répartir.",
+                WARNING,
             )
         )
     elif initial == contract.envelope:
         in_force = maquette_amounts(contract=contract, group_by=()).get((), ZERO)
         findings.append(
             Finding(
-                INFO,
                 "enveloppe",
                 f"La maquette initiale répartit exactement l'enveloppe ({format_eur(initial)}) ; "
                 f"en vigueur aujourd'hui : {format_eur(in_force)} pour une enveloppe de "
                 f"{format_eur(envelope_in_force(contract=contract))} (enveloppe initiale + ajouts "
                 f"des avenants).",
+                INFO,
             )
         )
     allocated_objectives = set(lines.values_list("objective_id", flat=True).distinct())
@@ -351,9 +415,9 @@ def check_allocations_cover_contract(contract: Contract) -> list[Finding]:
         if obj.pk not in allocated_objectives:
             findings.append(
                 Finding(
-                    WARNING,
                     "objectif-sans-allocation",
                     f"L'objectif {obj.code} n'a aucune allocation.",
+                    WARNING,
                 )
             )
     allocated_partners = set(lines.values_list("partner_id", flat=True).distinct())
@@ -361,9 +425,9 @@ def check_allocations_cover_contract(contract: Contract) -> list[Finding]:
         if partner.pk not in allocated_partners:
             findings.append(
                 Finding(
-                    BLOCKING,
                     "partenaire-sans-allocation",
                     f"Le partenaire « {partner.name} » n'a aucune allocation dans la maquette.",
+                    ERROR,
                 )
             )
     return findings
@@ -389,43 +453,43 @@ def check_amendments(contract: Contract) -> list[Finding]:
         if a.lines == 0:
             findings.append(
                 Finding(
-                    WARNING, "avenant-vide", f"L'avenant n°{a.number} ne porte aucun changement."
+                    "avenant-vide", f"L'avenant n°{a.number} ne porte aucun changement.", WARNING
                 )
             )
         if a.kind == AmendmentKind.REDEPLOYMENT and total != 0:
             findings.append(
                 Finding(
-                    BLOCKING,
                     "redeploiement-non-equilibre",
                     f"L'avenant n°{a.number} (redéploiement) n'est pas équilibré : ses changements "
                     f"font {format_eur(total)} au lieu de 0.",
+                    ERROR,
                 )
             )
         if a.kind == AmendmentKind.ADDITION and a.negatives:
             findings.append(
                 Finding(
-                    BLOCKING,
                     "ajout-avec-retraits",
                     f"L'avenant n°{a.number} (ajout) retire des crédits sur "
                     f"{a.negatives} ligne(s).",
+                    ERROR,
                 )
             )
         if not contract.start_year <= a.effective_on.year <= contract.end_year:
             findings.append(
                 Finding(
-                    BLOCKING,
                     "avenant-hors-periode",
                     f"L'avenant n°{a.number} entre en vigueur le {a.effective_on.isoformat()}, "
                     f"hors de la période du contrat.",
+                    ERROR,
                 )
             )
         if previous is not None and a.effective_on < previous.effective_on:
             findings.append(
                 Finding(
-                    BLOCKING,
                     "avenants-dans-le-desordre",
                     f"L'avenant n°{a.number} entre en vigueur ({a.effective_on.isoformat()}) avant "
                     f"l'avenant n°{previous.number} ({previous.effective_on.isoformat()}).",
+                    ERROR,
                 )
             )
         previous = a
@@ -439,19 +503,19 @@ def check_amendments(contract: Contract) -> list[Finding]:
                 partner, objective, year = cell
                 findings.append(
                     Finding(
-                        BLOCKING,
                         "allocation-negative",
                         f"L'allocation {partner} / {objective} / {year or 'toutes années'} est "
                         f"négative {where} ({format_eur(cells[cell])}).",
+                        ERROR,
                     )
                 )
-    if amendments and not any(f.level == BLOCKING for f in findings):
+    if amendments and not any(f.level == ERROR for f in findings):
         findings.append(
             Finding(
-                INFO,
                 "avenants",
                 f"{len(amendments)} avenant(s) : aucune allocation négative dans aucune version, "
                 f"redéploiements équilibrés.",
+                INFO,
             )
         )
     return findings
@@ -481,11 +545,11 @@ def check_partner_stated_totals(contract: Contract) -> list[Finding]:
         if computed != s.amount:
             findings.append(
                 Finding(
-                    BLOCKING,
                     "total-partenaire-different",
                     f"{what} dans la maquette initiale ({format_eur(computed)}) diffère du montant "
                     f"annoncé ({format_eur(s.amount)}, {s.get_provenance_display()}) de "
                     f"{format_eur(computed - s.amount)}.",
+                    ERROR,
                 )
             )
         else:
@@ -493,10 +557,10 @@ def check_partner_stated_totals(contract: Contract) -> list[Finding]:
     if matched:
         findings.append(
             Finding(
-                INFO,
                 "totaux-partenaires",
                 f"{matched} montant(s) annoncé(s) par les partenaires retrouvé(s) à l'euro près "
                 f"dans la maquette initiale.",
+                INFO,
             )
         )
     return findings
@@ -524,18 +588,18 @@ def check_computed_axis_shares(contract: Contract) -> list[Finding]:
         if abs(gap) > tolerance:
             findings.append(
                 Finding(
-                    WARNING,
                     "part-calculee-ecart",
                     f"Axe {axis.number} : part calculée sur la maquette initiale {_pct(computed)} "
                     f"pour {_pct(axis.stated_share)} annoncée, soit un écart de "
                     f"{format_number(gap, 2)} point(s), au-delà de la tolérance "
                     f"({format_number(tolerance, 2)} point).",
+                    WARNING,
                 )
             )
     findings.insert(
         0,
         Finding(
-            INFO, "parts-calculees", "Parts par axe (maquette initiale) — " + " ; ".join(parts)
+            "parts-calculees", "Parts par axe (maquette initiale) — " + " ; ".join(parts), INFO
         ),
     )
     return findings

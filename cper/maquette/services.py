@@ -1,12 +1,16 @@
-"""Writes of the maquette: amendments and edits of the initial allocations.
+"""Writes of the maquette: amendments and edits of the initial allocations, and the
+synchronisation of a contract file's `maquette:` and `amendments:` sections.
 
 Every service is atomic and audited; it validates with the plain rules of `rules.py` first and
-writes nothing when a rule fails (`MaquetteError` lists the errors, each naming its line).
+writes nothing when a rule fails (`MaquetteError` lists the findings, each naming its line).
+The contract loader's writes (`amendments_write`, `allocations_write`) are batch-first: the
+file's lines in, what each became out; the loader has checked them with the same rules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,14 +18,30 @@ from typing import Any
 
 from django.db import transaction
 
-from cper.audit.models import AuditEntry
-from cper.audit.services import Actor, audit_record, jsonable
+from cper.audit.actions import AuditAction
+from cper.audit.services import (
+    Actor,
+    AuditDraft,
+    UpsertDraft,
+    Upserted,
+    audit_record,
+    audit_record_many,
+    audited_upsert_many,
+    jsonable,
+)
 from cper.contracts.models import BudgetProgramme, Contract, Objective
 from cper.db import Provenance
+from cper.findings import Finding
 from cper.maquette.models import Allocation, Amendment
-from cper.maquette.rules import ChangeLine, RuleError, amendment_errors
+from cper.maquette.rules import (
+    ChangeLine,
+    amendment_errors,
+    change_source_findings,
+    initial_allocation_findings,
+    initial_change_findings,
+)
 from cper.maquette.selectors import maquette_amounts
-from cper.money import MoneyError, format_eur, to_money
+from cper.money import MoneyError, to_money
 
 ZERO = Decimal("0.00")
 
@@ -29,7 +49,7 @@ ZERO = Decimal("0.00")
 class MaquetteError(Exception):
     """Refused: the rules that failed, each naming the offending line."""
 
-    def __init__(self, errors: Sequence[RuleError]):
+    def __init__(self, errors: Sequence[Finding]):
         self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in self.errors))
 
@@ -57,10 +77,14 @@ def _as_change(value: AllocationChange | Mapping[str, Any]) -> AllocationChange:
 
 
 def audit_lines(
-    *, actor: Actor, action: str, lines: Iterable[Allocation], contract_id: int, before: Any = None
+    *,
+    actor: Actor,
+    action: AuditAction,
+    lines: Iterable[Allocation],
+    contract_id: int,
+    before: Any = None,
 ) -> None:
     """One audit entry per allocation line written, in one INSERT."""
-    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
     entries = []
     for line in lines:
         after = {
@@ -81,18 +105,9 @@ def audit_lines(
             else {k: {"avant": None, "après": jsonable(v)} for k, v in after.items()}
         )
         entries.append(
-            AuditEntry(
-                user=user,
-                via=actor.via,
-                action=action,
-                subject_type=Allocation._meta.label_lower,
-                subject_id=str(line.pk),
-                subject_repr=str(line)[:300],
-                contract_id=contract_id,
-                changes=changes,
-            )
+            AuditDraft(action=action, subject=line, changes=changes, contract_id=contract_id)
         )
-    AuditEntry.objects.bulk_create(entries)
+    audit_record_many(actor=actor, entries=entries)
 
 
 @transaction.atomic
@@ -125,13 +140,13 @@ def amendment_create(
     )
     items = [_as_change(c) for c in changes]
     lines: list[ChangeLine] = []
-    errors: list[RuleError] = []
+    errors: list[Finding] = []
     for i, c in enumerate(items, start=1):
         where = f"changement n°{i}"
         try:
             amount = to_money(c.amount)
         except MoneyError as exc:
-            errors.append(RuleError(where, None, f"montant invalide : {exc}"))
+            errors.append(Finding(where, f"montant invalide : {exc}"))
             continue
         lines.append(ChangeLine(c.partner, c.objective, c.year, amount, c.note, where))
     partners = {p.code: p for p in contract.partners.all()}
@@ -139,12 +154,13 @@ def amendment_create(
     programme_codes = {c.programme for c in items if c.programme}
     programmes = {p.code: p for p in BudgetProgramme.objects.filter(code__in=programme_codes)}
     for i, c in enumerate(items, start=1):
-        if c.programme and c.programme not in programmes:
-            errors.append(
-                RuleError(f"changement n°{i}", None, f"programme LOLF inconnu « {c.programme} »")
-            )
-        if c.provenance not in Provenance.values:
-            errors.append(RuleError(f"changement n°{i}", None, f"provenance « {c.provenance} »"))
+        errors += change_source_findings(
+            where=f"changement n°{i}",
+            programme=c.programme,
+            programme_known=c.programme in programmes,
+            provenance=c.provenance,
+            provenances=Provenance.values,
+        )
     latest = max((n for n, _ in existing), default=0)
     base = maquette_amounts(
         contract=contract,
@@ -205,7 +221,7 @@ def amendment_create(
     total = sum((r.amount for r in rows), ZERO)
     audit_record(
         actor=actor,
-        action="avenant enregistré",
+        action=AuditAction.AMENDMENT_RECORDED,
         subject=amendment,
         changes={
             "number": {"avant": None, "après": number},
@@ -216,7 +232,9 @@ def amendment_create(
         },
         contract_id=contract.pk,
     )
-    audit_lines(actor=actor, action="changement d'avenant", lines=created, contract_id=contract.pk)
+    audit_lines(
+        actor=actor, action=AuditAction.AMENDMENT_CHANGE, lines=created, contract_id=contract.pk
+    )
     return amendment
 
 
@@ -243,56 +261,38 @@ def allocation_initial_set(
     try:
         value = to_money(amount)
     except MoneyError as exc:
-        raise MaquetteError([RuleError(where, None, f"montant invalide : {exc}")]) from exc
-    errors: list[RuleError] = []
-    if value < 0:
-        errors.append(RuleError(where, None, "une allocation initiale ne peut être négative"))
+        raise MaquetteError([Finding(where, f"montant invalide : {exc}")]) from exc
     p = contract.partners.filter(code=partner).first()
     o = Objective.objects.filter(contract=contract, code=objective).first()
-    if p is None:
-        errors.append(RuleError(where, None, f"partenaire inconnu « {partner} »"))
-    if o is None:
-        errors.append(RuleError(where, None, f"objectif inconnu « {objective} »"))
-    if year is not None and year not in contract.years:
-        errors.append(RuleError(where, None, f"année {year} hors de la période du contrat"))
-    prog = None
-    if programme:
-        prog = BudgetProgramme.objects.filter(code=programme).first()
-        if prog is None:
-            errors.append(RuleError(where, None, f"programme LOLF inconnu « {programme} »"))
+    prog = BudgetProgramme.objects.filter(code=programme).first() if programme else None
+    errors = initial_allocation_findings(
+        where=where,
+        amount=value,
+        partner=partner,
+        partner_known=p is not None,
+        objective=objective,
+        objective_known=o is not None,
+        year=year,
+        years=contract.years,
+        programme=programme,
+        programme_known=prog is not None,
+    )
     if errors:
         raise MaquetteError(errors)
     assert p is not None and o is not None
     current = Allocation.objects.filter(
         contract=contract, amendment__isnull=True, partner=p, objective=o, year=year, note=note
     ).first()
-    delta = value - (current.amount if current else ZERO)
-    # The cell in every version must stay >= 0: check the lowest point along the versions.
-    running = ZERO
-    rows = (
-        Allocation.objects.filter(contract=contract, partner=p, objective=o, year=year)
-        .values_list("amendment__number", "amount")
-        .order_by("amendment__number")
-    )
     by_version: dict[int, Decimal] = {}
-    for number, amt in rows:
+    for number, amt in Allocation.objects.filter(
+        contract=contract, partner=p, objective=o, year=year
+    ).values_list("amendment__number", "amount"):
         by_version[number or 0] = by_version.get(number or 0, ZERO) + amt
-    for number in sorted(by_version):
-        running += by_version[number]
-        if number == 0:
-            running += delta
-        if running < 0:
-            raise MaquetteError(
-                [
-                    RuleError(
-                        where,
-                        None,
-                        f"l'allocation deviendrait négative "
-                        f"{'après l’avenant n°' + str(number) if number else 'dès la version 0'} "
-                        f"({format_eur(running)})",
-                    )
-                ]
-            )
+    errors = initial_change_findings(
+        where=where, by_version=by_version, delta=value - (current.amount if current else ZERO)
+    )
+    if errors:
+        raise MaquetteError(errors)
     values = {
         "amount": value,
         "budget_nature": budget_nature or p.budget_nature,
@@ -306,13 +306,18 @@ def allocation_initial_set(
         line = Allocation.objects.create(
             contract=contract, partner=p, objective=o, year=year, note=note, **values
         )
-        audit_lines(actor=actor, action="allocation créée", lines=[line], contract_id=contract.pk)
+        audit_lines(
+            actor=actor,
+            action=AuditAction.ALLOCATION_CREATED,
+            lines=[line],
+            contract_id=contract.pk,
+        )
         return line
     before = {k: getattr(current, k) for k in values}
     if value == 0:
         audit_record(
             actor=actor,
-            action="allocation supprimée",
+            action=AuditAction.ALLOCATION_DELETED,
             subject=current,
             changes={"amount": {"avant": current.amount, "après": None}},
             message=reason,
@@ -325,7 +330,7 @@ def allocation_initial_set(
     current.save(update_fields=list(values))
     audit_record(
         actor=actor,
-        action="allocation modifiée",
+        action=AuditAction.ALLOCATION_UPDATED,
         subject=current,
         changes={k: {"avant": before[k], "après": v} for k, v in values.items() if before[k] != v},
         message=reason,
@@ -334,10 +339,150 @@ def allocation_initial_set(
     return current
 
 
+# --- the contract file's sections (called by the maquette loader) -------------------------------
+
+
+@transaction.atomic
+def amendments_write(
+    *, actor: Actor, contract: Contract, drafts: list[UpsertDraft]
+) -> list[Upserted]:
+    """Create or update the contract's amendments keyed on their number, audited."""
+    for draft in drafts:
+        if draft.lookup.get("contract") != contract:
+            raise ValueError("un avenant d'un autre contrat")
+    return audited_upsert_many(
+        actor=actor,
+        model=Amendment,
+        drafts=drafts,
+        created=AuditAction.CONTRACT_LOAD_CREATED,
+        updated=AuditAction.CONTRACT_LOAD_UPDATED,
+        contract_id=contract.pk,
+    )
+
+
+@dataclass
+class AllocationsWritten:
+    """What `allocations_write` did: lines created, updated, left unchanged, deleted."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+
+# The values of a line `allocations_write` compares (the rest is its key).
+_LINE_FIELDS = ["amount", "budget_nature", "programme_id", "provenance", "source"]
+
+
+@transaction.atomic
+def allocations_write(
+    *,
+    actor: Actor,
+    contract: Contract,
+    amendment: Amendment | None,
+    drafts: Sequence[AllocationChange],
+) -> AllocationsWritten:
+    """Make the lines of version 0 (`amendment` None) or of one amendment exactly `drafts`:
+    create what is missing, update what changed, delete the lines no draft names (keyed on
+    partner × objective × year × note); every write audited, unchanged lines write nothing.
+    The drafts are the contract file's, already checked by the rules (codes are known)."""
+    partners = {p.code: p for p in contract.partners.all()}
+    objectives = {o.code: o for o in Objective.objects.filter(contract=contract)}
+    programmes = {p.code: p for p in BudgetProgramme.objects.all()}
+    existing: dict[tuple[str, str, int | None, str], list[Allocation]] = defaultdict(list)
+    for row in Allocation.objects.filter(contract=contract, amendment=amendment).select_related(
+        "partner", "objective", "programme"
+    ):
+        existing[(row.partner.code, row.objective.code, row.year, row.note)].append(row)
+    done = AllocationsWritten()
+    to_create: list[Allocation] = []
+    to_update: list[Allocation] = []
+    before: dict[int, dict[str, Any]] = {}
+    for draft in drafts:
+        partner = partners[draft.partner]
+        key = (draft.partner, draft.objective, draft.year, draft.note)
+        values = {
+            "amount": to_money(draft.amount),
+            "budget_nature": draft.budget_nature or partner.budget_nature,
+            "programme_id": programmes[draft.programme].pk if draft.programme else None,
+            "provenance": draft.provenance,
+            "source": draft.source[:500],
+        }
+        rows = existing.pop(key, [])
+        if not rows:
+            to_create.append(
+                Allocation(
+                    contract=contract,
+                    amendment=amendment,
+                    partner=partner,
+                    objective=objectives[draft.objective],
+                    year=draft.year,
+                    note=draft.note,
+                    **values,
+                )
+            )
+            continue
+        row, extra = rows[0], rows[1:]
+        if extra:
+            existing[key] = extra  # duplicates left over are deleted below
+        old = {f: getattr(row, f) for f in _LINE_FIELDS}
+        if all(old[f] == values[f] for f in _LINE_FIELDS):
+            done.unchanged += 1
+            continue
+        before[row.pk] = {
+            "amount": old["amount"],
+            "budget_nature": old["budget_nature"],
+            "programme": old["programme_id"],
+            "provenance": old["provenance"],
+        }
+        for f, v in values.items():
+            setattr(row, f, v)
+        to_update.append(row)
+    stale = [row for rows in existing.values() for row in rows]
+    if stale:
+        audit_record_many(
+            actor=actor,
+            entries=[
+                AuditDraft(
+                    action=AuditAction.CONTRACT_LOAD_DELETED,
+                    subject=row,
+                    changes={"amount": {"avant": row.amount, "après": None}},
+                    contract_id=contract.pk,
+                )
+                for row in stale
+            ],
+        )
+        Allocation.objects.filter(pk__in=[r.pk for r in stale]).delete()
+        done.deleted = len(stale)
+    if to_update:
+        Allocation.objects.bulk_update(to_update, _LINE_FIELDS)
+        audit_lines(
+            actor=actor,
+            action=AuditAction.CONTRACT_LOAD_UPDATED,
+            lines=to_update,
+            contract_id=contract.pk,
+            before=before,
+        )
+        done.updated = len(to_update)
+    if to_create:
+        created = Allocation.objects.bulk_create(to_create)
+        audit_lines(
+            actor=actor,
+            action=AuditAction.CONTRACT_LOAD_CREATED,
+            lines=created,
+            contract_id=contract.pk,
+        )
+        done.created = len(created)
+    return done
+
+
 __all__ = [
     "AllocationChange",
+    "AllocationsWritten",
     "MaquetteError",
     "allocation_initial_set",
+    "allocations_write",
     "amendment_create",
+    "amendments_write",
     "audit_lines",
 ]

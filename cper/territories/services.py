@@ -1,4 +1,5 @@
-"""Writes of reference geography: (re)loading régions, départements, EPCI and communes."""
+"""Writes of the territories app: (re)loading the reference geography (régions, départements,
+EPCI, communes) and the project territories a contract file names. Audited."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from pathlib import Path
 
 from django.db import transaction
 
-from cper.territories.models import Commune, Departement, Epci, Region
+from cper.audit.actions import AuditAction
+from cper.audit.services import (
+    Actor,
+    Subject,
+    UpsertDraft,
+    Upserted,
+    audit_record,
+    audited_upsert_many,
+)
+from cper.territories.models import Commune, Departement, Epci, ProjectTerritory, Region
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 FRANCE_DIR = DATA_DIR / "france"
@@ -35,11 +45,15 @@ def _siren_by_insee() -> dict[tuple[str, str], str]:
 
 @transaction.atomic
 def geography_load(
-    *, directory: Path = FRANCE_DIR, progress: Callable[[str], None] | None = None
+    *,
+    actor: Actor | None = None,
+    directory: Path = FRANCE_DIR,
+    progress: Callable[[str], None] | None = None,
 ) -> GeoLoadReport:
-    """Insert or update every région, département, EPCI and commune of the shipped files.
+    """Insert or update every région, département, EPCI and commune of the shipped files, and
+    record the load in the audit trail (by the system unless `actor` says who).
 
-    Idempotent: rows are keyed on INSEE codes and SIREN; running it twice changes nothing.
+    Idempotent: rows are keyed on INSEE codes and SIREN; running it twice changes no row.
     """
     say = progress or (lambda _msg: None)
     sirens = _siren_by_insee()
@@ -114,4 +128,60 @@ def geography_load(
         batch_size=2000,
     )
     say(f"{len(communes)} communes")
-    return GeoLoadReport(len(regions), len(deps), len(epcis), len(communes))
+    report = GeoLoadReport(len(regions), len(deps), len(epcis), len(communes))
+    audit_record(
+        actor=actor or Actor.system(),
+        action=AuditAction.GEOGRAPHY_LOADED,
+        subject=Subject("territories.geography", directory.name, "géographie de référence"),
+        changes={
+            "régions": {"avant": None, "après": report.regions},
+            "départements": {"avant": None, "après": report.departements},
+            "epci": {"avant": None, "après": report.epcis},
+            "communes": {"avant": None, "après": report.communes},
+        },
+        message=f"fichiers : {directory.name}",
+    )
+    return report
+
+
+@transaction.atomic
+def project_territories_write(
+    *, actor: Actor, drafts: list[UpsertDraft], contract_id: int | None
+) -> list[Upserted]:
+    """Create or update project territories keyed on their code (contract loader), audited."""
+    return audited_upsert_many(
+        actor=actor,
+        model=ProjectTerritory,
+        drafts=drafts,
+        created=AuditAction.CONTRACT_LOAD_CREATED,
+        updated=AuditAction.CONTRACT_LOAD_UPDATED,
+        contract_id=contract_id,
+    )
+
+
+@transaction.atomic
+def project_territory_members_set(
+    *,
+    actor: Actor,
+    territory: ProjectTerritory,
+    epcis: set[str],
+    communes: set[str],
+    contract_id: int | None,
+) -> tuple[bool, bool]:
+    """Make the territory's EPCI (SIREN) and communes (INSEE codes) exactly these; audit a
+    change. Returns whether each set changed."""
+    changed = []
+    for relation, wanted in (("epcis", epcis), ("communes", communes)):
+        manager = getattr(territory, relation)
+        current = set(manager.values_list("pk", flat=True))
+        if current != wanted:
+            manager.set(sorted(wanted))
+            audit_record(
+                actor=actor,
+                action=AuditAction.CONTRACT_LOAD_UPDATED,
+                subject=territory,
+                changes={relation: {"avant": sorted(current), "après": sorted(wanted)}},
+                contract_id=contract_id,
+            )
+        changed.append(current != wanted)
+    return changed[0], changed[1]

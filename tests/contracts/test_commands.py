@@ -2,7 +2,7 @@ import json
 
 from django.core.management import call_command
 
-from cper.checks import WARNING
+from cper.checks import BLOCKING, WARNING
 from cper.contracts.rules import shares_findings
 from tests.conftest import HDF_FILE, HDF_SLUG
 
@@ -42,7 +42,21 @@ def test_shares_above_100_are_blocking_and_below_explained():
     from decimal import Decimal
 
     over = shares_findings(shares=[(1, Decimal("60"), ""), (2, Decimal("50"), "")])
-    assert over[0].level == "bloquant"
+    assert over[0].level == BLOCKING and over[0].level.label == "bloquant"
     under = shares_findings(shares=[(1, Decimal("60"), ""), (2, None, "par avenant")])
     assert under[0].level == WARNING and "40,0 %" in under[0].message
     assert "axe 2 : par avenant" in under[0].message
+
+
+def test_check_shows_levels_in_french_in_text_and_json(hdf, capsys):
+    call_command("contract", "check", HDF_SLUG)
+    text = capsys.readouterr().out
+    assert "[avertissement] Les parts annoncées des axes" in text
+    assert "[information] " in text and "dont 0 bloquant(s)." in text
+    call_command("contract", "check", HDF_SLUG, "--format", "json")
+    findings = json.loads(capsys.readouterr().out)
+    assert {tuple(sorted(f)) for f in findings} == {("code", "message", "niveau")}
+    assert {f["niveau"] for f in findings} <= {"bloquant", "avertissement", "information"}
+    assert any(
+        f["niveau"] == "avertissement" and f["code"] == "parts-inferieures-a-100" for f in findings
+    )

@@ -1,13 +1,19 @@
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+from django.urls import reverse
 
+from cper.audit.actions import AuditAction
 from cper.audit.models import AuditEntry
 from cper.audit.services import Actor
-from cper.contracts.loader import ContractFileError, contract_load
+from cper.contracts.loader import ContractFileError
 from cper.contracts.models import Axis, Contract, Objective, Partner, PartnerStatedAmount
+from cper.finance import summaries
+from cper.loading import contract_load
 from tests.conftest import HDF_FILE
+from tests.operations.factories import make_line, make_operation
 
 
 def _counts():
@@ -114,7 +120,7 @@ def test_a_broken_file_is_refused_naming_key_and_line_and_nothing_is_written(
     with pytest.raises(ContractFileError) as excinfo:
         contract_load(path=path, actor=Actor.cli())
     errors = excinfo.value.errors
-    assert any(e.path == key and e.line and words in e.message for e in errors), errors
+    assert any(e.field == key and e.line and words in e.message for e in errors), errors
     assert _counts() == before
 
 
@@ -128,7 +134,7 @@ def test_the_line_named_is_the_line_of_the_faulty_key(hdf, tmp_path):
         contract_load(path=path, actor=Actor.cli())
     (error,) = excinfo.value.errors
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "deux milliards" in t)
-    assert (error.path, error.line) == ("envelope.amount", line)
+    assert (error.field, error.line) == ("envelope.amount", line)
 
 
 def test_a_float_amount_is_refused_because_it_would_lose_cents(hdf, tmp_path):
@@ -143,3 +149,62 @@ def test_invalid_yaml_is_refused_with_its_line(db, tmp_path):
     with pytest.raises(ContractFileError) as excinfo:
         contract_load(path=path, actor=Actor.cli())
     assert excinfo.value.errors[0].line is not None
+
+
+def test_every_row_the_loader_writes_is_audited_with_a_known_action(hdf, tmp_path):
+    data = yaml.safe_load(HDF_FILE.read_text(encoding="utf-8"))
+    data["slug"] = "copie"
+    data["maquette"] = None
+    data["amendments"] = None
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    contract, report = contract_load(path=path, actor=Actor.cli())
+    entries = AuditEntry.objects.filter(contract_id=contract.pk)
+    created = entries.filter(action=AuditAction.CONTRACT_LOAD_CREATED)
+    assert {"contracts.contract", "contracts.axis", "contracts.objective"} <= {
+        e.subject_type for e in created
+    }
+    assert {"contracts.partner", "contracts.contractterritory"} <= {e.subject_type for e in created}
+    # The rows are new; what is updated is the links set on them (a priority's axes…).
+    updated = entries.filter(action=AuditAction.CONTRACT_LOAD_UPDATED)
+    assert {key for e in updated for key in e.changes} <= {"axes", "objectives", "territories"}
+    assert entries.count() == created.count() + updated.count()
+    assert created.count() == sum(report.created.values())
+
+
+def test_the_admin_of_contracts_is_read_only(client, hdf, admin_user):
+    client.force_login(admin_user)
+    assert client.get(reverse("admin:contracts_contract_changelist")).status_code == 200
+    assert client.get(reverse("admin:contracts_partner_add")).status_code == 403
+    axis = hdf.axes.get(number=1)
+    client.post(reverse("admin:contracts_axis_change", args=[axis.pk]), {"title": "falsifié"})
+    delete = reverse("admin:contracts_contract_delete", args=[hdf.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    axis.refresh_from_db()
+    assert axis.title != "falsifié"
+
+
+def test_the_contracts_app_does_not_import_the_apps_above_it():
+    root = Path(__file__).resolve().parents[2] / "cper" / "contracts"
+    above = re.compile(
+        r"^\s*(from|import) cper\.(maquette|operations|finance|loading|io)\b|import_module",
+        re.MULTILINE,
+    )
+    for path in root.rglob("*.py"):
+        if "management" in path.parts:
+            continue  # the `cper contract` command is a face: it runs the whole load
+        assert not above.search(path.read_text(encoding="utf-8")), path
+
+
+def test_a_territory_changed_by_a_reload_keeps_the_execution_summaries_exact(hdf, tmp_path):
+    op = make_operation(hdf, communes=("59350",), status="programmed")
+    make_line(op, "etat", "1000")
+    assert summaries.verify(hdf) == []
+    data = yaml.safe_load(HDF_FILE.read_text(encoding="utf-8"))
+    qpv = next(t for t in data["territories"] if t["code"] == "qpv")
+    qpv["communes"] = [c for c in qpv["communes"] if c != "59350"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    _, report = contract_load(path=path, actor=Actor.cli())
+    assert report.updated["communes des territoires"] == 1
+    assert summaries.verify(hdf) == []

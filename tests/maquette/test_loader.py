@@ -8,7 +8,8 @@ import yaml
 
 from cper.audit.models import AuditEntry
 from cper.audit.services import Actor
-from cper.contracts.loader import ContractFileError, contract_load
+from cper.contracts.loader import ContractFileError
+from cper.loading import contract_load
 from cper.maquette.models import Allocation, Amendment
 from cper.maquette.selectors import maquette_amounts
 from tests.conftest import HDF_FILE
@@ -207,7 +208,7 @@ def test_bad_sections_are_refused_naming_key_and_line_and_nothing_is_written(
     with pytest.raises(ContractFileError) as excinfo:
         contract_load(path=path, actor=Actor.cli())
     errors = excinfo.value.errors
-    assert any(e.path == key and e.line and words in e.message for e in errors), [
+    assert any(e.field == key and e.line and words in e.message for e in errors), [
         str(e) for e in errors
     ]
     assert _counts() == before

@@ -11,6 +11,9 @@ from cper.maquette.rules import (
     ChangeLine,
     amendment_header_errors,
     change_kind_errors,
+    change_source_findings,
+    initial_allocation_findings,
+    initial_change_findings,
     negative_cell_errors,
     spread,
 )
@@ -63,3 +66,48 @@ def test_the_rules_name_the_offending_line():
     messages = " ".join(e.message for e in errors)
     assert "intitulé manquant" in messages and "hors de la période" in messages
     assert "avant l'avenant n°1" in messages
+
+
+def test_an_initial_allocation_set_by_hand_is_checked_without_the_database():
+    findings = initial_allocation_findings(
+        where="a / 9.9 / 2030",
+        amount=Decimal("-1"),
+        partner="a",
+        partner_known=True,
+        objective="9.9",
+        objective_known=False,
+        year=2030,
+        years=range(2021, 2028),
+        programme="P999",
+        programme_known=False,
+    )
+    assert [f.message for f in findings] == [
+        "une allocation initiale ne peut être négative",
+        "objectif inconnu « 9.9 »",
+        "année 2030 hors de la période du contrat",
+        "programme LOLF inconnu « P999 »",
+    ]
+    assert {f.where for f in findings} == {"a / 9.9 / 2030"}
+
+
+def test_lowering_version_0_names_the_first_version_where_the_cell_goes_negative():
+    by_version = {0: Decimal("100"), 1: Decimal("-80"), 2: Decimal("50")}
+    assert initial_change_findings(where="c", by_version=by_version, delta=Decimal("-10")) == []
+    (finding,) = initial_change_findings(where="c", by_version=by_version, delta=Decimal("-30"))
+    assert finding.message.startswith("l'allocation deviendrait négative après l’avenant n°1")
+    (finding,) = initial_change_findings(where="c", by_version=by_version, delta=Decimal("-101"))
+    assert "dès la version 0" in finding.message
+
+
+def test_a_change_names_a_known_programme_and_provenance():
+    findings = change_source_findings(
+        where="changement n°2",
+        programme="P1",
+        programme_known=False,
+        provenance="inventée",
+        provenances=["official", "illustrative"],
+    )
+    assert [str(f) for f in findings] == [
+        "changement n°2 : programme LOLF inconnu « P1 »",
+        "changement n°2 : provenance « inventée »",
+    ]

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from cper.audit.actions import AuditAction
 from cper.audit.models import AuditEntry
 from cper.audit.services import Actor
 from cper.maquette.models import Allocation, Amendment
@@ -13,6 +14,7 @@ from cper.maquette.services import (
     AllocationChange,
     MaquetteError,
     allocation_initial_set,
+    allocations_write,
     amendment_create,
 )
 
@@ -67,7 +69,8 @@ def test_a_valid_amendment_is_the_next_version_and_is_audited(small):
     actions = list(
         AuditEntry.objects.filter(contract_id=small.contract.pk).values_list("action", flat=True)
     )
-    assert actions.count("changement d'avenant") == 2 and "avenant enregistré" in actions
+    assert actions.count(AuditAction.AMENDMENT_CHANGE) == 2
+    assert AuditAction.AMENDMENT_RECORDED in actions
     line = a.changes.get(objective__code="2.1")
     assert line.budget_nature == small.partners[0].budget_nature
 
@@ -165,7 +168,7 @@ def test_allocation_initial_set_edits_version_0_and_refuses_a_negative_later_ver
         amount="150",
     )
     assert line is not None and line.amount == Decimal("150.00")
-    assert AuditEntry.objects.filter(action="allocation modifiée").count() == 1
+    assert AuditEntry.objects.filter(action=AuditAction.ALLOCATION_UPDATED).count() == 1
     _create(small, [AllocationChange("a", "1.1", 2022, "-120")])
     before = _state()
     with pytest.raises(MaquetteError, match="après l’avenant n°1"):
@@ -201,3 +204,43 @@ def test_allocation_initial_set_edits_version_0_and_refuses_a_negative_later_ver
     assert not Allocation.objects.filter(
         contract=small.contract, partner__code="b", objective__code="2.1", year=2021
     ).exists()
+
+
+def test_allocations_write_makes_version_0_exactly_the_drafts_and_audits_each_line(small):
+    # Version 0: 2 partners × 3 objectives × 3 years of 100.00. The drafts keep one line as it
+    # is, change one, add one and name no other: those are deleted.
+    drafts = [
+        AllocationChange("a", "1.1", 2021, "100.00"),
+        AllocationChange("a", "1.2", 2021, "250.00"),
+        AllocationChange("b", "2.1", None, "30.00", note="études"),
+    ]
+    entries = AuditEntry.objects.count()
+    done = allocations_write(
+        actor=Actor.cli(), contract=small.contract, amendment=None, drafts=drafts
+    )
+    assert (done.created, done.updated, done.unchanged, done.deleted) == (1, 1, 1, 16)
+    assert sorted(
+        Allocation.objects.filter(contract=small.contract).values_list(
+            "partner__code", "objective__code", "year", "amount"
+        ),
+        key=str,
+    ) == sorted(
+        [
+            ("a", "1.1", 2021, Decimal("100.00")),
+            ("a", "1.2", 2021, Decimal("250.00")),
+            ("b", "2.1", None, Decimal("30.00")),
+        ],
+        key=str,
+    )
+    written = AuditEntry.objects.order_by("id")[entries:]
+    assert [e.action for e in written].count(AuditAction.CONTRACT_LOAD_DELETED) == 16
+    assert {e.action for e in written} == {
+        AuditAction.CONTRACT_LOAD_DELETED,
+        AuditAction.CONTRACT_LOAD_UPDATED,
+        AuditAction.CONTRACT_LOAD_CREATED,
+    }
+    again = allocations_write(
+        actor=Actor.cli(), contract=small.contract, amendment=None, drafts=drafts
+    )
+    assert (again.created, again.updated, again.unchanged, again.deleted) == (0, 0, 3, 0)
+    assert AuditEntry.objects.count() == entries + 18

@@ -11,7 +11,8 @@ from django.http import Http404
 from cper.audit.services import Actor
 from cper.checks import BLOCKING, has_blocking, run_checks
 from cper.contracts import selectors
-from cper.contracts.loader import ContractFileError, contract_load
+from cper.contracts.loader import ContractFileError
+from cper.loading import contract_load
 from cper.money import format_eur
 
 
@@ -90,7 +91,7 @@ class Command(BaseCommand):
             )
         else:
             for f in findings:
-                self.stdout.write(f"[{f.level}] {f.message}")
+                self.stdout.write(f"[{f.level.label}] {f.message}")
             blocking = sum(1 for f in findings if f.level == BLOCKING)
             self.stdout.write(f"{len(findings)} constat(s), dont {blocking} bloquant(s).")
         if has_blocking(findings):

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from cper.audit.services import Actor
 from cper.territories.services import geography_load
 
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["load"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = geography_load(progress=lambda m: self.stdout.write(f"  {m}"))
+        report = geography_load(actor=Actor.cli(), progress=lambda m: self.stdout.write(f"  {m}"))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Géographie chargée : {report.regions} régions, {report.departements} "
