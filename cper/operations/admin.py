@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from cper.accounts.permissions import can
 from cper.audit.services import Actor
+from cper.contracts.models import Partner
 from cper.operations import services
 from cper.operations.models import (
     Committee,
@@ -251,8 +252,6 @@ class FinancingLineAdmin(ServiceAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "partner":  # only the partners whose lines the user may write
-            from cper.contracts.models import Partner
-
             allowed = [
                 p.pk
                 for p in Partner.objects.select_related("organisation")

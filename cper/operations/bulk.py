@@ -1,23 +1,19 @@
-"""Writing a batch of new operations at once: what an import of thousands of rows needs.
+"""Creating operations: the one implementation, for one operation or a whole register.
 
 `operations_create_many` takes drafts of *new* operations — their maître d'ouvrage (existing or
-to create), communes, partners' references, co-financing plan, and the status they have
-reached with the committee that programmed them — and writes exactly what the one-by-one
-services would (`owner_create`, `operation_create`, `financing_line_add`, `decision_record`,
-`lifecycle.operation_transition`): the same rows, the same transition log and decisions, the
-same audit entries, checked by the same rule functions (`cper.operations.rules`, the lifecycle's
-`transition_errors`) and the one permission function — in a few queries per batch instead of
-dozens per operation.
+to create), communes, objectives, markers, partners' references, co-financing plan, and the
+status they have reached with the committee that programmed them — and returns, for each draft,
+either the operation it wrote or why it refused it (`Refusal`: the findings, with the exact
+French messages and fields of `ValidationError`, or the refused permission). Each draft is
+checked stage by stage as the register's rules check it — owner, operation, each line, each
+lifecycle edge (with the programming committee and its decision) — and the first stage that
+fails is the refusal, nothing written for that draft. The accepted drafts are written together
+in a few queries per batch: rows, transition log, decisions, audit entries, summaries.
 
-It never explains a refusal. A draft that a rule, a permission or a uniqueness check would
-refuse is *declined*: returned as None, nothing written for it. The caller sends declined
-drafts through the one-by-one services, which refuse them with their precise messages (or
-accept them, when the batch was only cautious). The batch path can therefore only accept what
-the services accept; `tests/io/test_import_batch.py` compares what both paths write.
-
-Cautious on purpose, it declines rather than re-implements: a contract that blocks
-over-programming (the check reads the summaries, which must move draft by draft), an owner
-draft whose SIRET or RNA another draft of the batch also creates under another name.
+`services.operation_create` and `services.owner_create` are a call with one draft; the
+operations import sends its new operations here in chunks. The rules are the functions of
+`cper.operations.rules` and the lifecycle's `transition_errors`; the permission is the one
+function of `cper.accounts.permissions`.
 """
 
 from __future__ import annotations
@@ -33,13 +29,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from cper.accounts.permissions import require_actor
+from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, AuditDraft, audit_record_many, diff_fields
-from cper.contracts.models import BudgetNature, BudgetProgramme, Contract, Objective, Partner
+from cper.contracts.models import (
+    BudgetNature,
+    BudgetProgramme,
+    Contract,
+    Marker,
+    Objective,
+    Partner,
+)
+from cper.db import Provenance
+from cper.finance import summaries
+from cper.findings import Finding, as_error_dict
+from cper.money import MoneyError, to_money
 from cper.operations import lifecycle, rules
-from cper.operations import services as one
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
     Committee,
+    CommitteeKind,
     CostBase,
     Decision,
     DecisionAmount,
@@ -54,20 +62,48 @@ from cper.operations.models import (
     OperationTransition,
     ProjectOwner,
 )
+from cper.operations.selectors import programmed_figure_map
+from cper.operations.snapshots import (
+    committee_snapshot,
+    line_snapshot,
+    operation_snapshot,
+    owner_snapshot,
+)
 from cper.territories.models import Commune
 
-__all__ = ["CommitteeDraft", "LineDraft", "OperationDraft", "OwnerDraft", "operations_create_many"]
+__all__ = [
+    "CommitteeDraft",
+    "LineDraft",
+    "OperationDraft",
+    "Outcome",
+    "OwnerDraft",
+    "Refusal",
+    "operations_create_many",
+    "owners_create_many",
+]
+
+_COST_BASES = frozenset(CostBase.values)
+_FINANCER_KINDS = frozenset(FinancerKind.values)
+_BUDGET_NATURES = frozenset(BudgetNature.values)
+_COMMITTEE_KINDS = frozenset(CommitteeKind.values)
+_LEGAL_CATEGORIES = frozenset(LegalCategory.values)
+# Whose plan no longer changes (as `services.FROZEN_PLAN`).
+FROZEN_PLAN = frozenset(
+    {OperationStatus.CLOSED, OperationStatus.REJECTED, OperationStatus.ABANDONED}
+)
 
 
 @dataclass(eq=False)
 class OwnerDraft:
-    """A maître d'ouvrage to create with the operations naming it (one object per owner: drafts
-    sharing it share the owner)."""
+    """A maître d'ouvrage to create (one object per owner: drafts sharing it share the owner,
+    created once, and only if one of their operations is)."""
 
     name: str
     legal_category: str
     siret: str | None = None
     rna: str | None = None
+    commune: Commune | str | None = None
+    provenance: str = Provenance.OFFICIAL
 
 
 @dataclass(eq=False)
@@ -86,7 +122,7 @@ class LineDraft:
     """A financer's line, as `services.financing_line_add` takes it (same defaults)."""
 
     financer_kind: str
-    amount: Decimal
+    amount: Decimal | str | int | None
     partner: Partner | None = None
     financer_label: str = ""
     objective: Objective | None = None
@@ -105,38 +141,233 @@ class OperationDraft:
     its amount, as `decision_record` does by default); edges that need a reason get `reason`."""
 
     title: str
-    owner: ProjectOwner | OwnerDraft
-    objective: Objective
+    owner: ProjectOwner | OwnerDraft | None
+    objective: Objective | None
     code: str | None = None
     description: str = ""
-    communes: Sequence[str] = ()
+    communes: Sequence[Commune | str] = ()
+    secondary_objectives: Sequence[Objective] = ()
+    markers: Sequence[Marker] = ()
     external_references: Mapping[Partner, str] = field(default_factory=dict)
     start_date: date | None = None
     end_date: date | None = None
-    cost_ht: Decimal | None = None
-    cost_ttc: Decimal | None = None
+    cost_ht: Decimal | str | None = None
+    cost_ttc: Decimal | str | None = None
     cost_base: str = CostBase.HT
+    physical_progress: str = ""
+    published: bool = False
+    provenance: str = Provenance.OFFICIAL
     lines: Sequence[LineDraft] = ()
     status: str = OperationStatus.DRAFT
     committee: Committee | CommitteeDraft | None = None
     reason: str = ""
+    # A refusal the caller has already found (an import's missing title, a financer it cannot
+    # place): returned as is when the checks reach its stage and line, so that what comes
+    # first is reported first, as one by one.
+    blocked: Refusal | None = None
 
 
-class _Declined(Exception):
-    """A draft the batch does not take (the one-by-one services will say why)."""
+@dataclass
+class Refusal:
+    """Why a draft was not written: the stage that refused it ("owner", "operation", "line",
+    "status"), the line concerned (index in the draft's lines), and either the findings (field →
+    messages, as the services' `ValidationError`) or the refused permission's message."""
+
+    stage: str
+    findings: list[Finding] = field(default_factory=list)
+    denied: str | None = None
+    line: int | None = None
+
+    def error(self) -> Exception:
+        """The exception the one-by-one services raise for it."""
+        if self.denied is not None:
+            return PermissionDenied(self.denied)
+        return ValidationError(as_error_dict(self.findings))
 
 
-def _allowed(actor: Actor, action: str, obj: Any = None) -> bool:
+@dataclass
+class Outcome:
+    """What the batch did with one draft: the operation written, or the refusal."""
+
+    operation: Operation | None = None
+    refusal: Refusal | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.stage)
+        self.refusal = refusal
+
+
+def _permission(actor: Actor, action: str, obj: Any, stage: str, line: int | None = None) -> None:
     try:
         require_actor(actor, action, obj)
-    except PermissionDenied:
-        return False
-    return True
+    except PermissionDenied as exc:
+        raise _Refused(Refusal(stage, denied=str(exc), line=line)) from exc
 
 
-def _check(findings: Iterable[rules.Finding]) -> None:
-    if rules.as_error_dict(findings):
-        raise _Declined
+_STAGES = ("owner", "operation", "line", "status")
+
+
+def _blocked(draft: OperationDraft, stage: str, line: int | None = None) -> None:
+    """Raise the caller's refusal once the checks reach its stage (and line)."""
+    b = draft.blocked
+    if b is None:
+        return
+    if _STAGES.index(b.stage) < _STAGES.index(stage) or (b.stage == stage and b.line == line):
+        raise _Refused(b)
+
+
+def _stop(findings: Iterable[Finding], stage: str, line: int | None = None) -> None:
+    found = list(findings)
+    if as_error_dict(found):
+        raise _Refused(Refusal(stage, findings=found, line=line))
+
+
+def _money(value: Any, name: str, *, required: bool = False) -> list[Finding] | Decimal | None:
+    """The amount, or the finding the services raise for it."""
+    if value is None or value == "":
+        return [Finding(name, "le montant est obligatoire")] if required else None
+    try:
+        return to_money(value)
+    except MoneyError as exc:
+        return [Finding(name, str(exc))]
+
+
+def money_or_refuse(
+    value: Any, name: str, stage: str, *, required: bool = False, line: int | None = None
+) -> Decimal | None:
+    out = _money(value, name, required=required)
+    if isinstance(out, list):
+        raise _Refused(Refusal(stage, findings=out, line=line))
+    return out
+
+
+def normalise_operation_values(values: dict[str, Any]) -> list[Finding]:
+    """Amounts parsed and texts stripped in place; the first finding the services raise on
+    a bad cost or cost base (they stop there)."""
+    for key in ("cost_ht", "cost_ttc"):
+        if key in values:
+            out = _money(values[key], key)
+            if isinstance(out, list):
+                return out
+            values[key] = out
+    for key in ("title", "description", "physical_progress"):
+        if key in values and values[key] is not None:
+            values[key] = str(values[key]).strip()
+    if "cost_base" in values and values["cost_base"] not in _COST_BASES:
+        return [Finding("cost_base", f"assiette inconnue « {values['cost_base']} »")]
+    return []
+
+
+def resolve_communes(
+    contract: Contract,
+    communes: Iterable[Commune | str],
+    findings: list[Finding],
+    *,
+    known: Mapping[str, Commune] | None = None,
+) -> list[Commune]:
+    """The communes asked for, in order, adding the findings; `known` (code → commune with its
+    département) spares the query when the caller has fetched a batch's communes."""
+    codes = [c.code if isinstance(c, Commune) else str(c).strip() for c in communes]
+    codes = [c for c in codes if c]
+    if known is None:
+        found = {
+            c.code: c for c in Commune.objects.filter(code__in=codes).select_related("departement")
+        }
+    else:
+        found = {c: known[c] for c in codes if c in known}
+    findings += rules.commune_errors(
+        requested=codes,
+        found={code: c.departement.region_id for code, c in found.items()},
+        region_code=contract.region_id,
+    )
+    return [found[c] for c in dict.fromkeys(codes) if c in found]
+
+
+def line_findings(
+    operation: Operation, values: dict[str, Any], *, secondary_ids: Iterable[int]
+) -> list[Finding]:
+    """`rules.plan_line_findings` for a line of this operation."""
+    contract = operation.contract
+    return rules.plan_line_findings(
+        values=values,
+        contract_id=operation.contract_id,
+        start_year=contract.start_year,
+        end_year=contract.end_year,
+        allowed_objective_ids={operation.objective_id, *secondary_ids},
+        plan_frozen=operation.status in FROZEN_PLAN,
+        status_label=operation.get_status_display(),
+        financer_kinds=_FINANCER_KINDS,
+        budget_natures=_BUDGET_NATURES,
+    )
+
+
+def line_values(
+    operation: Operation,
+    *,
+    financer_kind: str,
+    partner: Partner | None,
+    financer_label: str,
+    objective: Objective | None,
+    amount: Decimal | None,
+    contractualised: bool | None,
+    budget_nature: str | None,
+    programme: Any,
+    year: int | None,
+    external_ref: str,
+) -> dict[str, Any]:
+    """A new line's fields with `financing_line_add`'s defaults: the operation's objective; a
+    partner's line contractualised (it counts against the maquette), others valorised; the
+    partner's budget nature."""
+    return {
+        "financer_kind": financer_kind,
+        "partner": partner,
+        "financer_label": (financer_label or "").strip(),
+        "objective": objective or operation.objective,
+        "amount": amount,
+        "contractualised": (financer_kind == FinancerKind.PARTNER)
+        if contractualised is None
+        else bool(contractualised),
+        "budget_nature": budget_nature
+        or (partner.budget_nature if partner is not None else BudgetNature.OTHER),
+        "programme": programme,
+        "year": year,
+        "external_ref": (external_ref or "").strip(),
+    }
+
+
+def owner_findings(
+    values: dict[str, Any], *, known: Mapping[str, Commune] | None = None
+) -> list[Finding]:
+    """Normalise an owner's values in place and check them as the services do (without the
+    uniqueness of its numbers, which the caller checks against what exists)."""
+    values["siret"] = rules.normalise_identifier(values.get("siret")) or None
+    values["rna"] = rules.normalise_identifier(values.get("rna")) or None
+    values["name"] = (values.get("name") or "").strip()
+    findings = rules.owner_errors(
+        name=values["name"],
+        siret=values["siret"],
+        rna=values["rna"],
+        legal_category=values.get("legal_category") or "",
+        categories=_LEGAL_CATEGORIES,
+    )
+    commune = values.get("commune")
+    if isinstance(commune, str) and commune:
+        if known is not None:
+            found = known.get(commune)
+        else:
+            found = Commune.objects.filter(code=commune).first()
+        if found is None:
+            findings.append(Finding("commune", f"commune inconnue : {commune}"))
+        values["commune"] = found
+    elif not commune:
+        values["commune"] = None
+    return findings
+
+
+def number_clash(key: str, other_name: str, other_pk: Any) -> Finding:
+    return Finding(key, f"ce numéro est déjà celui de « {other_name} » ({other_pk})")
 
 
 @dataclass
@@ -150,6 +381,7 @@ class _Prepared:
     lines: list[FinancingLine]
     path: list[lifecycle.Edge]
     new_owner: OwnerDraft | None
+    references: dict[Partner, str]
 
 
 @dataclass
@@ -159,83 +391,150 @@ class _Batch:
     contract: Contract
     communes: dict[str, Commune]
     codes_taken: set[str]
-    references_taken: set[tuple[int, str]]
-    sirets_taken: set[str]
-    rnas_taken: set[str]
-    owners: dict[int, ProjectOwner | None] = field(default_factory=dict)  # id(draft) → owner
+    references_taken: dict[tuple[int, str], str]  # (partner, reference) → operation code
+    owners_taken: dict[tuple[str, str], tuple[str, Any]]  # (siret|rna, number) → (name, pk)
+    owners: dict[int, ProjectOwner | Refusal] = field(default_factory=dict)  # id(draft) →
+    committees: dict[int, Refusal | None] = field(default_factory=dict)  # id(draft) → refusal
+    programmed: dict[tuple[int, int], rules.ProgrammedFigure] | None = None
 
     @classmethod
     def read(cls, contract: Contract, drafts: Sequence[OperationDraft]) -> _Batch:
-        codes = {str(c).strip() for d in drafts for c in d.communes}
+        codes = {
+            c.code if isinstance(c, Commune) else str(c).strip() for d in drafts for c in d.communes
+        }
+        new_owners = [d.owner for d in drafts if isinstance(d.owner, OwnerDraft)]
+        codes |= {o.commune for o in new_owners if isinstance(o.commune, str) and o.commune}
         given = {d.code.strip() for d in drafts if d.code and d.code.strip()}
         refs = {(p.pk, str(r).strip()) for d in drafts for p, r in d.external_references.items()}
-        new_owners = [d.owner for d in drafts if isinstance(d.owner, OwnerDraft)]
-        sirets = {rules.normalise_identifier(o.siret) for o in new_owners} - {""}
-        rnas = {rules.normalise_identifier(o.rna) for o in new_owners} - {""}
-        taken_refs = ExternalReference.objects.filter(
-            partner_id__in={p for p, _ in refs}, reference__in={r for _, r in refs}
-        ).values_list("partner_id", "reference")
+        taken_refs = (
+            ExternalReference.objects.filter(
+                partner_id__in={p for p, _ in refs}, reference__in={r for _, r in refs}
+            ).values_list("partner_id", "reference", "operation__code")
+            if refs
+            else []
+        )
         return cls(
             contract=contract,
             communes={
                 c.code: c
                 for c in Commune.objects.filter(code__in=codes).select_related("departement")
-            },
+            }
+            if codes
+            else {},
             codes_taken=set(
                 Operation.objects.filter(contract=contract, code__in=given).values_list(
                     "code", flat=True
                 )
-            ),
-            references_taken=set(taken_refs),
-            sirets_taken={
-                str(v)
-                for v in ProjectOwner.objects.filter(siret__in=sirets).values_list(
-                    "siret", flat=True
-                )
-            },
-            rnas_taken={
-                str(v)
-                for v in ProjectOwner.objects.filter(rna__in=rnas).values_list("rna", flat=True)
-            },
+            )
+            if given
+            else set(),
+            references_taken={(p, r): code for p, r, code in taken_refs},
+            owners_taken=_owners_taken(new_owners),
         )
+
+
+def _owners_taken(drafts: Iterable[OwnerDraft]) -> dict[tuple[str, str], tuple[str, Any]]:
+    """(siret|rna, number) → (name, id) of the existing owners that the drafts' numbers name
+    (read by slices: a register names tens of thousands of owners)."""
+    drafts = list(drafts)
+    out: dict[tuple[str, str], tuple[str, Any]] = {}
+    for key in ("siret", "rna"):
+        numbers = sorted({rules.normalise_identifier(getattr(o, key)) for o in drafts} - {""})
+        for i in range(0, len(numbers), 5000):
+            for number, name, pk in ProjectOwner.objects.filter(
+                **{f"{key}__in": numbers[i : i + 5000]}
+            ).values_list(key, "name", "pk"):
+                out[(key, str(number))] = (name, pk)
+    return out
+
+
+@transaction.atomic
+def owners_create_many(
+    *, actor: Actor, drafts: Sequence[OwnerDraft]
+) -> list[ProjectOwner | Refusal]:
+    """Create the maîtres d'ouvrage of `drafts`; for each, the owner written or the refusal."""
+    codes = {o.commune for o in drafts if isinstance(o.commune, str) and o.commune}
+    batch = _Batch(
+        contract=None,  # type: ignore[arg-type]  # owners belong to no contract
+        communes={c.code: c for c in Commune.objects.filter(code__in=codes)} if codes else {},
+        codes_taken=set(),
+        references_taken={},
+        owners_taken=_owners_taken(drafts),
+    )
+    out: list[ProjectOwner | Refusal] = []
+    for draft in drafts:
+        try:
+            out.append(_owner_of(actor, batch, draft))
+        except _Refused as refused:
+            out.append(refused.refusal)
+    created = list({id(o): o for o in out if isinstance(o, ProjectOwner)}.values())
+    audit_record_many(actor=actor, entries=_owners_write(created))
+    return out
+
+
+def _owners_write(owners: list[ProjectOwner]) -> list[AuditDraft]:
+    """Insert the new owners; their audit entries."""
+    ProjectOwner.objects.bulk_create(owners, batch_size=2000)
+    return [
+        AuditDraft(
+            action=AuditAction.OWNER_CREATED,
+            subject=owner,
+            changes=diff_fields({}, owner_snapshot(owner)),
+        )
+        for owner in owners
+    ]
 
 
 def _owner_of(actor: Actor, batch: _Batch, draft: OwnerDraft) -> ProjectOwner:
-    """The unsaved owner of an owner draft, checked as `owner_create` checks (once per draft)."""
+    """The unsaved owner of an owner draft, checked as `owner_create` checks it (once per
+    draft object)."""
     key = id(draft)
     if key not in batch.owners:
-        owner = None
-        siret = rules.normalise_identifier(draft.siret) or None
-        rna = rules.normalise_identifier(draft.rna) or None
-        findings = rules.owner_errors(
-            name=(draft.name or "").strip(),
-            siret=siret,
-            rna=rna,
-            legal_category=draft.legal_category or "",
-            categories=LegalCategory.values,
-        )
-        clash = (siret and siret in batch.sirets_taken) or (rna and rna in batch.rnas_taken)
-        if not rules.as_error_dict(findings) and not clash and _allowed(actor, "owner.edit"):
-            owner = ProjectOwner(
-                name=draft.name.strip(), legal_category=draft.legal_category, siret=siret, rna=rna
+        try:
+            _permission(actor, "owner.edit", None, "owner")
+            values: dict[str, Any] = {
+                "name": draft.name,
+                "legal_category": draft.legal_category,
+                "siret": draft.siret,
+                "rna": draft.rna,
+                "commune": draft.commune or None,
+            }
+            findings = owner_findings(values, known=batch.communes)
+            for kind in ("siret", "rna"):
+                number = values[kind]
+                if number and not any(f.field == kind for f in findings):
+                    other = batch.owners_taken.get((kind, number))
+                    if other is not None:
+                        findings.append(number_clash(kind, *other))
+            _stop(findings, "owner")
+            owner: ProjectOwner | Refusal = ProjectOwner(
+                name=values["name"],
+                legal_category=values["legal_category"],
+                siret=values["siret"],
+                rna=values["rna"],
+                commune=values["commune"],
+                provenance=draft.provenance,
             )
-            # A second draft creating the same number would clash: the services will say so.
-            if siret:
-                batch.sirets_taken.add(siret)
-            if rna:
-                batch.rnas_taken.add(rna)
+            for kind in ("siret", "rna"):
+                if values[kind]:
+                    # Another draft creating the same number clashes with this one.
+                    batch.owners_taken[(kind, values[kind])] = (values["name"], "nouveau")
+        except _Refused as refused:
+            owner = refused.refusal
         batch.owners[key] = owner
-    owner = batch.owners[key]
-    if owner is None:
-        raise _Declined
-    return owner
+    found = batch.owners[key]
+    if isinstance(found, Refusal):
+        raise _Refused(found)
+    return found
 
 
 def _prepare(actor: Actor, batch: _Batch, index: int, draft: OperationDraft) -> _Prepared:
     contract = batch.contract
+    _blocked(draft, "owner")
     new_owner = draft.owner if isinstance(draft.owner, OwnerDraft) else None
     owner = _owner_of(actor, batch, new_owner) if new_owner else draft.owner
-    assert isinstance(owner, ProjectOwner)
+    _blocked(draft, "operation")
+    _permission(actor, "operation.create", contract, "operation")
     values: dict[str, Any] = {
         "title": draft.title,
         "description": draft.description,
@@ -246,14 +545,13 @@ def _prepare(actor: Actor, batch: _Batch, index: int, draft: OperationDraft) -> 
         "cost_ht": draft.cost_ht,
         "cost_ttc": draft.cost_ttc,
         "cost_base": draft.cost_base,
-        "secondary_objectives": [],
-        "markers": [],
+        "physical_progress": draft.physical_progress,
+        "published": draft.published,
+        "secondary_objectives": list(draft.secondary_objectives),
+        "markers": list(draft.markers),
         "external_references": dict(draft.external_references),
     }
-    try:
-        one._normalise_operation_values(values)
-    except ValidationError as exc:
-        raise _Declined from exc
+    _stop(normalise_operation_values(values), "operation")
     findings = rules.operation_errors(
         title=values["title"],
         start_date=draft.start_date,
@@ -262,124 +560,226 @@ def _prepare(actor: Actor, batch: _Batch, index: int, draft: OperationDraft) -> 
         cost_ttc=values["cost_ttc"],
         cost_base=draft.cost_base,
     )
-    communes = one._resolve_communes(contract, draft.communes, findings, known=batch.communes)
-    one._check_contract_objects(contract, values, findings)
-    _check(findings)
+    communes = resolve_communes(contract, draft.communes, findings, known=batch.communes)
+    findings += rules.contract_objects_findings(
+        contract_id=contract.pk,
+        objective=values["objective"],
+        owner=values["owner"],
+        secondary_objectives=values["secondary_objectives"],
+        markers=values["markers"],
+        external_references=values["external_references"],
+    )
     code = (draft.code or "").strip() or None
-    if code is not None:
-        if code in batch.codes_taken:
-            raise _Declined
-        batch.codes_taken.add(code)
-    for partner, reference in values["external_references"].items():
-        ref = (partner.pk, str(reference).strip())
-        if ref in batch.references_taken:
-            raise _Declined
-        batch.references_taken.add(ref)
+    if code is not None and code in batch.codes_taken:
+        findings.append(Finding("code", f"le numéro « {code} » existe déjà dans ce contrat"))
+    _stop(findings, "operation")
+    references = {p: str(r).strip() for p, r in values["external_references"].items()}
+    for partner, reference in references.items():
+        taken = batch.references_taken.get((partner.pk, reference))
+        if taken is not None:
+            raise _Refused(
+                Refusal(
+                    "operation",
+                    findings=[
+                        Finding(
+                            "external_references",
+                            f"la référence « {reference} » est déjà celle de l'opération {taken}",
+                        )
+                    ],
+                )
+            )
 
     first = communes[0] if communes else None
+    assert not isinstance(owner, OwnerDraft)  # drafted owners are built by `_owner_of`
     operation = Operation(
         contract=contract,
         code=code or "",
         title=values["title"],
         description=values["description"],
         owner=owner,
-        objective=draft.objective,
+        objective=values["objective"],
         start_date=draft.start_date,
         end_date=draft.end_date,
         cost_ht=values["cost_ht"],
         cost_ttc=values["cost_ttc"],
         cost_base=draft.cost_base,
+        physical_progress=values["physical_progress"],
+        published=draft.published,
+        provenance=draft.provenance,
         departement_id=first.departement_id if first else None,
         epci_id=first.epci_id if first else None,
         status=OperationStatus.DRAFT,
     )
-    if not _allowed(actor, "operation.create", contract):
-        raise _Declined
+    secondary_ids = [o.pk for o in values["secondary_objectives"]]
+    lines = []
+    for i, line in enumerate(draft.lines):
+        _blocked(draft, "line", i)
+        lines.append(_line(actor, operation, i, line, secondary_ids))
+    _blocked(draft, "status")
+    path = _walk(actor, batch, operation, draft, lines)
+    if draft.blocked is not None:
+        raise _Refused(draft.blocked)
+    # Only now is the draft accepted: what it takes is taken for the drafts after it.
+    if code is not None:
+        batch.codes_taken.add(code)
+    for partner, reference in references.items():
+        batch.references_taken[(partner.pk, reference)] = code or "(nouvelle)"
+    return _Prepared(index, draft, operation, communes, lines, path, new_owner, references)
 
-    lines = [_line(actor, operation, line) for line in draft.lines]
-    path = _walk(actor, operation, draft, lines)
-    return _Prepared(index, draft, operation, communes, lines, path, new_owner)
 
-
-def _line(actor: Actor, operation: Operation, draft: LineDraft) -> FinancingLine:
+def _line(
+    actor: Actor, operation: Operation, i: int, draft: LineDraft, secondary_ids: list[int]
+) -> FinancingLine:
     """The unsaved line `financing_line_add` would write (its defaults, its checks)."""
     partner = draft.partner
-    if not _allowed(actor, "financing_line.edit", (operation, partner)):
-        raise _Declined
-    try:
-        amount = one._money(draft.amount, "amount", required=True)
-    except ValidationError as exc:
-        raise _Declined from exc
-    values: dict[str, Any] = {
-        "financer_kind": draft.financer_kind,
-        "partner": partner,
-        "financer_label": (draft.financer_label or "").strip(),
-        "objective": draft.objective or operation.objective,
-        "amount": amount,
-        "contractualised": (draft.financer_kind == FinancerKind.PARTNER)
-        if draft.contractualised is None
-        else bool(draft.contractualised),
-        "budget_nature": draft.budget_nature
-        or (partner.budget_nature if partner is not None else BudgetNature.OTHER),
-        "programme": draft.programme,
-        "year": draft.year,
-        "external_ref": (draft.external_ref or "").strip(),
-    }
-    _check(one._line_findings(operation, values, secondary_ids=()))
+    _permission(actor, "financing_line.edit", (operation, partner), "line", i)
+    amount = money_or_refuse(draft.amount, "amount", "line", required=True, line=i)
+    values = line_values(
+        operation,
+        financer_kind=draft.financer_kind,
+        partner=partner,
+        financer_label=draft.financer_label,
+        objective=draft.objective,
+        amount=amount,
+        contractualised=draft.contractualised,
+        budget_nature=draft.budget_nature,
+        programme=draft.programme,
+        year=draft.year,
+        external_ref=draft.external_ref,
+    )
+    _stop(line_findings(operation, values, secondary_ids=secondary_ids), "line", i)
     return FinancingLine(operation=operation, **values)
 
 
 def _walk(
-    actor: Actor, operation: Operation, draft: OperationDraft, lines: list[FinancingLine]
+    actor: Actor,
+    batch: _Batch,
+    operation: Operation,
+    draft: OperationDraft,
+    lines: list[FinancingLine],
 ) -> list[lifecycle.Edge]:
-    """The lifecycle edges from draft to the draft's status, each allowed as
-    `operation_transition` (and, into programmed, `decision_record`) would allow it."""
+    """The lifecycle edges from draft to the draft's status, each checked as
+    `operation_transition` (and, into programmed, `committee_create` and `decision_record`)
+    checks it."""
     path = lifecycle.status_path(OperationStatus.DRAFT, draft.status)
     if path is None:
-        raise _Declined
-    if path and not _allowed(actor, "operation.transition", operation):
-        raise _Declined
+        operation.status = OperationStatus.DRAFT
+        _stop(
+            [
+                Finding("status", m)
+                for m in lifecycle.transition_errors(operation=operation, to_status=draft.status)
+            ],
+            "status",
+        )
+        path = []
     for edge in path:
+        operation.status = edge.source
         decision = None
         if edge.needs_decision:
-            if (
-                not _committee_allowed(actor, operation, draft.committee)
-                or edge.needs_decision != DecisionOutcome.APPROVED
-                or not any(line.partner_id and line.amount > 0 for line in lines)
-            ):
-                raise _Declined
-            if (
-                operation.contract.over_programming == "block"
-                and edge.target in PROGRAMMED_STATUSES
-                and any(line.contractualised for line in lines)
-            ):
-                raise _Declined  # the check reads summaries that move draft by draft
-            decision = Decision(outcome=DecisionOutcome.APPROVED)
+            decision = _decide(actor, batch, operation, draft, lines)
+        _permission(actor, "operation.transition", operation, "status")
         reason = draft.reason if (edge.needs_reason or edge.decision_or_reason) else ""
-        operation.status = edge.source
-        if lifecycle.transition_errors(
+        errors = lifecycle.transition_errors(
             operation=operation, to_status=edge.target, reason=reason, decision=decision
-        ):
-            raise _Declined
+        )
+        _stop([Finding("status", m) for m in errors], "status")
     operation.status = path[-1].target if path else OperationStatus.DRAFT
+    if operation.status in PROGRAMMED_STATUSES and any(edge.needs_decision for edge in path):
+        _over_programming(batch, operation, draft, lines)
     return path
 
 
-def _committee_allowed(
-    actor: Actor, operation: Operation, committee: Committee | CommitteeDraft | None
-) -> bool:
-    """Whether the decision may be recorded at this committee (created first, if a draft, as
-    `committee_create` checks it)."""
+def _decide(
+    actor: Actor,
+    batch: _Batch,
+    operation: Operation,
+    draft: OperationDraft,
+    lines: list[FinancingLine],
+) -> Decision:
+    """The approving decision of the draft's committee, checked as `committee_create` (for a
+    committee to create) and `decision_record` (default amounts) check it."""
+    committee = draft.committee
     if committee is None:
-        return False
-    if isinstance(committee, CommitteeDraft):
-        values = {"kind": committee.kind, "date": committee.date}
-        return not one._committee_findings(values) and _allowed(
-            actor, "committee.edit", operation.contract
+        return None  # type: ignore[return-value]  # transition_errors says a decision is needed
+    if isinstance(committee, CommitteeDraft) and committee.created is None:
+        key = id(committee)
+        if key not in batch.committees:
+            try:
+                _permission(actor, "committee.edit", operation.contract, "status")
+                _stop(
+                    rules.committee_findings(
+                        kind=committee.kind,
+                        date_given=isinstance(committee.date, date),
+                        kinds=_COMMITTEE_KINDS,
+                    ),
+                    "status",
+                )
+                batch.committees[key] = None
+            except _Refused as refused:
+                batch.committees[key] = refused.refusal
+        refusal = batch.committees[key]
+        if refusal is not None:
+            raise _Refused(refusal)
+        _permission(actor, "committee.edit", operation.contract, "status")
+    else:
+        existing = committee.created if isinstance(committee, CommitteeDraft) else committee
+        assert existing is not None
+        _permission(actor, "committee.edit", existing, "status")
+        if existing.contract_id != operation.contract_id:
+            _stop([Finding("operation", "cette opération relève d'un autre contrat")], "status")
+    if not any(line.partner_id and line.amount > 0 for line in lines):
+        _stop(
+            [
+                Finding(
+                    "amounts", "une décision favorable approuve au moins un montant d'un partenaire"
+                )
+            ],
+            "status",
         )
-    return committee.contract_id == operation.contract_id and _allowed(
-        actor, "committee.edit", committee
+    return Decision(operation=operation, outcome=DecisionOutcome.APPROVED)
+
+
+def _over_programming(
+    batch: _Batch, operation: Operation, draft: OperationDraft, lines: list[FinancingLine]
+) -> None:
+    """`decision_record`'s over-programming guard on the pairs approved, counting what the
+    batch's earlier drafts programmed (only a contract that blocks refuses)."""
+    contract = batch.contract
+    if contract.over_programming != "block":
+        return
+    committee = draft.committee
+    day = committee.date if committee is not None else None
+    if day is not None and day > timezone.localdate():
+        return  # programmed from a later date: not in today's figure
+    pairs = {
+        (line.partner_id, line.objective_id)
+        for line in lines
+        if line.contractualised and line.partner_id
+    }
+    if batch.programmed is None:
+        batch.programmed = {}
+    missing = [p for p in pairs if p not in batch.programmed]
+    if missing:
+        batch.programmed.update(programmed_figure_map(contract=contract, pairs=missing))
+    added: dict[tuple[int, int], Decimal] = {}
+    for line in lines:
+        pair = (line.partner_id, line.objective_id)
+        if pair in pairs and line.amount:
+            added[pair] = added.get(pair, Decimal(0)) + line.amount
+    figures = {
+        pair: rules.ProgrammedFigure(
+            f.partner_label, f.objective_label, f.maquette, f.programmed + added.get(pair, 0)
+        )
+        for pair, f in batch.programmed.items()
+        if pair in pairs
+    }
+    _stop(
+        rules.over_programming_findings(
+            [figures[p] for p in sorted(figures)], policy=contract.over_programming
+        ),
+        "status",
     )
+    batch.programmed.update(figures)
 
 
 def _number(contract: Contract, prepared: list[_Prepared]) -> None:
@@ -389,7 +789,13 @@ def _number(contract: Contract, prepared: list[_Prepared]) -> None:
     if not missing:
         return
     Contract.objects.select_for_update(of=("self",)).filter(pk=contract.pk).first()
-    n = int(one._next_code(contract)[3:])
+    last = (
+        Operation.objects.filter(contract=contract, code__regex=r"^OP-[0-9]{6}$")
+        .order_by("-code")
+        .values_list("code", flat=True)
+        .first()
+    )
+    n = int(last[3:]) + 1 if last else 1
     for op in missing:
         op.code = f"OP-{n:06d}"
         n += 1
@@ -398,10 +804,10 @@ def _number(contract: Contract, prepared: list[_Prepared]) -> None:
 @transaction.atomic
 def operations_create_many(
     *, actor: Actor, contract: Contract, drafts: Sequence[OperationDraft]
-) -> list[Operation | None]:
-    """Create the new operations of `drafts` that every rule accepts (see the module); None in
-    place of each declined draft, for which nothing is written."""
-    out: list[Operation | None] = [None] * len(drafts)
+) -> list[Outcome]:
+    """Create the new operations of `drafts`; for each, the operation written or the refusal
+    (nothing written for a refused draft)."""
+    out = [Outcome() for _ in drafts]
     if not drafts:
         return out
     batch = _Batch.read(contract, drafts)
@@ -409,19 +815,16 @@ def operations_create_many(
     for i, draft in enumerate(drafts):
         try:
             prepared.append(_prepare(actor, batch, i, draft))
-        except _Declined:
-            continue
-    if not prepared:
-        return out
-    _write(actor, contract, prepared)
+        except _Refused as refused:
+            out[i].refusal = refused.refusal
+    if prepared:
+        _write(actor, contract, prepared)
     for p in prepared:
-        out[p.index] = p.operation
+        out[p.index].operation = p.operation
     return out
 
 
 def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
-    from cper.finance import summaries
-
     now = timezone.now()
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
     audit: list[AuditDraft] = []
@@ -431,15 +834,7 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
     for p in prepared:
         if p.new_owner is not None and id(p.new_owner) not in owners:
             owners[id(p.new_owner)] = p.operation.owner
-    ProjectOwner.objects.bulk_create(owners.values(), batch_size=2000)
-    for owner in owners.values():
-        audit.append(
-            AuditDraft(
-                action="maître d'ouvrage créé",
-                subject=owner,
-                changes=diff_fields({}, one._owner_snapshot(owner)),
-            )
-        )
+    audit += _owners_write(list(owners.values()))
     # Then the committees to create that an accepted operation names (once each).
     committees: dict[int, CommitteeDraft] = {}
     for p in prepared:
@@ -456,9 +851,9 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
         assert c.created is not None
         audit.append(
             AuditDraft(
-                action="comité créé",
+                action=AuditAction.COMMITTEE_CREATED,
                 subject=c.created,
-                changes=diff_fields({}, one._committee_snapshot(c.created)),
+                changes=diff_fields({}, committee_snapshot(c.created)),
                 contract_id=contract.pk,
             )
         )
@@ -471,6 +866,22 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
             OperationCommune(operation=p.operation, commune=c, position=i)
             for p in prepared
             for i, c in enumerate(p.communes)
+        ],
+        batch_size=5000,
+    )
+    Operation.secondary_objectives.through.objects.bulk_create(
+        [
+            Operation.secondary_objectives.through(operation_id=p.operation.pk, objective_id=pk)
+            for p in prepared
+            for pk in sorted({o.pk for o in p.draft.secondary_objectives})
+        ],
+        batch_size=5000,
+    )
+    Operation.markers.through.objects.bulk_create(
+        [
+            Operation.markers.through(operation_id=p.operation.pk, marker_id=pk)
+            for p in prepared
+            for pk in sorted({m.pk for m in p.draft.markers})
         ],
         batch_size=5000,
     )
@@ -506,16 +917,18 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
         op = p.operation
         audit.append(
             AuditDraft(
-                action="opération créée",
+                action=AuditAction.OPERATION_CREATED,
                 subject=op,
                 changes=diff_fields(
                     {},
-                    one.operation_snapshot(
+                    operation_snapshot(
                         op,
                         related={
                             "communes": [c.code for c in p.communes],
-                            "secondary_objectives": [],
-                            "markers": [],
+                            "secondary_objectives": sorted(
+                                {o.code for o in p.draft.secondary_objectives}
+                            ),
+                            "markers": sorted({m.code for m in p.draft.markers}),
                             "external_references": {
                                 partner.code: str(ref).strip()
                                 for partner, ref in sorted(
@@ -532,9 +945,9 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
         for line in p.lines:
             audit.append(
                 AuditDraft(
-                    action="ligne de financement ajoutée",
+                    action=AuditAction.LINE_ADDED,
                     subject=line,
-                    changes=diff_fields({}, one.line_snapshot(line)),
+                    changes=diff_fields({}, line_snapshot(line)),
                     contract_id=contract.pk,
                     operation_id=op.pk,
                 )
@@ -546,7 +959,7 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                 committee = decision.committee
                 audit.append(
                     AuditDraft(
-                        action="inscrite à l'ordre du jour",
+                        action=AuditAction.AGENDA_ADDED,
                         subject=decision,
                         changes={"committee": {"avant": None, "après": committee.pk}},
                         message=str(committee),
@@ -556,7 +969,7 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                 )
                 audit.append(
                     AuditDraft(
-                        action=f"décision : {decision.get_outcome_display()}",
+                        action=AuditAction.DECISION_RECORDED,
                         subject=decision,
                         changes={
                             "outcome": {"avant": None, "après": decision.outcome},
@@ -588,8 +1001,7 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                 changes["decision"] = {"avant": None, "après": decision.pk}
             audit.append(
                 AuditDraft(
-                    action=f"statut : {lifecycle.label(edge.source)} → "
-                    f"{lifecycle.label(edge.target)}",
+                    action=AuditAction.OPERATION_STATUS_CHANGED,
                     subject=op,
                     changes=changes,
                     message=reason,
@@ -607,13 +1019,13 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
     )
     OperationTransition.objects.bulk_create(transitions, batch_size=5000)
     audit_record_many(actor=actor, entries=audit)
-    # bulk_create sends no signal: the summaries learn of the new lines here (once, at the end
-    # of an import that defers them).
+    # The summaries learn of the new lines here (once, at the end of an import that defers
+    # them), in this transaction.
     summaries.lines_sync(line_ids=[line.pk for p in prepared for line in p.lines])
 
 
 def _references(p: _Prepared) -> Mapping[Partner, str]:
-    return p.draft.external_references
+    return p.references
 
 
 def _committee_of(p: _Prepared) -> Committee:

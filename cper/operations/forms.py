@@ -21,6 +21,7 @@ from cper.contracts.models import (
     Objective,
     Partner,
 )
+from cper.findings import errors_only
 from cper.money import MoneyError, to_money
 from cper.operations import rules
 from cper.operations.models import (
@@ -31,6 +32,7 @@ from cper.operations.models import (
     FinancingLine,
     LegalCategory,
     Operation,
+    OperationStatus,
 )
 from cper.operations.selectors import owner_find
 from cper.territories.models import Commune
@@ -185,7 +187,7 @@ class OperationForm(DsfrBaseForm):
             findings += rules.commune_errors(
                 requested=codes, found=found, region_code=self.contract.region_id
             )
-        for f in rules.errors_only(findings):
+        for f in errors_only(findings):
             if f.field in self.fields and f.field not in self.errors:
                 self.add_error(f.field, f.message)
         return data
@@ -289,8 +291,6 @@ class TransitionForm(DsfrBaseForm):
 
 
 def _status_labels() -> list[tuple[str, str]]:
-    from cper.operations.models import OperationStatus
-
     return list(OperationStatus.choices)
 
 

@@ -21,7 +21,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from cper.accounts.permissions import require_actor
+from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record
+from cper.finance import summaries
 from cper.operations.models import (
     Decision,
     DecisionOutcome,
@@ -166,12 +168,14 @@ def operation_transition(
         reason=reason,
         decision=decision,
     )
+    # What the operation's lines count as follows its status (programmed or not, and when).
+    summaries.lines_sync(operation_ids=[current.pk])
     changes: dict[str, Any] = {"status": {"avant": from_status, "après": to_status}}
     if decision is not None:
         changes["decision"] = {"avant": None, "après": decision.pk}
     audit_record(
         actor=actor,
-        action=f"statut : {label(from_status)} → {label(to_status)}",
+        action=AuditAction.OPERATION_STATUS_CHANGED,
         subject=current,
         changes=changes,
         message=reason,

@@ -1,23 +1,23 @@
-"""Rules of the register: plain functions that return errors (or warnings), never raise.
+"""Rules of the register: plain functions that return findings (`cper.findings.Finding`, the
+project's one type), never raise.
 
 Each finding names the field it is about, so that a form, an import row or an API answer can
 show it next to the right input. Services turn the `error` findings into a `ValidationError`
 keyed by field; `warning` findings are shown (detail page, import report) but do not block.
-No database access here: callers pass the figures.
+No database access here: callers pass the values and figures (statuses come as values with
+their French label, and whether they are terminal, programmed… as booleans).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cper.findings import ERROR, WARNING, Finding
 from cper.money import ZERO, format_eur, format_percent, rate
-
-ERROR = "error"
-WARNING = "warning"
 
 # Public aid ceiling for an investment grant: 80 % of the eligible cost (décret n° 2018-514 du
 # 25 juin 2018, art. 1er), with exceptions decided case by case: a warning, not an error.
@@ -29,35 +29,6 @@ SIREN_RE = re.compile(r"^\d{9}$")
 # W + 9 characters: the 3-character code of the prefecture (digits, or 2A/2B for Corsica)
 # then 6 digits, e.g. W595012345, W2A1000123.
 RNA_RE = re.compile(r"^W(?:\d{3}|2[AB]\d)\d{6}$")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A problem found by a rule: the field it concerns, a French message, its level."""
-
-    field: str
-    message: str
-    level: str = ERROR
-
-    @property
-    def is_error(self) -> bool:
-        return self.level == ERROR
-
-    def __str__(self) -> str:
-        return f"{self.field} : {self.message}"
-
-
-def errors_only(findings: Iterable[Finding]) -> list[Finding]:
-    return [f for f in findings if f.level == ERROR]
-
-
-def as_error_dict(findings: Iterable[Finding]) -> dict[str, list[str]]:
-    """{field: [messages]} for the errors, the shape of `ValidationError(dict)`."""
-    out: dict[str, list[str]] = {}
-    for f in findings:
-        if f.level == ERROR:
-            out.setdefault(f.field, []).append(f.message)
-    return out
 
 
 # --- identifiers -------------------------------------------------------------------------------
@@ -212,6 +183,96 @@ def commune_errors(
     return out
 
 
+def contract_objects_findings(
+    *,
+    contract_id: int,
+    objective: Any,
+    owner: Any,
+    secondary_objectives: Iterable[Any] = (),
+    markers: Iterable[Any] = (),
+    external_references: Any = None,
+) -> list[Finding]:
+    """The objects an operation names belong to its contract (each has `contract_id`, `code`);
+    its main objective and owner are given."""
+    out: list[Finding] = []
+    if objective is None:
+        out.append(Finding("objective", "l'objectif principal est obligatoire"))
+    elif objective.contract_id != contract_id:
+        out.append(Finding("objective", "cet objectif n'est pas celui de ce contrat"))
+    if owner is None:
+        out.append(Finding("owner", "le maître d'ouvrage est obligatoire"))
+    for obj in secondary_objectives or []:
+        if obj.contract_id != contract_id:
+            out.append(Finding("secondary_objectives", f"objectif {obj.code} hors du contrat"))
+    for marker in markers or []:
+        if marker.contract_id != contract_id:
+            out.append(Finding("markers", f"marqueur {marker.code} hors du contrat"))
+    for partner, reference in (external_references or {}).items():
+        if partner.contract_id != contract_id:
+            out.append(Finding("external_references", f"partenaire {partner.code} hors du contrat"))
+        elif not str(reference).strip():
+            out.append(Finding("external_references", f"référence vide pour {partner.code}"))
+    return out
+
+
+def terminal_edit_findings(
+    *, terminal: bool, status_label: str, fields: Iterable[str], editable: Iterable[str]
+) -> list[Finding]:
+    """A closed, rejected or abandoned operation: only the `editable` fields still change."""
+    if not terminal:
+        return []
+    allowed = set(editable)
+    return [
+        Finding(
+            key,
+            f"une opération « {status_label} » n'est plus modifiable "
+            "(seuls la description, l'avancement et la publication le sont)",
+        )
+        for key in fields
+        if key not in allowed
+    ]
+
+
+def frozen_objective_findings(
+    *, programmed: bool, current_id: int | None, new_id: int | None
+) -> list[Finding]:
+    """The main objective of a programmed operation does not change: its lines count in the
+    maquette under it."""
+    if not programmed or new_id is None or new_id == current_id:
+        return []
+    return [
+        Finding(
+            "objective",
+            "l'objectif principal d'une opération programmée ne change plus : ses lignes "
+            "comptent dans la maquette au titre de cet objectif",
+        )
+    ]
+
+
+def examinable_findings(*, examinable: bool, status_label: str, to_agenda: bool) -> list[Finding]:
+    """Only a submitted, under-review or adjourned operation goes on an agenda (`to_agenda`)
+    or receives a committee's decision."""
+    if examinable:
+        return []
+    what = "être inscrite à l'ordre du jour" if to_agenda else "recevoir de décision"
+    return [
+        Finding(
+            "operation",
+            f"une opération « {status_label} » ne peut pas {what} "
+            "(déposée, en instruction ou ajournée seulement)",
+        )
+    ]
+
+
+def committee_findings(*, kind: Any, date_given: bool, kinds: Iterable[str]) -> list[Finding]:
+    out: list[Finding] = []
+    if kind not in set(kinds):
+        out.append(Finding("kind", "nature de comité inconnue"))
+    if not date_given:
+        out.append(Finding("date", "la date du comité est obligatoire"))
+    return out
+
+
 # --- financing plans -----------------------------------------------------------------------------
 
 
@@ -248,6 +309,63 @@ def line_errors(
         and not (financer_label or "").strip()
     ):
         out.append(Finding("financer_label", "nommez le financeur (ex. FEDER, FSE+, FTJ, ADEME…)"))
+    return out
+
+
+def plan_line_findings(
+    *,
+    values: dict[str, Any],
+    contract_id: int,
+    start_year: int,
+    end_year: int,
+    allowed_objective_ids: Iterable[int | None],
+    plan_frozen: bool,
+    status_label: str,
+    financer_kinds: Collection[str],
+    budget_natures: Collection[str],
+) -> list[Finding]:
+    """A line as it would be written on an operation's plan: the line's own rules
+    (`line_errors`), then its place in the operation and contract: a known financer kind, a
+    partner of this contract, the operation's main or a secondary objective, a known budget
+    nature, a year within the contract (plus three), a plan not frozen by the operation's
+    status. `values`: the line's fields (objects with `pk` and `contract_id`)."""
+    partner = values.get("partner")
+    out = line_errors(
+        amount=values.get("amount"),
+        financer_kind=values.get("financer_kind") or "",
+        partner_id=partner.pk if partner else None,
+        contractualised=bool(values.get("contractualised")),
+        financer_label=values.get("financer_label") or "",
+    )
+    if values.get("financer_kind") not in financer_kinds:
+        out.append(
+            Finding("financer_kind", f"type de financeur inconnu « {values.get('financer_kind')} »")
+        )
+    if partner is not None and partner.contract_id != contract_id:
+        out.append(Finding("partner", "ce partenaire n'est pas signataire de ce contrat"))
+    objective = values.get("objective")
+    if objective is not None and objective.pk not in set(allowed_objective_ids):
+        out.append(
+            Finding(
+                "objective",
+                "l'objectif de la ligne doit être l'objectif principal ou un objectif "
+                "secondaire de l'opération",
+            )
+        )
+    if values.get("budget_nature") not in budget_natures:
+        out.append(Finding("budget_nature", "nature budgétaire inconnue"))
+    year = values.get("year")
+    if year is not None and not (start_year <= int(year) <= end_year + 3):
+        out.append(
+            Finding(
+                "year",
+                f"l'année {year} est hors de la période du contrat ({start_year}–{end_year})",
+            )
+        )
+    if plan_frozen:
+        out.append(
+            Finding("status", f"le plan de financement d'une opération « {status_label} » est figé")
+        )
     return out
 
 

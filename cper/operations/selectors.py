@@ -7,7 +7,6 @@ Visibility is decided by `cper.accounts.permissions`: the public sees published 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +29,8 @@ from cper.accounts.permissions import can, sees_unpublished
 from cper.audit.models import AuditEntry
 from cper.contracts.models import Axis, Contract, Marker, Objective, Partner
 from cper.db import MoneyField
+from cper.finance import aggregation
+from cper.findings import Finding
 from cper.money import ZERO
 from cper.operations import rules
 from cper.operations.lifecycle import allowed_targets
@@ -322,7 +323,7 @@ class OperationDetail:
     lines: list[LineView]
     cancelled_lines: list[LineView]
     figures: rules.PlanFigures
-    findings: list[rules.Finding]
+    findings: list[Finding]
     transitions: list[OperationTransition]
     decisions: list[Decision]
     history: list[AuditEntry]
@@ -425,26 +426,33 @@ def operation_detail(
 def programmed_figures(
     *, contract: Contract, pairs: Iterable[tuple[int, int]], as_of: dt.date | None = None
 ) -> list[rules.ProgrammedFigure]:
+    """The figures of `programmed_figure_map`, in the order of the pairs."""
+    found = programmed_figure_map(contract=contract, pairs=pairs, as_of=as_of)
+    return [found[pair] for pair in sorted(found)]
+
+
+def programmed_figure_map(
+    *, contract: Contract, pairs: Iterable[tuple[int, int]], as_of: dt.date | None = None
+) -> dict[tuple[int, int], rules.ProgrammedFigure]:
     """Programmed and maquette amounts for the given (partner id, objective id) pairs.
 
-    Programmed = active contractualised lines of operations in a programmed status; the
-    figure comes from the finance app's aggregation service when it is installed (so pages,
-    rules and reports agree), else from the lines directly.
+    Programmed = active contractualised lines of operations in a programmed status, as the
+    finance app's aggregation service counts them.
     """
     pairs = {(p, o) for p, o in pairs if p and o}
     if not pairs:
-        return []
+        return {}
     partners = {p.pk: p for p in Partner.objects.filter(pk__in={p for p, _ in pairs})}
     objectives = {o.pk: o for o in Objective.objects.filter(pk__in={o for _, o in pairs})}
     as_of = as_of or timezone.localdate()
     rows = _execution_rows(contract, partners, objectives, as_of)
-    out = []
+    out = {}
     for p, o in sorted(pairs):
         if p not in partners or o not in objectives:
             continue
         maquette, programmed = rows.get((partners[p].code, objectives[o].code), (ZERO, ZERO))
-        out.append(
-            rules.ProgrammedFigure(str(partners[p]), objectives[o].code, maquette, programmed)
+        out[(p, o)] = rules.ProgrammedFigure(
+            str(partners[p]), objectives[o].code, maquette, programmed
         )
     return out
 
@@ -455,55 +463,23 @@ def _execution_rows(
     objectives: dict[int, Objective],
     as_of: dt.date,
 ) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
-    """{(partner code, objective code): (maquette, programmed)}."""
-    try:
-        execution: Any = importlib.import_module("cper.finance.aggregation").execution
-    except (ImportError, AttributeError):  # no finance service: read the lines directly
-        execution = None
-    if execution is not None:
-        result = execution(
-            contract=contract,
-            as_of=as_of,
-            group_by=("partner", "objective"),
-            filters={
-                "partner": [p.code for p in partners.values()],
-                "objective": [o.code for o in objectives.values()],
-            },
-        )
-        out = {}
-        for r in getattr(result, "rows", result):
-            key = r.key
-            pc, oc = (key["partner"], key["objective"]) if isinstance(key, dict) else key
-            out[(str(pc), str(oc))] = (Decimal(r.maquette or 0), Decimal(r.programmed or 0))
-        return out
-    from cper.maquette.selectors import allocation_lines
-
-    maquette = {
-        (pc, oc): Decimal(total or 0)
-        for pc, oc, total in allocation_lines(contract=contract, as_of=as_of)
-        .filter(partner__in=partners.values(), objective__in=objectives.values())
-        .order_by()
-        .values("partner__code", "objective__code")
-        .annotate(total=Sum("amount"))
-        .values_list("partner__code", "objective__code", "total")
-    }
-    programmed = {
-        (pc, oc): Decimal(total or 0)
-        for pc, oc, total in FinancingLine.objects.filter(
-            operation__contract=contract,
-            operation__status__in=PROGRAMMED_STATUSES,
-            status=LineStatus.ACTIVE,
-            contractualised=True,
-            partner__in=partners.values(),
-            objective__in=objectives.values(),
-        )
-        .order_by()
-        .values("partner__code", "objective__code")
-        .annotate(total=Sum("amount"))
-        .values_list("partner__code", "objective__code", "total")
-    }
+    """{(partner code, objective code): (maquette, programmed)}, from the finance app's
+    aggregation service (so pages, rules and reports agree)."""
+    result = aggregation.execution(
+        contract=contract,
+        as_of=as_of,
+        group_by=("partner", "objective"),
+        filters={
+            "partner": [p.code for p in partners.values()],
+            "objective": [o.code for o in objectives.values()],
+        },
+    )
     return {
-        k: (maquette.get(k, ZERO), programmed.get(k, ZERO)) for k in set(maquette) | set(programmed)
+        (str(r.key["partner"]), str(r.key["objective"])): (
+            Decimal(r.maquette or 0),
+            Decimal(r.programmed or 0),
+        )
+        for r in result.rows
     }
 
 

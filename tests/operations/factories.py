@@ -1,7 +1,8 @@
 """Factories and helpers for the register, on the Hauts-de-France contract (loaded by conftest).
 
 Rows are built with the ORM directly (fast set-up); the behaviour under test goes through the
-services.
+services. A line built here is brought into the execution summaries at once, as a service
+would (no signal does it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import factory
 
 from cper.accounts.models import Organisation, Role, User
 from cper.contracts.models import Contract, Objective, Partner
+from cper.finance import summaries
 from cper.operations.models import (
     FinancerKind,
     FinancingLine,
@@ -77,7 +79,7 @@ def make_line(
 ) -> FinancingLine:
     partner = Partner.objects.get(contract=op.contract, code=partner_code) if partner_code else None
     kind = kwargs.pop("financer_kind", FinancerKind.PARTNER if partner else FinancerKind.OWNER)
-    return FinancingLine.objects.create(
+    line = FinancingLine.objects.create(
         operation=op,
         partner=partner,
         financer_kind=kind,
@@ -86,6 +88,8 @@ def make_line(
         contractualised=kwargs.pop("contractualised", partner is not None),
         **kwargs,
     )
+    summaries.lines_sync(line_ids=[line.pk])
+    return line
 
 
 def make_user(role: str, organisation: str | None = None, **kwargs: Any) -> User:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from cper.audit.actions import AuditAction
 from cper.audit.models import AuditEntry
 from cper.operations import services
 from cper.operations.lifecycle import EDGES, TRANSITIONS, operation_transition
@@ -162,7 +163,14 @@ def test_decision_approved_programs_the_operation_with_its_amounts(hdf, actors):
     }
     assert FinancingLine.objects.get(pk=own.pk).amount == Decimal("300000.00")
     actions = list(AuditEntry.objects.filter(operation_id=op.pk).values_list("action", flat=True))
-    assert any("décision" in a for a in actions) and any("approuvé" in a for a in actions)
+    assert AuditAction.DECISION_RECORDED in actions
+    assert AuditAction.LINE_APPROVED_AMOUNT in actions
+    entry = AuditEntry.objects.get(operation_id=op.pk, action=AuditAction.DECISION_RECORDED)
+    assert entry.changes["outcome"] == {"avant": None, "après": "approved"}
+    moves = AuditEntry.objects.filter(
+        operation_id=op.pk, action=AuditAction.OPERATION_STATUS_CHANGED
+    ).order_by("id")
+    assert [e.changes["status"]["après"] for e in moves] == [S.UNDER_REVIEW, S.PROGRAMMED]
     with pytest.raises(ValidationError):  # one decision per committee and operation
         services.decision_record(
             actor=actors["instructor"], committee=c, operation=op, outcome="approved"
