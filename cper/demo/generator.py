@@ -9,8 +9,10 @@ by the axes' stated shares).
 
 Per-row services are not used here (they would take hours at scale L): the rows are built in
 memory following the same rules (valid SIRET/RNA, derived département/EPCI, lifecycle edges,
-a committee decision for every programmed operation), and one summary audit entry records the
-run. The finance app's demo (commitments and payments, summaries) runs afterwards.
+a committee decision for every programmed operation), one summary audit entry records the
+run, and the contract's execution summaries are brought up to date (`summaries.rebuild`) in the
+same transaction. The finance app's demo (commitments and payments, through the ledger's
+service) runs afterwards.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from django.db import connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
+from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record
 from cper.contracts.models import BudgetProgramme, Contract, Marker, Objective, Partner
 from cper.db import Provenance
+from cper.finance import summaries
 from cper.operations.lifecycle import EDGES
 from cper.operations.models import (
     Committee,
@@ -1045,9 +1049,14 @@ class Generator:
             owners = self._owners(ops)
             committees, upcoming = self._committees()
             self._write(ops, owners, committees, upcoming)
+            # The rows above bypass the register's services: bring the contract's execution
+            # summaries up to date here, in the same transaction, as those services do. The
+            # contract had no operation: its recomputation (set-based, twice as fast as
+            # `lines_sync` of every new line) is exactly the upkeep of the new lines.
+            summaries.rebuild(self.contract)
             audit_record(
                 actor=Actor.cli(),
-                action="données de démonstration générées",
+                action=AuditAction.DEMO_GENERATED,
                 subject=self.contract,
                 changes={
                     "échelle": {"avant": None, "après": self.scale},

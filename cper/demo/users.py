@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cper.accounts.models import Organisation, Role, User
+from cper.accounts.services import UserDraft, users_create
+from cper.audit.services import Actor
 
 
 @dataclass(frozen=True)
@@ -41,28 +43,34 @@ DEMO_USERS = (
 )
 
 
-def demo_users_ensure() -> list[str]:
-    """Create the demo accounts that do not exist yet (an existing username is left alone).
-    Returns the usernames created."""
-    created = []
+def demo_users_ensure(*, actor: Actor | None = None) -> list[str]:
+    """Create the demo accounts that do not exist yet (an existing username is left alone),
+    through `cper.accounts.services.users_create` (one batch, audited). Returns the usernames
+    created."""
     orgs = {o.code: o for o in Organisation.objects.all()}
+    existing = set(
+        User.objects.filter(username__in=[s.username for s in DEMO_USERS]).values_list(
+            "username", flat=True
+        )
+    )
+    drafts = []
     for spec in DEMO_USERS:
-        if User.objects.filter(username=spec.username).exists():
+        if spec.username in existing:
             continue
         if spec.organisation and spec.organisation not in orgs:
             continue  # the contract naming this organisation is not loaded
         first, _, last = spec.label.partition(" ")
-        user = User(
-            username=spec.username,
-            role=spec.role,
-            organisation=orgs.get(spec.organisation) if spec.organisation else None,
-            is_staff=spec.staff,
-            is_superuser=spec.role == Role.ADMINISTRATOR,
-            first_name=first,
-            last_name=f"{last} (démonstration)".strip(),
-            email=f"{spec.username}@demo.invalid",
+        drafts.append(
+            UserDraft(
+                username=spec.username,
+                password=spec.password,
+                role=spec.role,
+                organisation=orgs.get(spec.organisation) if spec.organisation else None,
+                is_staff=spec.staff,
+                first_name=first,
+                last_name=f"{last} (démonstration)".strip(),
+                email=f"{spec.username}@demo.invalid",
+            )
         )
-        user.set_password(spec.password)
-        user.save()
-        created.append(spec.username)
-    return created
+    users = users_create(actor=actor or Actor.cli(), drafts=drafts)
+    return [u.username for u in users]

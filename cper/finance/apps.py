@@ -7,6 +7,3 @@ class FinanceConfig(AppConfig):
 
     def ready(self) -> None:
         from . import rules  # noqa: F401  (registers the ledger's consistency checks)
-        from .signals import connect_signals
-
-        connect_signals()

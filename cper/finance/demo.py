@@ -1,6 +1,7 @@
 """Demonstration movements: commitments and payments consistent with each operation's status
-and dates, about ten per financing line, bulk inserted (no per-row service: scale M is about four
-million movements), then the summaries are rebuilt.
+and dates, about ten per financing line, recorded through the ledger's one write path
+(`movements_record_many`, by batches of lines, as the system): the rules check them, each is
+audited and the summaries are kept in the same transaction, as for any other writer.
 
 Called by `cper demo` once operations and financing lines exist. Every generated sequence
 respects the ledger's invariants (checked by `cper contract check`): commitments on or after
@@ -10,7 +11,9 @@ within what they cancel, dates up to today.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import itertools
 import random
 import time
@@ -21,8 +24,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cper.audit.services import Actor
 from cper.finance import summaries
 from cper.finance.models import Movement
+from cper.finance.services import MovementDraft, movements_record_many
 from cper.operations.models import PROGRAMMED_STATUSES, FinancingLine, LineStatus
 
 # Per operation status: (probability the line is committed at all, committed share of the
@@ -33,20 +38,7 @@ PROFILES: dict[str, tuple[float, tuple[float, float], tuple[float, float], tuple
     "completed": (1.0, (0.95, 1.0), (0.85, 1.0), (7, 12)),
     "closed": (1.0, (1.0, 1.0), (0.85, 1.0), (7, 12)),
 }
-_COLUMNS = (
-    "id",
-    "financing_line_id",
-    "kind",
-    "date",
-    "amount",
-    "reference",
-    "cancels_id",
-    "via",
-    "recorded_by_id",
-    "recorded_at",
-    "idempotency_key",
-    "note",
-)
+LINES_PER_BATCH = 2_000  # about 20,000 movements a call: few queries, bounded memory
 
 
 @dataclass
@@ -54,7 +46,11 @@ class GenerateReport:
     lines: int
     movements: int
     seconds: float
-    rebuild_seconds: float
+    rebuild_seconds: float = 0.0  # nothing to rebuild: the service keeps the summaries
+
+
+class DemoRefused(RuntimeError):
+    """The service refused a generated movement: the generator broke a ledger rule."""
 
 
 def _split(total: int, parts: int, rng: random.Random) -> list[int]:
@@ -165,20 +161,19 @@ def _lines(contract: Any, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
         yield batch
 
 
-def _insert(rows: list[tuple[Any, ...]]) -> None:
-    table = Movement._meta.db_table
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            with raw.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    placeholders = ", ".join(["%s"] * len(_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
-        )
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the duration: each batch builds tens of thousands
+    of objects that live until it is written, which sets off full collections over the whole
+    process again and again (about a quarter of the generation's time), and nothing here makes
+    cycles that need collecting early. Reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def movements_generate(
@@ -190,8 +185,10 @@ def movements_generate(
     progress: Callable[[str], None] | None = None,
 ) -> GenerateReport:
     """Generate the demonstration movements of a contract's programmed lines (the lines that
-    already hold movements are left alone), then rebuild the contract's summaries. `scale` is
-    only reported: the number of movements follows the number of lines (about ten each)."""
+    already hold movements are left alone) through `movements_record_many`. `scale` is only
+    reported: the number of movements follows the number of lines (about ten each). The
+    references number the movements from the next free id, as the ids they get on a database
+    written by this generator alone."""
     started = time.perf_counter()
     rng = random.Random(rng_seed)
     today = today or timezone.localdate()
@@ -203,58 +200,53 @@ def movements_generate(
         .values_list("financing_line_id", flat=True)
         .distinct()
     )
-    recorded_at = timezone.now()
-    with transaction.atomic():
-        next_id = (Movement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+    actor = Actor.system()
+    with _collector_paused(), transaction.atomic():
+        number = (Movement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         lines = total = 0
-        for batch in _lines(contract, 20000):
-            rows: list[tuple[Any, ...]] = []
+        for batch in _lines(contract, LINES_PER_BATCH):
+            drafts: list[MovementDraft] = []
             for line_id, amount, op_id, status, created_at in batch:
                 if line_id in busy:
                     continue
                 on = programmed_on.get(op_id) or summaries._local_date(created_at) or first_day
                 on = max(on, first_day)
-                cents = summaries.cents(amount)
                 seq = line_movements(
-                    amount=cents, status=status, programmed_on=on, today=today, rng=rng
+                    amount=summaries.cents(amount),
+                    status=status,
+                    programmed_on=on,
+                    today=today,
+                    rng=rng,
                 )
                 if not seq:
                     continue
                 lines += 1
-                ids = list(range(next_id, next_id + len(seq)))
-                next_id += len(seq)
-                for mid, (kind, day, value, cancels) in zip(ids, seq, strict=True):
-                    rows.append(
-                        (
-                            mid,
-                            line_id,
-                            kind,
-                            day,
-                            summaries.euros(value),
-                            _reference(kind, day, mid),
-                            ids[cancels] if cancels is not None else None,
-                            "system",
-                            None,
-                            recorded_at,
-                            None,
-                            "",
+                base = len(drafts)
+                for kind, day, value, cancels in seq:
+                    drafts.append(
+                        MovementDraft(
+                            financing_line=line_id,
+                            kind=kind,
+                            date=day,
+                            amount=summaries.euros(value),
+                            reference=_reference(kind, day, number),
+                            cancels_draft=None if cancels is None else base + cancels,
                         )
                     )
-            if rows:
-                _insert(rows)
-                total += len(rows)
-                say(f"{total} mouvements")
-        if connection.vendor == "postgresql":
-            table = Movement._meta.db_table
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+                    number += 1
+            if not drafts:
+                continue
+            result = movements_record_many(actor=actor, movements=drafts)
+            refused = [(d, o) for d, o in zip(drafts, result.outcomes, strict=True) if o.error]
+            if refused:
+                draft, outcome = refused[0]
+                raise DemoRefused(
+                    f"mouvement de démonstration refusé ({draft.reference}) : {outcome.error}"
                 )
-                cursor.execute(f"ANALYZE {table}")
-    generated = time.perf_counter() - started
-    report = summaries.rebuild(contract)
-    say(f"agrégats reconstruits en {report.seconds:.1f} s")
-    return GenerateReport(
-        lines=lines, movements=total, seconds=generated, rebuild_seconds=report.seconds
-    )
+            total += len(drafts)
+            say(f"{total} mouvements")
+        if connection.vendor == "postgresql":
+            # Fresh statistics for the planner after a bulk load (not a write of any row).
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Movement._meta.db_table}")
+    return GenerateReport(lines=lines, movements=total, seconds=time.perf_counter() - started)

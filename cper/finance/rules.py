@@ -25,10 +25,9 @@ from typing import Any
 
 from cper.checks import BLOCKING, WARNING, register_check
 from cper.checks import Finding as CheckFinding
+from cper.checks import finding as check_finding
+from cper.findings import Finding as Finding  # the project's one type, named here for callers
 from cper.money import ZERO, format_eur
-
-ERROR = "error"
-WARN = "warning"
 
 COMMITMENT = "commitment"
 DECOMMITMENT = "decommitment"
@@ -49,22 +48,6 @@ KIND_ARTICLES = {
 }
 # What a cancellation may cancel.
 CANCELS = {DECOMMITMENT: COMMITMENT, PAYMENT_CANCELLATION: PAYMENT}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A problem with a movement: the field it concerns, a French message, its level."""
-
-    field: str
-    message: str
-    level: str = ERROR
-
-    @property
-    def is_error(self) -> bool:
-        return self.level == ERROR
-
-    def __str__(self) -> str:
-        return f"{self.field} : {self.message}"
 
 
 @dataclass(frozen=True)
@@ -359,7 +342,7 @@ def check_ledger(contract: Any) -> list[CheckFinding]:
     breaches = ledger_breaches(contract)
     for line_id, breach, day, cc, cp, prog in breaches[:_MAX_LISTED]:
         findings.append(
-            CheckFinding(
+            check_finding(
                 BLOCKING,
                 "grand-livre-invariant",
                 f"Ligne de financement n° {line_id} : {breach} au {fr_date(day)} (engagé "
@@ -369,7 +352,7 @@ def check_ledger(contract: Any) -> list[CheckFinding]:
         )
     if len(breaches) > _MAX_LISTED:
         findings.append(
-            CheckFinding(
+            check_finding(
                 BLOCKING,
                 "grand-livre-invariant",
                 f"… et {len(breaches) - _MAX_LISTED} autre(s) manquement(s) aux invariants.",
@@ -377,7 +360,7 @@ def check_ledger(contract: Any) -> list[CheckFinding]:
         )
     for message in cancellation_breaches(contract)[:_MAX_LISTED]:
         findings.append(
-            CheckFinding(BLOCKING, "grand-livre-annulation", f"Annulation : {message}.")
+            check_finding(BLOCKING, "grand-livre-annulation", f"Annulation : {message}.")
         )
     movements = Movement.objects.filter(financing_line__operation__contract=contract)
     first_day = dt.date(contract.start_year, 1, 1)
@@ -387,7 +370,7 @@ def check_ledger(contract: Any) -> list[CheckFinding]:
     )
     if outside:
         findings.append(
-            CheckFinding(
+            check_finding(
                 BLOCKING,
                 "grand-livre-dates",
                 f"{outside} mouvement(s) daté(s) avant le {fr_date(first_day)} ou après "
@@ -399,7 +382,7 @@ def check_ledger(contract: Any) -> list[CheckFinding]:
     ).count()
     if early:
         findings.append(
-            CheckFinding(
+            check_finding(
                 WARNING,
                 "engagement-avant-programmation",
                 f"{early} engagement(s) daté(s) avant la programmation de leur opération.",
@@ -418,7 +401,7 @@ def check_summaries(contract: Any) -> list[CheckFinding]:
         return []
     detail = "; ".join(f"{p.what} {p.key}" for p in problems)
     return [
-        CheckFinding(
+        check_finding(
             BLOCKING,
             "agregats-execution",
             "Les agrégats d'exécution ne correspondent pas au grand livre "

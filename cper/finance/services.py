@@ -15,10 +15,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from cper.audit.services import Actor, AuditDraft, audit_record, audit_record_many
+from cper.accounts.permissions import require_actor
+from cper.audit.actions import MOVEMENT_ACTIONS, AuditAction
+from cper.audit.services import Actor, AuditDraft, Subject, audit_record, audit_record_many
 from cper.contracts.models import Contract
 from cper.finance import rules, summaries
 from cper.finance.models import Movement, MovementKind
+from cper.findings import Finding
 from cper.money import MoneyError, to_money
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
@@ -32,7 +35,7 @@ from cper.operations.models import (
 class MovementRefused(ValidationError):
     """A movement the ledger's rules refuse; `.findings` keeps the field of each message."""
 
-    def __init__(self, findings: list[rules.Finding]) -> None:
+    def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
         by_field: dict[str, list[str]] = {}
         for f in findings:
@@ -41,14 +44,6 @@ class MovementRefused(ValidationError):
 
     def __str__(self) -> str:
         return " ; ".join(f.message for f in self.findings)
-
-
-def _require(actor: Actor, line: FinancingLine) -> None:
-    try:
-        from cper.accounts.permissions import require_actor
-    except ImportError:  # pragma: no cover - the permissions module ships with accounts
-        return
-    require_actor(actor, "movement.record", line)
 
 
 def _same_request(existing: Movement, **wanted: Any) -> bool:
@@ -77,41 +72,22 @@ def movement_record(
     """Record one movement on a financing line, or refuse it (`MovementRefused`, nothing
     written; `PermissionDenied` when the actor may not). With an `idempotency_key` already used
     by the same request, the movement recorded then is returned and nothing is written; the
-    same key with another request is refused."""
-    line_id = financing_line if isinstance(financing_line, int) else financing_line.pk
-    cancels_id = cancels if isinstance(cancels, int) or cancels is None else cancels.pk
-    try:
-        money = to_money(amount)
-    except MoneyError as exc:
-        raise MovementRefused([rules.Finding("amount", str(exc))]) from exc
-    reference = (reference or "").strip()
-    key = (idempotency_key or "").strip() or None
-    wanted = {
-        "line_id": line_id,
-        "kind": kind,
-        "date": date,
-        "amount": money,
-        "reference": reference,
-        "cancels_id": cancels_id,
-    }
-
-    if actor.user is not None or actor.via not in {"system", "cli"}:
-        line = FinancingLine.objects.select_related("operation", "partner").get(pk=line_id)
-        _require(actor, line)
-
-    if key is not None:
-        existing = Movement.objects.filter(idempotency_key=key).first()
-        if existing is not None:
-            return _replayed(existing, key, wanted)
-    try:
-        with transaction.atomic():
-            return _record(actor=actor, request=wanted, key=key, note=note)
-    except IntegrityError:
-        if key is not None:
-            existing = Movement.objects.filter(idempotency_key=key).first()
-            if existing is not None:  # a concurrent request with the same key won the race
-                return _replayed(existing, key, wanted)
-        raise
+    same key with another request is refused. A batch of one draft: `movements_record_many`."""
+    draft = MovementDraft(
+        financing_line=financing_line,
+        kind=kind,
+        date=date,
+        amount=amount,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        cancels=cancels,
+        note=note,
+    )
+    outcome = movements_record_many(actor=actor, movements=[draft]).outcomes[0]
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.movement is not None
+    return outcome.movement
 
 
 def _replayed(existing: Movement, key: str, wanted: dict[str, Any]) -> Movement:
@@ -124,35 +100,12 @@ def _key_conflict(key: str, movement_id: int | None) -> MovementRefused:
     number = f" (n° {movement_id})" if movement_id is not None else ""
     return MovementRefused(
         [
-            rules.Finding(
+            Finding(
                 "idempotency_key",
                 f"la clé d'idempotence « {key} » a déjà servi pour un autre mouvement{number}",
             )
         ]
     )
-
-
-def _record(*, actor: Actor, request: dict[str, Any], key: str | None, note: str) -> Movement:
-    line_id, cancels_id = request["line_id"], request["cancels_id"]
-    with connection.cursor() as cursor:
-        # Lock the line: writers of one line are serialised (PostgreSQL; SQLite has one writer).
-        ledger = _ledgers(cursor, [line_id], lock=True).get(line_id)
-        if ledger is None:
-            raise FinancingLine.DoesNotExist(f"ligne de financement n° {line_id} introuvable")
-        target = None
-        if cancels_id is not None:
-            target = _targets(cursor, [cancels_id]).get(cancels_id)
-            if target is None:
-                raise MovementRefused([_missing_target(cancels_id)])
-    errors = ledger.errors(request, today=timezone.localdate(), target=target)
-    if errors:
-        raise MovementRefused(errors)
-    snapshot = summaries.state_for(line_id)
-    movement = _movement(actor, request, key, note)
-    movement.save()
-    summaries.movement_applied(movement, snapshot)
-    audit_record(actor=actor, **vars(_audit_of(movement, ledger, note)))
-    return movement
 
 
 @dataclass
@@ -174,7 +127,7 @@ class _Ledger:
         *,
         today: dt.date,
         target: tuple[rules.Entry, int] | None,
-    ) -> list[rules.Finding]:
+    ) -> list[Finding]:
         """The rules' errors on recording this movement (`request`: its line, kind, date,
         amount, reference and cancelled movement's id) on the line (`target`: the cancelled
         movement and its line)."""
@@ -275,42 +228,66 @@ def _targets(cursor: Any, movement_ids: Sequence[int]) -> dict[int, tuple[rules.
     return out
 
 
-def _missing_target(cancels_id: int) -> rules.Finding:
-    return rules.Finding("cancels", f"le mouvement n° {cancels_id} n'existe pas")
+def _missing_target(cancels_id: int) -> Finding:
+    return Finding("cancels", f"le mouvement n° {cancels_id} n'existe pas")
 
 
 def _movement(actor: Actor, request: dict[str, Any], key: str | None, note: str) -> Movement:
-    return Movement(
-        financing_line_id=request["line_id"],
-        kind=request["kind"],
-        date=request["date"],
-        amount=request["amount"],
-        reference=request["reference"],
-        cancels_id=request["cancels_id"],
-        via=actor.via,
-        recorded_by=actor.user if getattr(actor.user, "is_authenticated", False) else None,
-        idempotency_key=key,
-        note=note[:300],
+    # Positional values, in the order of the concrete fields (`_COLUMNS`, checked at import),
+    # as the ORM builds a row it reads: less than half the cost of keywords, for tens of
+    # thousands of movements a batch.
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    movement = Movement(  # type: ignore[misc]
+        None,
+        request["line_id"],
+        request["kind"],
+        request["date"],
+        request["amount"],
+        request["reference"],
+        request["cancels_id"],
+        actor.via,
+        None if user is None else user.pk,
+        None,
+        key,
+        note[:300],
     )
+    if user is not None:
+        movement.recorded_by = user  # as the keyword did: the user is at hand, not read again
+    return movement
 
 
-def _audit_of(movement: Movement, ledger: _Ledger, note: str) -> AuditDraft:
-    """The audit entry of a recorded movement (`audit_record`'s arguments but the actor)."""
+_KIND_LABELS = dict(MovementKind.choices)
+
+
+def _audit_of(row: _Row, ledger: _Ledger, note: str) -> AuditDraft:
+    """The audit entry of a recorded movement (`audit_record`'s arguments but the actor). The
+    subject is named as the movement names itself (`Movement.__str__`) and the changes are
+    given as the trail writes them: the same entry, without the model's per-row display
+    machinery."""
+    pk, line, kind, date, amount, reference, cancels = row[:7]
+    day = date.isoformat()
     return AuditDraft(
-        action=f"movement.{movement.kind}",
-        subject=movement,
+        action=MOVEMENT_ACTIONS[kind],
+        subject=Subject(
+            _MOVEMENT_TYPE,
+            str(pk),
+            f"{_KIND_LABELS.get(kind, kind)} {reference} {amount} € ({date})",
+        ),
         changes={
-            "ligne": movement.financing_line_id,
-            "nature": movement.kind,
-            "date": movement.date,
-            "montant": movement.amount,
-            "référence": movement.reference,
-            "annule": movement.cancels_id,
+            "ligne": line,
+            "nature": kind,
+            "date": day,
+            "montant": str(amount),
+            "référence": reference,
+            "annule": cancels,
         },
         message=note,
         contract_id=ledger.contract_id,
         operation_id=ledger.operation_id,
     )
+
+
+_MOVEMENT_TYPE = Movement._meta.label_lower
 
 
 # -- batches ------------------------------------------------------------------------------------
@@ -350,11 +327,11 @@ class DraftOutcome:
     with_group: bool = False
 
     @property
-    def findings(self) -> list[rules.Finding]:
+    def findings(self) -> list[Finding]:
         if isinstance(self.error, MovementRefused):
             return list(self.error.findings)
         if self.error is not None:
-            return [rules.Finding("financing_line", str(self.error))]
+            return [Finding("financing_line", str(self.error))]
         return []
 
 
@@ -370,17 +347,28 @@ class BatchResult:
         return [o.movement for o in self.outcomes if o.status == CREATED and o.movement]
 
 
-@transaction.atomic
 def movements_record_many(*, actor: Actor, movements: Sequence[MovementDraft]) -> BatchResult:
-    """Record a batch of movements with the rules, permissions, idempotency and audit of
-    `movement_record`, and the same outcome as calling it on each draft in turn, each in its own
-    savepoint: a refused draft writes nothing and the drafts after it are checked against the
-    ledger without it (they still go in if the rules accept them). Each touched line is loaded
-    (and locked) once; the batch's movements are checked in order against the line's movements
-    as they stand in memory, then inserted in bulk with their audit entries, and the summaries
-    are updated once. A few queries per batch, whatever its length (the bulk inserts go by
-    the database's batch size)."""
-    return _Batch(actor, list(movements)).run()
+    """Record a batch of movements — the one write path of the ledger (`movement_record` is a
+    batch of one) — with the rules, permissions, idempotency and audit, and the outcome of
+    recording each draft in turn, each group in its own savepoint: a refused draft writes
+    nothing and the drafts after it are checked against the ledger without it (they still go
+    in if the rules accept them). Each touched line is loaded (and locked) once; the batch's
+    movements are checked in order against the line's movements as they stand in memory, then
+    inserted in bulk with their audit entries, and the summaries are updated in the same
+    transaction. A few queries per batch, whatever its length (the bulk inserts go by the
+    database's batch size)."""
+    drafts = list(movements)
+    try:
+        with transaction.atomic():
+            return _Batch(actor, drafts).run()
+    except IntegrityError:
+        # A concurrent writer stored one of the batch's idempotency keys between our reading
+        # and our insert (PostgreSQL: the unique index waits for it, then refuses): once more,
+        # the keys it wrote are now read, and replayed or refused like any other.
+        if not any((d.idempotency_key or "").strip() for d in drafts):
+            raise
+        with transaction.atomic():
+            return _Batch(actor, drafts).run()
 
 
 class _Batch:
@@ -417,7 +405,7 @@ class _Batch:
             )
             for line in lines:
                 try:
-                    _require(self.actor, line)
+                    require_actor(self.actor, "movement.record", line)
                 except PermissionDenied as exc:
                     self.denied[line.pk] = exc
         keys = sorted({k for d in self.drafts if (k := (d.idempotency_key or "").strip())})
@@ -458,7 +446,7 @@ class _Batch:
             for other in (*range(start, k), *range(k + 1, end)):
                 self.outcomes[other] = DraftOutcome(
                     REFUSED,
-                    error=MovementRefused([rules.Finding("group", message)]),
+                    error=MovementRefused([Finding("group", message)]),
                     with_group=True,
                 )
             return
@@ -478,10 +466,12 @@ class _Batch:
         before it."""
         d = self.drafts[k]
         line_id = _pk(d.financing_line)
+        if line_id in self.denied:
+            return DraftOutcome(REFUSED, error=self.denied[line_id])
         try:
             amount = to_money(d.amount)
         except MoneyError as exc:
-            return _refused([rules.Finding("amount", str(exc))])
+            return _refused([Finding("amount", str(exc))])
         reference = (d.reference or "").strip()
         key = (d.idempotency_key or "").strip() or None
         cancels_id: int | None = _pk(d.cancels) if d.cancels is not None else None
@@ -500,8 +490,6 @@ class _Batch:
             "reference": reference,
             "cancels_id": cancels_id,
         }
-        if line_id in self.denied:
-            return DraftOutcome(REFUSED, error=self.denied[line_id])
         if key is not None:
             if key in self.known:
                 try:
@@ -520,13 +508,13 @@ class _Batch:
         ledger = self.ledgers.get(line_id)
         if ledger is None:
             return _refused(
-                [rules.Finding("financing_line", f"ligne de financement n° {line_id} introuvable")]
+                [Finding("financing_line", f"ligne de financement n° {line_id} introuvable")]
             )
         if unrecorded:
             assert d.cancels_draft is not None
             return _refused(
                 [
-                    rules.Finding(
+                    Finding(
                         "cancels",
                         f"le mouvement annulé (n° {d.cancels_draft + 1} du lot) n'a pas été "
                         "enregistré",
@@ -571,29 +559,42 @@ class _Batch:
         if not order:
             self.settle_conflicts()
             return
-        movements = [self.pending[k][0] for k in order]
-        snapshots = summaries.states_for({m.financing_line_id for m in movements})
-        # Insert in order; a movement cancelling a movement of the same insert waits for it
-        # (its id is known once inserted): the insert is split there.
-        run: list[Movement] = []
-        in_run: set[int] = set()
-        for k in order:
-            movement, request = self.pending[k]
+        pending = [self.pending[k] for k in order]
+        snapshots = summaries.states_for({request["line_id"] for _, request in pending})
+        user = self.actor.user if getattr(self.actor.user, "is_authenticated", False) else None
+        recorded_by = None if user is None else user.pk
+        # Ids are reserved first, in the batch's order: a movement cancelling a movement of
+        # the batch (always an earlier one) names it at once, and the batch goes in as one
+        # insert. The rows are plain tuples, read from the requests rather than back from the
+        # models (whose foreign key attributes cost a descriptor call each).
+        rows: list[_Row] = []
+        for (movement, request), pk in zip(pending, _reserve_ids(len(pending)), strict=True):
+            movement.pk = pk
             cancels = request["cancels_id"]
             if cancels is not None and cancels < 0:
-                if cancels in in_run:
-                    Movement.objects.bulk_create(run)
-                    run, in_run = [], set()
-                movement.cancels_id = self.pending[_draft_of(cancels)][0].pk
-            run.append(movement)
-            in_run.add(_temp_id(k))
-        Movement.objects.bulk_create(run)
-        summaries.movements_applied(movements, snapshots)
+                cancels = movement.cancels_id = self.pending[_draft_of(cancels)][0].pk
+            rows.append(
+                (
+                    pk,
+                    request["line_id"],
+                    request["kind"],
+                    request["date"],
+                    request["amount"],
+                    request["reference"],
+                    cancels,
+                    self.actor.via,
+                    recorded_by,
+                    movement.idempotency_key,
+                    movement.note,
+                )
+            )
+        _insert(rows, [movement for movement, _ in pending])
+        summaries.entries_applied([(r[1], r[2], r[3], r[4]) for r in rows], snapshots)
         audit_record_many(
             actor=self.actor,
             entries=[
-                _audit_of(m, self.ledgers[m.financing_line_id], self.drafts[k].note)
-                for k, m in zip(order, movements, strict=True)
+                _audit_of(row, self.ledgers[row[1]], self.drafts[k].note)
+                for k, row in zip(order, rows, strict=True)
             ],
         )
         self.settle_conflicts()
@@ -605,7 +606,112 @@ class _Batch:
             )
 
 
-def _refused(findings: list[rules.Finding]) -> DraftOutcome:
+_COLUMNS = (
+    "id",
+    "financing_line_id",
+    "kind",
+    "date",
+    "amount",
+    "reference",
+    "cancels_id",
+    "via",
+    "recorded_by_id",
+    "recorded_at",
+    "idempotency_key",
+    "note",
+)
+assert tuple(f.attname for f in Movement._meta.concrete_fields) == _COLUMNS, "see _movement"
+
+
+def _reserve_ids(n: int) -> list[int]:
+    """`n` new movement ids, ascending. PostgreSQL: from the table's sequence (safe between
+    concurrent writers). SQLite: after the largest id ever given — one writer at a time, and a
+    transaction that read before another one wrote cannot write (WAL), so nobody takes them."""
+    if n == 0:
+        return []
+    table = Movement._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                "FROM generate_series(1, %s)",
+                [n],
+            )
+            return sorted(int(row[0]) for row in cursor.fetchall())
+        cursor.execute(
+            f"SELECT MAX(x) FROM (SELECT MAX(id) AS x FROM {table} "
+            "UNION ALL SELECT seq FROM sqlite_sequence WHERE name = %s)",
+            [table],
+        )
+        last = cursor.fetchone()[0] or 0
+    return list(range(int(last) + 1, int(last) + 1 + n))
+
+
+# A new movement as written: id, line, kind, date, amount, reference, cancelled movement, path,
+# user, idempotency key, note (`_COLUMNS` but the time of recording).
+_Row = tuple[int, int, str, dt.date, Decimal, str, int | None, str, int | None, str | None, str]
+
+
+def _insert(rows: list[_Row], movements: list[Movement]) -> None:
+    """Insert new movements (`rows`, their models `movements`, ids set), by one `executemany`
+    (the ORM's `bulk_create` prepares each value of each row through its compiler: most of a
+    large batch's time); the models are then marked as recorded."""
+    now = timezone.now()
+    ops = connection.ops
+    alias = connection.alias
+    recorded_at = ops.adapt_datetimefield_value(now)
+    money = Movement._meta.get_field("amount").get_db_prep_save  # exact, as the ORM stores it
+    days: dict[dt.date, Any] = {}
+    values = []
+    for pk, line, kind, date, amount, reference, cancels, via, user, key, note in rows:
+        day = days.get(date)
+        if day is None:
+            day = days[date] = ops.adapt_datefield_value(date)
+        values.append(
+            (
+                pk,
+                line,
+                kind,
+                day,
+                # An exact Decimal goes in as it is (what the field's preparation returns).
+                amount if type(amount) is Decimal else money(amount, connection),
+                reference,
+                cancels,
+                via,
+                user,
+                recorded_at,
+                key,
+                note,
+            )
+        )
+    for m in movements:
+        m.recorded_at = now
+        state = m._state
+        state.adding = False  # recorded: from now on the model refuses to save it again
+        state.db = alias
+    quote = ops.quote_name
+    table, columns = quote(Movement._meta.db_table), ", ".join(map(quote, _COLUMNS))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(values) > 1:
+            # COPY: the rows stream in one command (`executemany` sends and binds each row).
+            # The driver's errors become Django's, as through the cursor (a concurrent
+            # writer's idempotency key: `IntegrityError`, retried by the batch).
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in values:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+        if len(values) == 1:  # one payment: a plain statement (PostgreSQL: no pipeline)
+            cursor.execute(sql, values[0])
+            return
+        for i in range(0, len(values), 5000):
+            cursor.executemany(sql, values[i : i + 5000])
+
+
+def _refused(findings: list[Finding]) -> DraftOutcome:
     return DraftOutcome(REFUSED, error=MovementRefused(findings))
 
 
@@ -658,7 +764,7 @@ def summaries_rebuild(*, actor: Actor, contract: Any) -> summaries.RebuildReport
     report = summaries.rebuild(contract)
     audit_record(
         actor=actor,
-        action="execution.rebuild_summaries",
+        action=AuditAction.SUMMARIES_REBUILT,
         subject=contract,
         changes={"lignes": report.lines, "agrégats": report.cells},
         contract_id=contract.pk,

@@ -9,8 +9,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
+from cper.audit.actions import MOVEMENT_ACTIONS, AuditAction
 from cper.audit.models import AuditEntry
+from cper.checks import BLOCKING, run_checks
 from cper.demo.generator import demo_generate, maquette_matrix
+from cper.finance import summaries
+from cper.finance.models import Movement
 from cper.operations.lifecycle import EDGES
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
@@ -131,7 +135,7 @@ def test_generated_data_follows_the_register_rules(hdf):
 def test_command_users_if_empty_and_one_audit_entry(hdf, client):
     call_command("demo", "--operations", "60", "--no-finance", "--seed", "3")
     assert Operation.objects.filter(contract=hdf).count() == 60
-    entries = AuditEntry.objects.filter(action="données de démonstration générées")
+    entries = AuditEntry.objects.filter(action=AuditAction.DEMO_GENERATED)
     assert entries.count() == 1
     assert entries.get().changes["opérations"]["après"] == 60
     assert client.login(username="nord", password="nord-demo")
@@ -145,3 +149,23 @@ def test_command_users_if_empty_and_one_audit_entry(hdf, client):
 def test_unknown_contract(db):
     with pytest.raises(CommandError):
         call_command("demo", "--contract", "inconnu")
+
+
+def test_the_register_alone_leaves_the_summaries_right(hdf):
+    """`cper demo --no-finance` then `cper contract check`: no blocking finding (the register's
+    rows used to bypass the summaries, reported as a mismatch)."""
+    call_command("demo", "--operations", "60", "--no-finance", "--no-users")
+    assert summaries.verify(hdf) == []
+    assert [f.message for f in run_checks(hdf) if f.level == BLOCKING] == []
+
+
+def test_the_demo_movements_go_through_the_ledger_service(hdf):
+    call_command("demo", "--operations", "60", "--no-users", "--seed", "4")
+    movements = Movement.objects.filter(financing_line__operation__contract=hdf)
+    assert movements.exists() and {m.via for m in movements} == {"system"}
+    audited = AuditEntry.objects.filter(
+        subject_type="finance.movement", action__in=list(MOVEMENT_ACTIONS.values())
+    )
+    assert audited.count() == movements.count()  # each one audited, as any other write
+    assert summaries.verify(hdf) == []
+    assert [f.message for f in run_checks(hdf) if f.level == BLOCKING] == []

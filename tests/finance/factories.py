@@ -1,7 +1,9 @@
 """Factories of the execution tests: operations and financing lines on the Hauts-de-France
 contract (loaded by conftest), programmed on a given date through a dated transition.
 
-Rows are built with the ORM (fast set-up); movements go through the services under test.
+Rows are built with the ORM (fast set-up); a line built here is brought into the execution
+summaries at once, as the register's services do (no signal does it). Movements go through the
+services under test.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from cper.audit.services import Actor
 from cper.contracts.models import Contract, Marker, Objective, Partner
-from cper.finance import services
+from cper.finance import services, summaries
 from cper.finance.models import Movement
 from cper.operations.models import (
     FinancerKind,
@@ -84,7 +86,7 @@ def line(
     **kwargs: Any,
 ) -> FinancingLine:
     p = Partner.objects.get(contract=op.contract, code=partner) if partner else None
-    return FinancingLine.objects.create(
+    made = FinancingLine.objects.create(
         operation=op,
         partner=p,
         financer_kind=kwargs.pop(
@@ -95,6 +97,8 @@ def line(
         contractualised=kwargs.pop("contractualised", p is not None),
         **kwargs,
     )
+    summaries.lines_sync(line_ids=[made.pk])
+    return made
 
 
 def record(

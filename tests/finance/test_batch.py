@@ -1,27 +1,28 @@
-"""`movements_record_many` gives the movements, refusals, audit entries and summaries that
-`movement_record` gives on the same drafts one by one (each group in its own savepoint); its
-idempotency, permissions and group semantics."""
+"""`movements_record_many`, the one write path of the ledger (`movement_record` is a batch of
+one): after any sequence of batches the ledger keeps its invariants, every recorded movement is
+audited and the summaries equal their recomputation; a replayed batch writes nothing; its
+idempotency (also under concurrency, on PostgreSQL), permissions and group semantics."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 import os
-import re
+import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, connections, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cper.accounts.models import Organisation, Role, User
 from cper.audit.models import AuditEntry
 from cper.audit.services import Actor
-from cper.finance import services, summaries
-from cper.finance.models import ExecutionCell, LineState, Movement
+from cper.finance import rules, services, summaries
+from cper.finance.models import LineState, Movement
 from cper.finance.services import MovementDraft, MovementRefused
 from tests.finance import factories as F
 
@@ -64,177 +65,50 @@ steps = st.lists(
 )
 
 
-def _normal(text: str) -> str:
-    text = re.sub(r" \(n° \d+\)", "", text)
-    text = re.sub(r"le mouvement n° \d+ n'existe pas", "ANNULÉ ABSENT", text)
-    return re.sub(
-        r"le mouvement annulé \(n° \d+ du lot\) n'a pas été enregistré", "ANNULÉ ABSENT", text
-    )
-
-
-def _state(lines, ids: dict[int, int]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """What the ledger, the audit trail and the summaries hold for these lines, movements named by
-    the position of their step (`ids`: movement id → step)."""
-    index = {line.pk: i for i, line in enumerate(lines)}
-    contract = lines[0].operation.contract_id
-    movements = Movement.objects.filter(financing_line__in=lines).order_by("id")
-    audit = AuditEntry.objects.filter(
-        subject_type="finance.movement", subject_id__in=[str(m.pk) for m in movements]
-    ).order_by("id")
-    return {
-        "movements": [
-            (
-                ids[m.pk],
-                index[m.financing_line_id],
-                m.kind,
-                m.date,
-                m.amount,
-                m.reference,
-                ids.get(m.cancels_id) if m.cancels_id else None,
-                m.via,
-                m.idempotency_key,
-                m.note,
-            )
-            for m in movements
-        ],
-        "audit": [
-            (
-                e.action,
-                ids[int(e.subject_id)],
-                e.subject_repr,
-                e.via,
-                e.contract_id,
-                e.operation_id,
-                e.message,
-                {
-                    **e.changes,
-                    "ligne": index[e.changes["ligne"]],
-                    "annule": ids.get(e.changes["annule"]) if e.changes["annule"] else None,
-                },
-            )
-            for e in audit
-        ],
-        "states": sorted(
-            LineState.objects.filter(pk__in=[x.pk for x in lines]).values_list(
-                "line_id", "committed", "paid", "programmed"
-            )
-        ),
-        "cells": sorted(
-            ExecutionCell.objects.filter(contract_id=contract).values_list(
-                "grain",
-                "dim",
-                "value",
-                "period",
-                "partner_id",
-                "objective_id",
-                "programmed",
-                "committed",
-                "paid",
-            )
-        ),
-    }
-
-
-def _drafts(lines, seq) -> list[tuple[int, MovementDraft, int | None]]:  # type: ignore[no-untyped-def]
-    """(group, draft without its cancelled movement, the step it cancels) of each step."""
-    out = []
+def _run(lines, seq, cuts: list[int]) -> list[services.DraftOutcome]:  # type: ignore[no-untyped-def]
+    """Record the steps by batches cut before `cuts` (never inside a group): a step cancels an
+    earlier step of its batch by index, one of an earlier batch by its movement's id (`NOWHERE`
+    when it was refused)."""
+    groups: list[int] = []
     group = 0
-    for i, (line, kind, day, cents, target, key, with_previous) in enumerate(seq):
-        if not (with_previous and i):
+    for i, step in enumerate(seq):
+        if not (step[6] and i):
             group += 1
-        draft = MovementDraft(
-            financing_line=lines[line].pk,
-            kind=kind,
-            date=START + dt.timedelta(days=day),
-            amount=Decimal(cents).scaleb(-2),
-            reference=f"R-{i}",
-            idempotency_key=key,
-            note=f"étape {i}",
-            group=group,
-        )
-        out.append((group, draft, target if target is not None and target < i else None))
-    return out
-
-
-def _one_by_one(lines, seq) -> tuple[list[str], dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """Each draft through `movement_record`, each group in a savepoint."""
-    planned = _drafts(lines, seq)
-    outcomes: list[str] = [""] * len(planned)
+        groups.append(group)
+    bounds = sorted({0, len(seq), *(c for c in cuts if 0 < c < len(seq))})
+    bounds = [b for b in bounds if b in (0, len(seq)) or groups[b] != groups[b - 1]]
     made: dict[int, int] = {}  # step → movement id
-    i = 0
-    while i < len(planned):
-        j = i
-        while j < len(planned) and planned[j][0] == planned[i][0]:
-            j += 1
-        sid = transaction.savepoint()
-        done: dict[int, int] = {}
-        for k in range(i, j):
-            _, d, target = planned[k]
-            try:
-                m = services.movement_record(
-                    actor=F.SYSTEM,
-                    financing_line=d.financing_line,
-                    kind=d.kind,
-                    date=d.date,
-                    amount=d.amount,
-                    reference=d.reference,
-                    idempotency_key=d.idempotency_key,
-                    cancels=None if target is None else {**made, **done}.get(target, NOWHERE),
-                    note=d.note,
-                )
-            except MovementRefused as exc:
-                transaction.savepoint_rollback(sid)
-                for other in range(i, j):
-                    outcomes[other] = "refused (group)"
-                outcomes[k] = f"refused: {_normal(str(exc))}"
-                done = {}
-                break
-            known = {**made, **done}
-            if m.pk in known.values():
-                outcomes[k] = f"unchanged {next(s for s, pk in known.items() if pk == m.pk)}"
-            else:
-                outcomes[k] = "created"
-                done[k] = m.pk
-        else:
-            transaction.savepoint_commit(sid)
-        made.update(done)
-        i = j
-    return outcomes, _state(lines, {pk: s for s, pk in made.items()})
-
-
-def _batched(lines, seq, cuts: list[int]) -> tuple[list[str], dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """The same drafts through `movements_record_many`, in batches cut before `cuts` (never
-    inside a group); a cancelled step of the same batch is named by its index."""
-    planned = _drafts(lines, seq)
-    bounds = sorted({0, len(planned), *(c for c in cuts if 0 < c < len(planned))})
-    bounds = [b for b in bounds if b in (0, len(planned)) or planned[b][0] != planned[b - 1][0]]
-    outcomes: list[str] = []
-    made: dict[int, int] = {}
+    outcomes: list[services.DraftOutcome] = []
     for start, end in itertools.pairwise(bounds):
         drafts = []
         for k in range(start, end):
-            _, d, target = planned[k]
-            if target is not None and target >= start:
-                d = MovementDraft(**{**d.__dict__, "cancels_draft": target - start})
-            elif target is not None:
-                d = MovementDraft(**{**d.__dict__, "cancels": made.get(target, NOWHERE)})
-            drafts.append(d)
+            line, kind, day, cents, target, key, _ = seq[k]
+            target = target if target is not None and target < k else None
+            drafts.append(
+                MovementDraft(
+                    financing_line=lines[line].pk,
+                    kind=kind,
+                    date=START + dt.timedelta(days=day),
+                    amount=Decimal(cents).scaleb(-2),
+                    reference=f"R-{k}",
+                    idempotency_key=key,
+                    cancels=made.get(target, NOWHERE)
+                    if target is not None and target < start
+                    else None,
+                    cancels_draft=target - start
+                    if target is not None and target >= start
+                    else None,
+                    note=f"étape {k}",
+                    group=groups[k],
+                )
+            )
         result = services.movements_record_many(actor=F.SYSTEM, movements=drafts)
         for k, o in enumerate(result.outcomes, start=start):
             if o.status == services.CREATED:
                 assert o.movement is not None
                 made[k] = o.movement.pk
-                outcomes.append("created")
-            elif o.status == services.UNCHANGED:
-                assert o.movement is not None
-                outcomes.append(
-                    f"unchanged {next(s for s, pk in made.items() if pk == o.movement.pk)}"
-                )
-            elif o.with_group:
-                outcomes.append("refused (group)")
-            else:
-                outcomes.append(f"refused: {_normal(str(o.error))}")
-    return outcomes, _state(lines, {pk: s for s, pk in made.items()})
+        outcomes += result.outcomes
+    return outcomes
 
 
 @settings(
@@ -247,15 +121,27 @@ def _batched(lines, seq, cuts: list[int]) -> tuple[list[str], dict[str, Any]]:  
 )
 @given(seq=steps, cuts=st.lists(st.integers(0, 16), max_size=3))
 @pytest.mark.django_db
-def test_a_batch_equals_the_same_movements_recorded_one_by_one(hdf, seq, cuts):
+def test_any_sequence_of_batches_keeps_the_ledger_audit_and_summaries_right(hdf, seq, cuts):
     with transaction.atomic():
         lines = _lines(hdf)
-        with transaction.atomic():
-            expected = _one_by_one(lines, seq)
-            transaction.set_rollback(True)
-        got = _batched(lines, seq, cuts)
-        assert got[0] == expected[0]
-        assert got[1] == expected[1]
+        outcomes = _run(lines, seq, cuts)
+        created = [o.movement for o in outcomes if o.status == services.CREATED]
+        # what is recorded is what the outcomes say, each with its audit entry
+        recorded = Movement.objects.filter(financing_line__in=lines)
+        assert sorted(m.pk for m in recorded) == sorted(m.pk for m in created if m)
+        audit = AuditEntry.objects.filter(subject_type="finance.movement")
+        assert sorted((int(e.subject_id), e.action) for e in audit) == sorted(
+            (m.pk, f"movement.{m.kind}") for m in recorded
+        )
+        # a refusal says why, in French, on a field
+        for o in outcomes:
+            if o.status == services.REFUSED:
+                assert o.findings and all(f.message for f in o.findings)
+            else:
+                assert o.movement is not None and o.error is None
+        # the rules hold on what was recorded, and the summaries equal their recomputation
+        assert rules.ledger_breaches(hdf) == []
+        assert rules.cancellation_breaches(hdf) == []
         assert summaries.verify(hdf) == []
         transaction.set_rollback(True)
 
@@ -344,14 +230,101 @@ def test_a_nord_manager_batch_refuses_only_the_state_lines_drafts(hdf, line):
     assert entries.count() == 2 and {e.user for e in entries} == {manager}
 
 
-def test_movements_that_cancel_out_in_a_batch_leave_the_cells_one_by_one_leaves(hdf):
-    seq = [
-        (0, "commitment", 500, 10000, None, None, False),
-        (0, "decommitment", 500, 10000, 0, None, False),
-    ]
-    lines = _lines(hdf)
-    with transaction.atomic():
-        expected = _one_by_one(lines, seq)
-        transaction.set_rollback(True)
-    assert expected[0] == ["created", "created"]
-    assert _batched(lines, seq, []) == expected
+def test_movements_that_cancel_out_in_a_batch_leave_the_summaries_right(hdf, line):
+    result = services.movements_record_many(
+        actor=F.SYSTEM,
+        movements=[
+            draft(line, "commitment", D(2022, 4, 1), "100.00", reference="EJ-1"),
+            draft(
+                line, "decommitment", D(2022, 4, 1), "100.00", reference="DEJ-1", cancels_draft=0
+            ),
+        ],
+    )
+    assert [o.status for o in result.outcomes] == ["created", "created"]
+    assert result.created[1].cancels_id == result.created[0].pk
+    assert LineState.objects.get(pk=line.pk).committed == 0
+    assert summaries.verify(hdf) == []
+
+
+def test_one_movement_is_a_batch_of_one(line):
+    """`movement_record` raises what the batch's outcome holds, and returns a replayed movement."""
+    kwargs = dict(actor=F.SYSTEM, financing_line=line, kind="commitment", date=D(2022, 4, 1))
+    first = services.movement_record(
+        **kwargs, amount="10.00", reference="EJ-1", idempotency_key="k"
+    )
+    again = services.movement_record(
+        **kwargs, amount="10.00", reference="EJ-1", idempotency_key="k"
+    )
+    assert again.pk == first.pk and Movement.objects.filter(financing_line=line).count() == 1
+    with pytest.raises(MovementRefused, match="précède le début du contrat") as exc:
+        services.movement_record(**{**kwargs, "date": D(2020, 1, 1)}, amount="1", reference="X")
+    assert exc.value.findings[0].field == "date"
+    with pytest.raises(MovementRefused, match="ligne de financement n° 999999999 introuvable"):
+        services.movement_record(
+            **{**kwargs, "financing_line": 999999999}, amount="1", reference="X"
+        )
+
+
+def test_a_batch_audits_each_movement_as_the_movement_names_itself(line):
+    """The batch writes the trail from its rows, not through the model: the entry still names
+    the movement as `str(movement)` does and holds its values as the trail writes them."""
+    result = services.movements_record_many(
+        actor=F.SYSTEM,
+        movements=[
+            draft(line, "commitment", D(2022, 4, 1), "100.00", reference="EJ-1"),
+            draft(line, "payment", D(2022, 5, 1), "60.50", reference="M-1"),
+            draft(
+                line,
+                "payment_cancellation",
+                D(2022, 5, 9),
+                "0.50",
+                reference="A-1",
+                cancels_draft=1,
+            ),
+        ],
+    )
+    for movement in result.created:
+        entry = AuditEntry.objects.get(subject_type="finance.movement", subject_id=str(movement.pk))
+        stored = Movement.objects.get(pk=movement.pk)
+        assert entry.subject_repr == str(stored) == str(movement)
+        assert entry.changes == {
+            "ligne": line.pk,
+            "nature": stored.kind,
+            "date": stored.date.isoformat(),
+            "montant": str(stored.amount),
+            "référence": stored.reference,
+            "annule": stored.cancels_id,
+        }
+        assert entry.operation_id == line.operation_id
+    assert result.created[2].cancels_id == result.created[1].pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_key_sent_concurrently_on_two_lines_is_stored_once(hdf):
+    """Two writers lock different lines, both find the key unused, both insert: the unique index
+    refuses the second, whose batch is checked again and refused for the key."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: the race needs PostgreSQL (DATABASE_URL)")
+    op = F.operation(hdf, programmed_on=D(2022, 3, 15))
+    lines = [F.line(op, "etat", "1000.00"), F.line(op, "region", "1000.00")]
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def write(line) -> None:  # type: ignore[no-untyped-def]
+        try:
+            barrier.wait()
+            F.record(line, "commitment", D(2022, 4, 1), "10.00", idempotency_key="race")
+            results.append("created")
+        except MovementRefused as exc:
+            results.append(str(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write, args=(x,)) for x in lines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Movement.objects.filter(idempotency_key="race").count() == 1
+    assert len(results) == 2 and sorted(results)[0] == "created"  # neither crashed
+    assert all(r == "created" or "a déjà servi pour un autre mouvement" in r for r in results)

@@ -164,3 +164,12 @@ def test_movements_generate_on_factory_operations(hdf):
         Movement.objects.values_list("financing_line_id").annotate(n=Count("id")).order_by()
     )
     assert all(after[line] == n for line, n in before.items())  # left alone
+
+
+def test_text_output_without_grouping(small):
+    """`cper execution SLUG` without `--by`: the total alone, in text (it used to crash)."""
+    text = run(HDF_SLUG)
+    lines = text.splitlines()
+    assert "situation au" in lines[0]
+    assert lines[1].split()[:2] == ["maquette", "programmé"]
+    assert lines[-1].startswith("Total") and "600,00\u00a0€" in lines[-1]

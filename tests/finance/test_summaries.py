@@ -1,6 +1,8 @@
 """The maintained summaries equal their full recomputation from the ledger and the register —
 after any sequence of movements and register changes (hypothesis) — and the service equals a
-naive recomputation from the raw rows at any date.
+naive recomputation from the raw rows at any date. The register changes are written here with
+the ORM, each followed by the `lines_sync` call the register's services make in their
+transaction.
 
 CPER_LEDGER_EXAMPLES=200 make test  explores more sequences than the default 10.
 """
@@ -144,10 +146,12 @@ def test_summaries_equal_recomputation_after_any_sequence(hdf, steps, as_of_days
             line = lines[step[1]]
             line.amount = Decimal(step[2]) / 100
             line.save()
+            summaries.lines_sync(line_ids=[line.pk])
         elif kind == "status":
             op = ops[step[1]]
             op.status = step[2]
             op.save()
+            summaries.lines_sync(operation_ids=[op.pk])
         elif kind == "commune":
             op = ops[step[1]]
             commune = Commune.objects.get(code=step[2])
@@ -155,16 +159,19 @@ def test_summaries_equal_recomputation_after_any_sequence(hdf, steps, as_of_days
             OperationCommune.objects.create(operation=op, commune=commune, position=0)
             op.departement_id, op.epci_id = commune.departement_id, commune.epci_id
             op.save()
+            summaries.lines_sync(operation_ids=[op.pk])
         elif kind == "marker":
             op = ops[step[1]]
             if step[2]:
                 op.markers.add(Marker.objects.get(contract=hdf, code=MARKER))
             else:
                 op.markers.clear()
+            summaries.lines_sync(operation_ids=[op.pk])
         elif kind == "cancel_line":
             line = lines[step[1]]
             line.status = "cancelled"
             line.save()
+            summaries.lines_sync(line_ids=[line.pk])
     assert summaries.verify(hdf) == []
     for days in as_of_days:
         as_of = START + dt.timedelta(days=days)
@@ -192,7 +199,7 @@ def test_rebuild_restores_and_the_check_detects_drift(hdf):
     assert summaries.verify(hdf) == []
 
 
-def test_writes_that_bypass_signals_are_caught_and_lines_sync_repairs(hdf):
+def test_writes_that_bypass_the_services_are_caught_and_lines_sync_repairs(hdf):
     op = F.operation(hdf, programmed_on=D(2022, 2, 1))
     line = F.line(op, "etat", "1000.00")
     FinancingLine.objects.filter(pk=line.pk).update(amount=Decimal("2000.00"))
@@ -236,5 +243,6 @@ def test_the_ledger_check_reports_breaches_in_french(hdf):
     )
     op.status = OperationStatus.ABANDONED
     op.save()
+    summaries.lines_sync(operation_ids=[op.pk])
     codes = [f.message for f in run_checks(hdf) if f.code == "grand-livre-invariant"]
     assert any("engagé supérieur au programmé" in m for m in codes)

@@ -1,13 +1,12 @@
 """`cper demo [--scale S|M|L] [--seed N] [--if-empty]`: the illustrative register of a contract.
 
 S ≈ 2,000 operations, M ≈ 100,000, L ≈ 500,000; deterministic for a given seed. After the
-operations, the finance app's demo (commitments and payments) runs if installed; the demo
+operations, the finance app's demo (commitments and payments) runs unless --no-finance; the demo
 accounts (one per role, see docs/operations.md) are created unless --no-users.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cper.contracts.models import Contract
 from cper.demo.generator import SCALES, demo_generate
 from cper.demo.users import demo_users_ensure
+from cper.finance.demo import movements_generate
 from cper.operations.models import Operation
 
 DEFAULT_CONTRACT = "hauts-de-france-2021-2027"
@@ -83,18 +83,8 @@ class Command(BaseCommand):
 
     def _finance(self, contract: Contract, seed: int, scale: str) -> None:
         t0 = time.monotonic()
-        try:
-            finance_demo: Any = importlib.import_module("cper.finance.demo")
-        except ImportError:
-            finance_demo = None
-        if finance_demo is not None:
-            result = finance_demo.movements_generate(contract=contract, rng_seed=seed, scale=scale)
-            self.stdout.write(f"exécution : {result} ({time.monotonic() - t0:.1f} s)")
-            return
-        # No movements generator: at least bring the execution summaries up to date.
-        try:
-            from cper.finance import summaries
-        except ImportError:
-            return
-        summaries.rebuild(contract)
-        self.stdout.write(f"agrégats d'exécution recalculés ({time.monotonic() - t0:.1f} s)")
+        result = movements_generate(contract=contract, rng_seed=seed, scale=scale)
+        self.stdout.write(
+            f"exécution : {result.movements} mouvements sur {result.lines} lignes "
+            f"({time.monotonic() - t0:.1f} s)"
+        )

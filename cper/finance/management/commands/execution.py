@@ -175,8 +175,11 @@ class Command(BaseCommand):
         w(f"{title} — situation au {result.as_of:%d/%m/%Y}")
         if result.filters:
             w("Filtres : " + ", ".join(f"{k}={v}" for k, v in result.filters.items()))
+        # Without grouping, the figures are the total alone, under one label column.
+        columns = list(result.group_by) or [""]
+        rows = [(r, False) for r in result.rows] if result.group_by else []
         headers = [
-            *(k for k in result.group_by),
+            *columns,
             "maquette",
             "programmé",
             "engagé",
@@ -187,9 +190,9 @@ class Command(BaseCommand):
             "reste à payer",
         ]
         table = []
-        for row, is_total in [*((r, False) for r in result.rows), (result.total, True)]:
+        for row, is_total in [*rows, (result.total, True)]:
             labels = (
-                ["Total", *[""] * (len(result.group_by) - 1)]
+                ["Total", *[""] * (len(columns) - 1)]
                 if is_total
                 else [row.labels.get(k, str(row.key.get(k))) for k in result.group_by]
             )
@@ -207,7 +210,7 @@ class Command(BaseCommand):
                 ]
             )
         widths = [max(len(str(x)) for x in col) for col in zip(headers, *table, strict=True)]
-        n = len(result.group_by)
+        n = len(columns)
 
         def fmt(cells: list[str]) -> str:
             return "  ".join(

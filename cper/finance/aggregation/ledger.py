@@ -1,0 +1,266 @@
+"""Reading the line states and the ledger (what the cells cannot answer), and the computation
+that combines them with the cells and the maquette."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from cper.contracts.models import Contract
+from cper.finance.models import LineState, LineTag, Movement
+from cper.finance.summaries import (
+    BASE,
+    MONTHLY_DIMS,
+    movement_cents_sql,
+)
+
+from .cells import _cells, _intervals
+from .planning import Acc, _add, _cell_dim, _d, _Filters, _in, _key_sql, _run, _select
+from .types import _LOCATED, MAQUETTE_KEYS, MULTI_VALUED
+
+# -- reading the line states and the ledger ----------------------------------------------------
+
+
+def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[str]:
+    d = _d()
+    # A few operations: SQLite (no statistics) would rather walk the (contract, counted, …)
+    # indexes than the operation index; a unary + keeps these columns out of its choice.
+    plus = "+" if f.operation_ids is not None and connection.vendor == "sqlite" else ""
+    out = [
+        _in(f"{plus}s.contract_id", f.contract_ids, params),
+        f"{plus}s.counted = {d['true']}",
+    ]
+    for column, values in (
+        ("s.partner_id", f.partner_ids),
+        ("s.objective_id", f.objective_ids),
+        ("s.departement", f.departements),
+        ("s.epci", f.epcis),
+        ("s.status", f.statuses),
+        ("s.operation_id", f.operation_ids),
+    ):
+        if values is not None:
+            out.append(_in(column, values, params))
+    if f.located:
+        out.append(f"s.{f.located} <> ''")
+    tags = {k: set(v) for k, v in f.tags.items()}
+    for k, v in extra_tags.items():
+        tags[k] = {v} if k not in tags else tags[k] & {v}
+    tag_table = LineTag._meta.db_table
+    for kind, values in sorted(tags.items()):
+        params.append(kind)
+        cond = _in("t.value", values, params)
+        out.append(
+            f"EXISTS (SELECT 1 FROM {tag_table} t WHERE t.state_id = s.line_id "
+            f"AND t.kind = %s AND {cond})"
+        )
+    return out
+
+
+def _ledger(
+    f: _Filters,
+    group_by: Sequence[str],
+    *,
+    as_of: dt.date,
+    complete: bool,
+    date_from: dt.date | None,
+    acc: Acc,
+    fixed: dict[str, Any],
+) -> None:
+    """Sums over the line states, and over the movements when the cumulative amounts will not
+    do (a date before the last movement, a grouping or filter by year or month)."""
+    d = _d()
+    state = LineState._meta.db_table
+    by_date = "year" in group_by or "_month" in group_by or f.years is not None
+    if complete and date_from is None and not by_date:
+        params: list[Any] = [as_of]
+        where = _where(f, params, fixed)
+        exprs, joins = _key_sql(group_by, "s", fixed=fixed, day="", cells=False)
+        sums = (
+            "SUM(CASE WHEN s.programmed_on <= %s THEN s.programmed ELSE 0 END), "
+            "SUM(s.committed), SUM(s.paid)"
+        )
+        # the CASE parameter comes first in the SELECT list
+        sql = _select(exprs, sums, f"{state} s", joins, f" WHERE {' AND '.join(where)}")
+        _run(sql, params, group_by, fixed, acc)
+        return
+
+    # programmed, by programming date
+    params = []
+    where = _where(f, params, fixed)
+    where += ["s.programmed <> 0", "s.programmed_on IS NOT NULL", "s.programmed_on <= %s"]
+    params.append(as_of)
+    if date_from is not None:
+        where.append("s.programmed_on >= %s")
+        params.append(date_from)
+    if f.years is not None:
+        where.append(_in(d["year"].format(d="s.programmed_on"), f.years, params))
+    exprs, joins = _key_sql(group_by, "s", fixed=fixed, day="s.programmed_on", cells=False)
+    sql = _select(
+        exprs, "SUM(s.programmed), 0, 0", f"{state} s", joins, f" WHERE {' AND '.join(where)}"
+    )
+    _run(sql, params, group_by, fixed, acc)
+    # committed and paid, by movement date
+    committed, paid = movement_cents_sql("m")
+    params = []
+    where = _where(f, params, fixed)
+    where.append("m.date <= %s")
+    params.append(as_of)
+    if date_from is not None:
+        where.append("m.date >= %s")
+        params.append(date_from)
+    if f.years is not None:
+        where.append(_in(d["year"].format(d="m.date"), f.years, params))
+    exprs, joins = _key_sql(group_by, "s", fixed=fixed, day="m.date", cells=False)
+    if date_from is not None and connection.vendor == "sqlite":
+        # a few days of movements: read them first (SQLite's planner would start from the
+        # line states of the filter and probe the movements line by line)
+        source = f"{Movement._meta.db_table} m CROSS JOIN {state} s"
+        where.append("s.line_id = m.financing_line_id")
+    else:
+        source = f"{Movement._meta.db_table} m JOIN {state} s ON s.line_id = m.financing_line_id"
+    sql = _select(
+        exprs, f"0, SUM({committed}), SUM({paid})", source, joins, f" WHERE {' AND '.join(where)}"
+    )
+    _run(sql, params, group_by, fixed, acc)
+
+
+# -- the computation ----------------------------------------------------------------------------
+
+
+def _tag_values(kind: str, f: _Filters) -> list[str]:
+    from cper.contracts.models import ContractTerritory, Marker
+
+    if kind == "marker":
+        codes = set(
+            Marker.objects.filter(contract_id__in=f.contract_ids).values_list("code", flat=True)
+        )
+    else:
+        codes = set(
+            ContractTerritory.objects.filter(contract_id__in=f.contract_ids).values_list(
+                "territory__code", flat=True
+            )
+        )
+    if kind in f.tags:
+        codes &= f.tags[kind]
+    return sorted(codes)
+
+
+def _amounts(
+    f: _Filters,
+    group_by: Sequence[str],
+    filters: dict[str, Any],
+    as_of: dt.date,
+    complete: bool,
+) -> Acc:
+    """{key tuple (in group_by order): [programmed, committed, paid] cents}."""
+    acc: Acc = {}
+    if f.empty:
+        return acc
+    monthly = "_month" in group_by
+    dim = _cell_dim([k for k in group_by if k != "_month"], filters, f)
+    if dim is None:
+        _ledger_multi(f, group_by, as_of=as_of, complete=complete, date_from=None, acc=acc)
+        return acc
+    intervals, partial = _intervals(as_of, complete, monthly=monthly, days=dim not in MONTHLY_DIMS)
+    _cells(f, dim, group_by, intervals, acc)
+    if partial:
+        _ledger_multi(
+            f,
+            group_by,
+            as_of=as_of,
+            complete=False,
+            date_from=dt.date(as_of.year, as_of.month, 1),
+            acc=acc,
+        )
+    for key, located_dim in _LOCATED.items():
+        if dim == located_dim and key in group_by and key not in filters:
+            _unlocated(f, group_by, key, as_of, complete, acc)
+    return acc
+
+
+def _ledger_multi(
+    f: _Filters,
+    group_by: Sequence[str],
+    *,
+    as_of: dt.date,
+    complete: bool,
+    date_from: dt.date | None,
+    acc: Acc,
+) -> None:
+    """The ledger path, once per value of the multi-valued groupings (marker, territory)."""
+    combos: list[dict[str, str]] = [{}]
+    for k in (k for k in group_by if k in MULTI_VALUED):
+        combos = [{**c, k: v} for c in combos for v in _tag_values(k, f)]
+    for combo in combos:
+        _ledger(
+            f,
+            group_by,
+            as_of=as_of,
+            complete=complete,
+            date_from=date_from,
+            acc=acc,
+            fixed=combo,
+        )
+
+
+def _unlocated(
+    f: _Filters, group_by: Sequence[str], key: str, as_of: dt.date, complete: bool, acc: Acc
+) -> None:
+    """Lines without a département (or EPCI), as a `None` row (so that the rows add up to
+    the total): the base cells minus the cells of that dimension."""
+    dim = _LOCATED[key]
+    others = [k for k in group_by if k != key]
+    monthly = "_month" in group_by
+    base: Acc = {}
+    located: Acc = {}
+    intervals, _ = _intervals(as_of, complete, monthly=monthly, days=True)
+    _cells(f, BASE, others, intervals, base)
+    intervals, partial = _intervals(as_of, complete, monthly=monthly, days=dim not in MONTHLY_DIMS)
+    _cells(f, dim, others, intervals, located)
+    if partial:
+        g = _Filters(**{**f.__dict__, "located": key})
+        _ledger(
+            g,
+            others,
+            as_of=as_of,
+            complete=False,
+            date_from=dt.date(as_of.year, as_of.month, 1),
+            acc=located,
+            fixed={},
+        )
+    position = list(group_by).index(key)
+    for k, (p, c, pd) in base.items():
+        lp, lc, lpd = located.get(k, (0, 0, 0))
+        if (p - lp, c - lc, pd - lpd) != (0, 0, 0):
+            _add(acc, (*k[:position], None, *k[position:]), p - lp, c - lc, pd - lpd)
+
+
+def _maquette(
+    contracts: list[Contract],
+    as_of: dt.date,
+    keys: Sequence[str],
+    filters: dict[str, Any],
+    f: _Filters,
+) -> dict[tuple, Decimal]:
+    """The maquette in force, by `keys` (maquette keys and possibly "contract")."""
+    from cper.maquette.selectors import maquette_amounts
+
+    mq_keys = [k for k in keys if k in MAQUETTE_KEYS]
+    mq_filters = {k: v for k, v in filters.items() if k in MAQUETTE_KEYS}
+    out: dict[tuple, Decimal] = {}
+    for contract in contracts:
+        if contract.pk not in f.contract_ids:
+            continue
+        amounts = maquette_amounts(
+            contract=contract, as_of=as_of, group_by=tuple(mq_keys), filters=mq_filters
+        )
+        for mk, amount in amounts.items():
+            values = dict(zip(mq_keys, mk, strict=True))
+            values["contract"] = contract.slug
+            key = tuple(values[k] for k in keys)
+            out[key] = out.get(key, Decimal("0.00")) + Decimal(amount)
+    return out

@@ -1,0 +1,278 @@
+"""The public functions of the aggregation service: `execution`, `execution_series`, `pace`,
+`line_execution`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from cper.contracts.models import Contract
+from cper.finance.models import LineState, Movement
+from cper.finance.summaries import (
+    cents,
+    euros,
+    signed,
+)
+from cper.money import CENT, rate
+
+from .labels import _check_keys, _Labels, _row
+from .ledger import _amounts, _maquette
+from .planning import _complete, _contracts, _Filters, _normalise, _Ref, _ref
+from .types import (
+    MAQUETTE_KEYS,
+    MULTI_VALUED,
+    ExecutionResult,
+    ExecutionRow,
+    SeriesPoint,
+)
+
+# -- the public functions -----------------------------------------------------------------------
+
+
+def execution(
+    *,
+    contract: Contract | None,
+    as_of: dt.date | None = None,
+    group_by: Sequence[str] = (),
+    filters: dict[str, Any] | None = None,
+    contracts: Iterable[Contract] | None = None,
+) -> ExecutionResult:
+    """Maquette, programmed, committed and paid at `as_of` (default today), by `group_by` keys
+    among GROUP_KEYS, restricted by `filters` (same names; a value or a list of values:
+    departement "59", epci SIREN, territory/marker/objective/partner codes, axis numbers, years,
+    statuses, operation codes — or ids as int). With `contract=None`, the national
+    consolidation of `contracts` (default: every contract), where "contract" (slugs) may also
+    be grouped or filtered on."""
+    group = _check_keys(group_by)
+    filters = dict(filters or {})
+    as_of = as_of or timezone.localdate()
+    contract_list = _contracts(contract, contracts)
+    ref = _ref(contract_list)
+    f = _normalise(filters, ref)
+    complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
+
+    amounts = _amounts(f, group, filters, as_of, complete)
+    maquette_meaning = not any(k not in MAQUETTE_KEYS and k != "contract" for k in filters)
+    rows_have_maquette = maquette_meaning and all(
+        k in MAQUETTE_KEYS or k == "contract" for k in group
+    )
+    mq: dict[tuple, Decimal] = (
+        _maquette(contract_list, as_of, group, filters, f) if rows_have_maquette and group else {}
+    )
+
+    keys = set(amounts) | set(mq)
+    labels = _Labels(ref)
+    labels.prepare(group, keys)
+    label_maps = [{v: lo[0] for v, lo in labels.cache[k].items()} for k in group]
+    order_maps = [
+        {v: (1, "") if v is None else (0, lo[1]) for v, lo in labels.cache[k].items()}
+        for k in group
+    ]
+    positions = range(len(group))
+    zero = [0, 0, 0]
+    ranked: list[tuple[tuple, ExecutionRow]] = []
+    for key in keys:
+        vals = amounts.get(key, zero)
+        maquette = mq.get(key, Decimal("0.00")) if rows_have_maquette else None
+        if not (vals[0] or vals[1] or vals[2] or maquette):
+            continue
+        row = ExecutionRow(
+            key=dict(zip(group, key, strict=True)),
+            labels={group[i]: label_maps[i][key[i]] for i in positions},
+            maquette=maquette.quantize(CENT) if maquette is not None else None,
+            programmed=euros(vals[0]),
+            committed=euros(vals[1]),
+            paid=euros(vals[2]),
+        )
+        ranked.append((tuple(order_maps[i][key[i]] for i in positions), row))
+    ranked.sort(key=lambda item: item[0])
+    rows = [row for _, row in ranked]
+
+    # the total: the sum of the rows unless a line may sit in several rows
+    if not group:
+        total_vals = amounts.get((), [0, 0, 0])
+    elif any(k in MULTI_VALUED for k in group):
+        total_vals = _amounts(f, (), filters, as_of, complete).get((), [0, 0, 0])
+    else:
+        total_vals = [sum(v[i] for v in amounts.values()) for i in range(3)]
+    total_maquette: Decimal | None = None
+    if maquette_meaning:
+        if rows_have_maquette and group:
+            total_maquette = sum(mq.values(), Decimal("0.00"))
+        else:
+            total_maquette = sum(
+                _maquette(contract_list, as_of, (), filters, f).values(), Decimal("0.00")
+            )
+        total_maquette = total_maquette.quantize(CENT)
+    total = _row({}, {}, total_maquette, total_vals)
+    return ExecutionResult(
+        contract=contract,
+        as_of=as_of,
+        group_by=group,
+        filters=filters,
+        rows=rows,
+        total=total,
+        contracts=tuple(contract_list),
+    )
+
+
+def _period(contracts: Sequence[Contract]) -> tuple[dt.date, dt.date]:
+    start = min(dt.date(c.start_year, 1, 1) for c in contracts)
+    end = max(dt.date(c.end_year, 12, 31) for c in contracts)
+    return start, end
+
+
+def _elapsed(start: dt.date, end: dt.date, day: dt.date) -> Decimal:
+    """Share (0–1) of the period elapsed at the end of `day`."""
+    total = (end - start).days + 1
+    done = (day - start).days + 1
+    return Decimal(min(max(done, 0), total)) / Decimal(total)
+
+
+def _reference(
+    contract_list: list[Contract], as_of: dt.date, filters: dict[str, Any], f: _Filters, ref: _Ref
+) -> tuple[str, Decimal]:
+    """What the pace is measured against: the maquette in force, or the programmed amount
+    when the filters have no maquette meaning (département, marker…)."""
+    if all(k in MAQUETTE_KEYS or k == "contract" for k in filters):
+        total = sum(_maquette(contract_list, as_of, (), filters, f).values(), Decimal("0.00"))
+        return "maquette", total.quantize(CENT)
+    complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
+    vals = _amounts(f, (), filters, as_of, complete).get((), [0, 0, 0])
+    return "programmé", euros(vals[0])
+
+
+def execution_series(
+    *,
+    contract: Contract | None,
+    as_of: dt.date | None = None,
+    filters: dict[str, Any] | None = None,
+    contracts: Iterable[Contract] | None = None,
+) -> list[SeriesPoint]:
+    """Monthly cumulative committed and paid amounts from the contract's first month (or the
+    first movement, if earlier) to the month of `as_of`, with the straight-line pace target
+    (0 at the contract's first day, 100 % of the maquette in force at its last day)."""
+    filters = dict(filters or {})
+    as_of = as_of or timezone.localdate()
+    contract_list = _contracts(contract, contracts)
+    if not contract_list:
+        return []
+    ref = _ref(contract_list)
+    f = _normalise(filters, ref)
+    complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
+    monthly = _amounts(f, ("_month",), filters, as_of, complete)
+    start, end = _period(contract_list)
+    _, reference = _reference(contract_list, as_of, filters, f, ref)
+    first = min([start, *[k[0] for k in monthly]])
+    month = dt.date(first.year, first.month, 1)
+    last = dt.date(as_of.year, as_of.month, 1)
+    points: list[SeriesPoint] = []
+    committed = paid = 0
+    before = {k[0]: v for k, v in monthly.items()}
+    while month <= last:
+        vals = before.get(month, [0, 0, 0])
+        committed += vals[1]
+        paid += vals[2]
+        nxt = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+        day = min(nxt - dt.timedelta(days=1), as_of)
+        target = (reference * _elapsed(start, end, day)).quantize(CENT, rounding=ROUND_HALF_UP)
+        points.append(SeriesPoint(month, euros(committed), euros(paid), target))
+        month = nxt
+    return points
+
+
+def pace(
+    *,
+    contract: Contract | None,
+    as_of: dt.date | None = None,
+    filters: dict[str, Any] | None = None,
+    contracts: Iterable[Contract] | None = None,
+) -> dict[str, Any]:
+    """Execution against a straight line from the contract's first day to 100 % of the
+    maquette at its last day: the share of the period elapsed, the committed and paid shares of
+    the reference (maquette in force; programmed amount under non-maquette filters), the target
+    amount at `as_of` and the gaps (negative: behind the line)."""
+    filters = dict(filters or {})
+    as_of = as_of or timezone.localdate()
+    contract_list = _contracts(contract, contracts)
+    result = execution(contract=contract, as_of=as_of, filters=filters, contracts=contract_list)
+    ref = _ref(contract_list)
+    f = _normalise(filters, ref)
+    basis, reference = _reference(contract_list, as_of, filters, f, ref)
+    start, end = _period(contract_list)
+    elapsed = _elapsed(start, end, as_of)
+    target = (reference * elapsed).quantize(CENT, rounding=ROUND_HALF_UP)
+    t = result.total
+    elapsed_pct = (elapsed * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    committed_share = rate(t.committed, reference)
+    paid_share = rate(t.paid, reference)
+    return {
+        "as_of": as_of,
+        "start": start,
+        "end": end,
+        "elapsed": elapsed_pct,  # percent of the period
+        "basis": basis,  # "maquette" | "programmé"
+        "reference": reference,
+        "programmed": t.programmed,
+        "committed": t.committed,
+        "paid": t.paid,
+        "committed_share": committed_share,
+        "paid_share": paid_share,
+        "target": target,
+        "committed_gap": t.committed - target,
+        "paid_gap": t.paid - target,
+        "committed_points": None if committed_share is None else committed_share - elapsed_pct,
+        "paid_points": None if paid_share is None else paid_share - elapsed_pct,
+    }
+
+
+@dataclass(frozen=True)
+class LineExecution:
+    programmed: Decimal
+    committed: Decimal
+    paid: Decimal
+
+    @property
+    def remaining_to_pay(self) -> Decimal:
+        return self.committed - self.paid
+
+    @property
+    def remaining_to_commit(self) -> Decimal:
+        return self.programmed - self.committed
+
+
+def line_execution(
+    *, lines: Iterable[Any], as_of: dt.date | None = None
+) -> dict[int, LineExecution]:
+    """Programmed, committed and paid per financing line (objects or ids), at `as_of`
+    (default: today) — for an operation's page; lines not contractualised included."""
+    ids = sorted({x if isinstance(x, int) else x.pk for x in lines})
+    as_of = as_of or timezone.localdate()
+    out: dict[int, LineExecution] = {}
+    if not ids:
+        return out
+    states = {
+        pk: (prog, on, c, p)
+        for pk, prog, on, c, p in LineState.objects.filter(pk__in=ids).values_list(
+            "pk", "programmed", "programmed_on", "committed", "paid"
+        )
+    }
+    late: dict[int, list[int]] = {}
+    for line_id, kind, amount in Movement.objects.filter(
+        financing_line_id__in=ids, date__gt=as_of
+    ).values_list("financing_line_id", "kind", "amount"):
+        c, p = signed(kind, cents(amount))
+        acc = late.setdefault(line_id, [0, 0])
+        acc[0] += c
+        acc[1] += p
+    for pk in ids:
+        prog, on, c, p = states.get(pk, (0, None, 0, 0))
+        lc, lp = late.get(pk, (0, 0))
+        shown = prog if on is not None and on <= as_of else 0
+        out[pk] = LineExecution(euros(shown), euros(c - lc), euros(p - lp))
+    return out

@@ -1,0 +1,333 @@
+"""What a financing line counts as in the summaries (its snapshot), and the units of the cells:
+integer cents, signed committed and paid amounts, periods."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from cper.finance.models import LineState, LineTag, MovementKind
+from cper.operations.models import PROGRAMMED_STATUSES, LineStatus
+
+GRAINS = ("Y", "M", "D")
+BASE = ""
+DEPARTEMENT = "departement"
+EPCI = "epci"
+MARKER = LineTag.MARKER
+TERRITORY = LineTag.TERRITORY
+CELL_DIMS = (DEPARTEMENT, EPCI, MARKER, TERRITORY)
+# Dimensions too fine for day cells (about as many as movements): year and month cells only;
+# the days of a month begun are read from the movements.
+MONTHLY_DIMS = frozenset({EPCI})
+
+_PROGRAMMED = frozenset(str(s) for s in PROGRAMMED_STATUSES)
+
+
+def cents(amount: Decimal | int) -> int:
+    """Euros (Decimal, exact to the cent) → integer cents."""
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+def euros(value: int | None) -> Decimal:
+    """Integer cents → Decimal euros with two places."""
+    return Decimal(int(value or 0)).scaleb(-2)
+
+
+def signed(kind: str, amount_cents: int) -> tuple[int, int]:
+    """(committed, paid) change of a movement, in cents."""
+    if kind == MovementKind.COMMITMENT:
+        return amount_cents, 0
+    if kind == MovementKind.DECOMMITMENT:
+        return -amount_cents, 0
+    if kind == MovementKind.PAYMENT:
+        return 0, amount_cents
+    if kind == MovementKind.PAYMENT_CANCELLATION:
+        return 0, -amount_cents
+    raise ValueError(f"nature de mouvement inconnue : {kind}")
+
+
+def period_start(day: dt.date, grain: str) -> dt.date:
+    if grain == "Y":
+        return dt.date(day.year, 1, 1)
+    if grain == "M":
+        return dt.date(day.year, day.month, 1)
+    return day
+
+
+# -- what a line counts as ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineSnapshot:
+    contract_id: int
+    operation_id: int
+    partner_id: int | None
+    objective_id: int
+    departement: str
+    epci: str
+    status: str
+    counted: bool
+    programmed: int  # cents
+    programmed_on: dt.date | None
+    tags: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+
+    def contribution_key(self) -> tuple[Any, ...]:
+        """What the cells depend on (the status is not in the cells)."""
+        return (
+            self.contract_id,
+            self.partner_id,
+            self.objective_id,
+            self.departement,
+            self.epci,
+            self.counted,
+            self.programmed,
+            self.programmed_on,
+            self.tags,
+        )
+
+    def dims(self) -> list[tuple[str, str]]:
+        out = [(BASE, "")]
+        if self.departement:
+            out.append((DEPARTEMENT, self.departement))
+        if self.epci:
+            out.append((EPCI, self.epci))
+        out.extend(sorted(self.tags))
+        return out
+
+
+def _local_date(value: dt.datetime | dt.date | None) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if timezone.is_aware(value):
+            return timezone.localdate(value)
+        return value.date()
+    return value
+
+
+def _territory_communes(
+    contract_ids: Iterable[int], communes: set[str] | None = None
+) -> dict[int, dict[str, set[str]]]:
+    """{contract_id: {commune code: {territory codes}}} for the contracts' project territories
+    (a territory is its communes plus the communes of its EPCI), restricted to `communes` when
+    given (a handful of queries on indexes, for the lines of a few operations)."""
+    from cper.contracts.models import ContractTerritory
+    from cper.territories.models import Commune, ProjectTerritory
+
+    links = list(
+        ContractTerritory.objects.filter(contract_id__in=list(contract_ids)).values_list(
+            "contract_id", "territory_id", "territory__code"
+        )
+    )
+    out: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    if not links or (communes is not None and not communes):
+        return out
+    territory_ids = {t for _, t, _ in links}
+    direct = ProjectTerritory.communes.through.objects.filter(projectterritory_id__in=territory_ids)
+    epci_links = ProjectTerritory.epcis.through.objects.filter(
+        projectterritory_id__in=territory_ids
+    )
+    commune_epci = Commune.objects.filter(epci__isnull=False)
+    if communes is not None:
+        direct = direct.filter(commune_id__in=communes)
+        commune_epci = commune_epci.filter(code__in=communes)
+    communes_of: dict[int, set[str]] = defaultdict(set)
+    for tid, code in direct.values_list("projectterritory_id", "commune_id"):
+        communes_of[tid].add(code)
+    epcis_of: dict[int, set[str]] = defaultdict(set)
+    for tid, siren in epci_links.values_list("projectterritory_id", "epci_id"):
+        epcis_of[tid].add(siren)
+    wanted = set().union(*epcis_of.values()) if epcis_of else set()
+    by_epci: dict[str, set[str]] = defaultdict(set)
+    if wanted:
+        for code, siren in commune_epci.filter(epci_id__in=wanted).values_list("code", "epci_id"):
+            by_epci[siren].add(code)
+    for contract_id, tid, tcode in links:
+        members = set(communes_of[tid])
+        for siren in epcis_of[tid]:
+            members |= by_epci[siren]
+        for commune in members:
+            out[contract_id][commune].add(tcode)
+    return out
+
+
+def _programmed_on(operation_ids: Sequence[int] | None, contract_ids: Sequence[int] | None) -> dict:
+    from cper.operations.models import OperationTransition
+
+    qs = OperationTransition.objects.filter(to_status__in=list(_PROGRAMMED))
+    if operation_ids is not None:
+        qs = qs.filter(operation_id__in=list(operation_ids))
+    if contract_ids is not None:
+        qs = qs.filter(operation__contract_id__in=list(contract_ids))
+    out: dict[int, dt.date] = {}
+    for op_id, at, committee_date in qs.values_list(
+        "operation_id", "at", "decision__committee__date"
+    ).iterator(chunk_size=20000):
+        day = committee_date or _local_date(at)
+        if day is not None and (op_id not in out or day < out[op_id]):
+            out[op_id] = day
+    return out
+
+
+def snapshots_compute(
+    *, line_ids: Iterable[int] | None = None, contract_ids: Iterable[int] | None = None
+) -> dict[int, LineSnapshot]:
+    """What each line counts as, from the register (lines, operations, transitions, markers,
+    communes): by line ids, or every line of the given contracts."""
+    from cper.operations.models import FinancingLine, Operation, OperationCommune
+
+    qs = FinancingLine.objects.all()
+    if line_ids is not None:
+        ids = sorted(set(line_ids))
+        if not ids:
+            return {}
+        qs = qs.filter(pk__in=ids)
+    if contract_ids is not None:
+        qs = qs.filter(operation__contract_id__in=list(contract_ids))
+    rows = list(
+        qs.values_list(
+            "id",
+            "amount",
+            "status",
+            "contractualised",
+            "partner_id",
+            "objective_id",
+            "operation_id",
+            "operation__contract_id",
+            "operation__status",
+            "operation__departement_id",
+            "operation__epci_id",
+            "operation__created_at",
+        ).iterator(chunk_size=20000)
+    )
+    if not rows:
+        return {}
+    op_ids = sorted({r[6] for r in rows})
+    by_ids = line_ids is not None or len(op_ids) < 5000
+    contracts = sorted({r[7] for r in rows})
+    prog_on = _programmed_on(op_ids if by_ids else None, None if by_ids else contracts)
+    tags: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    markers = Operation.markers.through.objects.all()
+    markers = (
+        markers.filter(operation_id__in=op_ids)
+        if by_ids
+        else markers.filter(operation__contract_id__in=contracts)
+    )
+    for op_id, code in markers.values_list("operation_id", "marker__code").iterator(
+        chunk_size=20000
+    ):
+        tags[op_id].add((MARKER, code))
+    communes = OperationCommune.objects.all()
+    communes = (
+        communes.filter(operation_id__in=op_ids)
+        if by_ids
+        else communes.filter(operation__contract_id__in=contracts)
+    )
+    op_communes = list(
+        communes.values_list("operation_id", "commune_id").iterator(chunk_size=20000)
+    )
+    territories = (
+        _territory_communes(contracts, {c for _, c in op_communes})
+        if by_ids
+        else _territory_communes(contracts)
+    )
+    if any(territories.values()):
+        op_contract = {r[6]: r[7] for r in rows}
+        for op_id, commune in op_communes:
+            contract_id = op_contract.get(op_id)
+            if contract_id is None:
+                continue
+            for code in territories[contract_id].get(commune, ()):
+                tags[op_id].add((TERRITORY, code))
+    out: dict[int, LineSnapshot] = {}
+    for (
+        line_id,
+        amount,
+        line_status,
+        contractualised,
+        partner_id,
+        objective_id,
+        op_id,
+        contract_id,
+        op_status,
+        dep,
+        epci,
+        created_at,
+    ) in rows:
+        programmed_now = line_status == LineStatus.ACTIVE and op_status in _PROGRAMMED
+        out[line_id] = LineSnapshot(
+            contract_id=contract_id,
+            operation_id=op_id,
+            partner_id=partner_id,
+            objective_id=objective_id,
+            departement=dep or "",
+            epci=epci or "",
+            status=op_status,
+            counted=bool(contractualised and partner_id is not None),
+            programmed=cents(amount) if programmed_now else 0,
+            programmed_on=(prog_on.get(op_id) or _local_date(created_at))
+            if programmed_now
+            else None,
+            tags=frozenset(tags.get(op_id, ())),
+        )
+    return out
+
+
+def snapshots_stored(line_ids: Iterable[int]) -> dict[int, LineSnapshot]:
+    """The snapshots stored for these lines (those that have one): one query per 5,000 lines,
+    the states with their tags (a row per tag)."""
+    ids = sorted(set(line_ids))
+    out: dict[int, LineSnapshot] = {}
+    for i in range(0, len(ids), 5000):
+        rows: dict[int, tuple[Any, ...]] = {}
+        tags: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        for row in LineState.objects.filter(pk__in=ids[i : i + 5000]).values_list(
+            "pk",
+            "contract_id",
+            "operation_id",
+            "partner_id",
+            "objective_id",
+            "departement",
+            "epci",
+            "status",
+            "counted",
+            "programmed",
+            "programmed_on",
+            "tags__kind",
+            "tags__value",
+        ):
+            rows[row[0]] = row[1:11]
+            if row[11] is not None:
+                tags[row[0]].add((row[11], row[12]))
+        for lid, (
+            contract,
+            op,
+            partner,
+            objective,
+            dep,
+            epci,
+            status,
+            counted,
+            programmed,
+            on,
+        ) in rows.items():
+            out[lid] = LineSnapshot(
+                contract_id=contract,
+                operation_id=op,
+                partner_id=partner,
+                objective_id=objective,
+                departement=dep,
+                epci=epci,
+                status=status,
+                counted=counted,
+                programmed=programmed,
+                programmed_on=on,
+                tags=frozenset(tags.get(lid, ())),
+            )
+    return out

@@ -1,0 +1,252 @@
+"""Incremental upkeep of the summaries, inside the transaction of each write: `lines_sync` when
+what lines count as may have changed, `states_for` then `movements_applied` around new
+movements, `deferred` to sync once at the end of a bulk write."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+
+from cper.finance.models import LineState, LineTag, Movement
+
+from .cells import CellKey, _add_entries, _apply, _contribution
+from .snapshots import LineSnapshot, cents, signed, snapshots_compute, snapshots_stored
+
+# -- incremental upkeep --------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _deferred_ids() -> set[int] | None:
+    return getattr(_local, "deferred_lines", None)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[set[int]]:
+    """Collect the lines to re-synchronise instead of syncing each save; sync them once at the
+    end (for bulk writes through `save()`, e.g. an import of many rows)."""
+    outer = _deferred_ids()
+    if outer is not None:
+        yield outer
+        return
+    _local.deferred_lines = set()
+    try:
+        yield _local.deferred_lines
+        pending = _local.deferred_lines
+    finally:
+        _local.deferred_lines = None
+    lines_sync(line_ids=pending)
+
+
+def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, int]]]:
+    """{line: [(day, committed cents, paid cents)]} from the raw movements."""
+    per: dict[int, dict[dt.date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for i in range(0, len(line_ids), 5000):
+        chunk = line_ids[i : i + 5000]
+        for line_id, day, kind, amount in Movement.objects.filter(
+            financing_line_id__in=chunk
+        ).values_list("financing_line_id", "date", "kind", "amount"):
+            c, p = signed(kind, cents(amount))
+            acc = per[line_id][day]
+            acc[0] += c
+            acc[1] += p
+    return {line: sorted((d, v[0], v[1]) for d, v in days.items()) for line, days in per.items()}
+
+
+SYNC_CHUNK = 20_000
+
+
+def lines_sync(
+    *,
+    line_ids: Iterable[int] | None = None,
+    operation_ids: Iterable[int] | None = None,
+    removed: Iterable[int] = (),
+) -> int:
+    """Bring the summaries of these lines (or of these operations' lines) in line with the
+    register; returns how many lines changed what they count as. `removed` lines (about to be
+    deleted) lose their contribution."""
+    from cper.operations.models import FinancingLine
+
+    gone_ids = set(removed)
+    ids = set(line_ids or ()) | gone_ids
+    if operation_ids is not None:
+        ops = list(operation_ids)
+        if ops:
+            ids |= set(
+                FinancingLine.objects.filter(operation_id__in=ops).values_list("pk", flat=True)
+            )
+    pending = _deferred_ids()
+    if pending is not None and not gone_ids:
+        pending |= ids
+        return 0
+    if not ids:
+        return 0
+    ordered = sorted(ids)
+    if len(ordered) > SYNC_CHUNK:
+        # An import of a whole register: by slices, each query's IN list within the
+        # database's limits (SQLite refuses hundreds of thousands of variables).
+        with transaction.atomic():
+            return sum(
+                lines_sync(
+                    line_ids=[i for i in ordered[k : k + SYNC_CHUNK] if i not in gone_ids],
+                    removed=[i for i in ordered[k : k + SYNC_CHUNK] if i in gone_ids],
+                )
+                for k in range(0, len(ordered), SYNC_CHUNK)
+            )
+    with transaction.atomic():
+        new = snapshots_compute(line_ids=ordered)
+        for lid in gone_ids:
+            new.pop(lid, None)
+        old = snapshots_stored(ordered)
+
+        def contribution(snaps: dict[int, LineSnapshot], lid: int) -> tuple[Any, ...] | None:
+            snap = snaps.get(lid)
+            return snap.contribution_key() if snap is not None else None
+
+        changed = [lid for lid in ordered if contribution(new, lid) != contribution(old, lid)]
+        missing = [lid for lid in ordered if lid in new and lid not in old]
+        days = _day_amounts(sorted(set(changed) | set(missing)))
+        deltas: dict[CellKey, list[int]] = {}
+        for lid in changed:
+            if lid in old:
+                _contribution(deltas, old[lid], days.get(lid, []), -1)
+            if lid in new:
+                _contribution(deltas, new[lid], days.get(lid, []), +1)
+        _apply(deltas)
+        # line states and tags
+        gone = [lid for lid in ordered if lid not in new and lid in old]
+        if gone:
+            LineState.objects.filter(pk__in=gone).delete()
+        # New states and tags are inserted in bulk (an import brings thousands of lines).
+        created: list[LineState] = []
+        retagged: list[int] = []
+        tags: list[LineTag] = []
+        for lid in ordered:
+            snap = new.get(lid)
+            if snap is None:
+                continue
+            before = old.get(lid)
+            if before == snap:
+                continue
+            if before is None:
+                committed = sum(c for _, c, _ in days.get(lid, []))
+                paid = sum(p for _, _, p in days.get(lid, []))
+                created.append(
+                    LineState(line_id=lid, committed=committed, paid=paid, **_fields(snap))
+                )
+            else:
+                LineState.objects.filter(pk=lid).update(**_fields(snap))
+            if before is None or before.tags != snap.tags:
+                if before is not None:
+                    retagged.append(lid)
+                tags += [LineTag(state_id=lid, kind=k, value=v) for k, v in sorted(snap.tags)]
+        LineState.objects.bulk_create(created, batch_size=2000)
+        for i in range(0, len(retagged), 5000):
+            LineTag.objects.filter(state_id__in=retagged[i : i + 5000]).delete()
+        LineTag.objects.bulk_create(tags, batch_size=5000)
+    return len(changed)
+
+
+def _fields(snap: LineSnapshot) -> dict[str, Any]:
+    return {
+        "contract_id": snap.contract_id,
+        "operation_id": snap.operation_id,
+        "partner_id": snap.partner_id,
+        "objective_id": snap.objective_id,
+        "departement": snap.departement,
+        "epci": snap.epci,
+        "status": snap.status,
+        "counted": snap.counted,
+        "programmed": snap.programmed,
+        "programmed_on": snap.programmed_on,
+    }
+
+
+def state_for(line_id: int) -> LineSnapshot:
+    """The stored snapshot of a line, created first if the line has none yet."""
+    return states_for([line_id])[line_id]
+
+
+def states_for(line_ids: Iterable[int]) -> dict[int, LineSnapshot]:
+    """The stored snapshots of these lines, created first for the lines that have none yet
+    (`lines_sync`, which counts the movements already recorded): call it before inserting new
+    movements, then `movements_applied`."""
+    ids = sorted(set(line_ids))
+    stored = snapshots_stored(ids)
+    missing = [lid for lid in ids if lid not in stored]
+    if missing:
+        with _not_deferred():
+            lines_sync(line_ids=missing)
+        stored.update(snapshots_stored(missing))
+    return stored
+
+
+@contextlib.contextmanager
+def _not_deferred() -> Iterator[None]:
+    saved = _deferred_ids()
+    _local.deferred_lines = None
+    try:
+        yield
+    finally:
+        _local.deferred_lines = saved
+
+
+def movement_applied(movement: Movement, snapshot: LineSnapshot | None = None) -> None:
+    """Add a newly recorded movement to its line's state and cells (same transaction)."""
+    movements_applied(
+        [movement], None if snapshot is None else {movement.financing_line_id: snapshot}
+    )
+
+
+def movements_applied(
+    movements: Sequence[Movement], snapshots: dict[int, LineSnapshot] | None = None
+) -> None:
+    """Add newly recorded movements to their lines' states and cells (same transaction): one
+    update per line and the cells' upserts, the same result as `movement_applied` on each in
+    turn. `snapshots` (from `states_for`, taken before the movements were inserted) saves the
+    look-up."""
+    entries_applied([(m.financing_line_id, m.kind, m.date, m.amount) for m in movements], snapshots)
+
+
+def entries_applied(
+    entries: Sequence[tuple[int, str, dt.date, Decimal]],
+    snapshots: dict[int, LineSnapshot] | None = None,
+) -> None:
+    """`movements_applied` for movements given as (line id, kind, date, amount): what a batch
+    writer has at hand, without reading tens of thousands of model attributes back."""
+    if not entries:
+        return
+    snaps = snapshots if snapshots is not None else {}
+    lacking = {e[0] for e in entries} - set(snaps)
+    if lacking:
+        snaps = {**snaps, **states_for(lacking)}
+    totals: dict[int, list[int]] = {}
+    per_line: dict[int, list[tuple[dt.date, int, int, int]]] = {}
+    for line_id, kind, day, amount in entries:
+        committed, paid = signed(kind, cents(amount))
+        total = totals.get(line_id)
+        if total is None:
+            total = totals[line_id] = [0, 0]
+            per_line[line_id] = []
+        total[0] += committed
+        total[1] += paid
+        per_line[line_id].append((day, 0, committed, paid))
+    deltas: dict[CellKey, list[int]] = {}
+    for line_id, line_entries in per_line.items():
+        _add_entries(deltas, snaps[line_id], line_entries)
+    table = LineState._meta.db_table
+    sql = f"UPDATE {table} SET committed = committed + %s, paid = paid + %s WHERE line_id = %s"
+    updates = [(c, p, lid) for lid, (c, p) in sorted(totals.items())]
+    with connection.cursor() as cursor:
+        if len(updates) == 1:  # one payment: a plain statement (PostgreSQL: no pipeline)
+            cursor.execute(sql, updates[0])
+        else:
+            cursor.executemany(sql, updates)
+    _apply(deltas, keep_zero=True)
