@@ -33,7 +33,7 @@ def contract_twin(*, path: Path, slug: str) -> Contract:
     import re
     import tempfile
 
-    from cper.contracts.loader import contract_load
+    from cper.loading import contract_load
 
     text = re.sub(r"(?m)^slug:.*$", f"slug: {slug}", path.read_text(encoding="utf-8"), count=1)
     with tempfile.TemporaryDirectory() as tmp:

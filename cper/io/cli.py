@@ -7,6 +7,7 @@ import datetime as dt
 from django.core.management.base import CommandError
 
 from cper.contracts.models import Contract, Partner
+from cper.io.readers import parse_date
 
 
 def contract_arg(slug: str | None) -> Contract:
@@ -34,7 +35,6 @@ def partner_arg(contract: Contract, code: str | None) -> Partner | None:
 def date_arg(text: str | None) -> dt.date | None:
     if not text:
         return None
-    from cper.io.readers import parse_date
 
     try:
         return parse_date(text)

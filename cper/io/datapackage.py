@@ -16,6 +16,10 @@ from typing import Any
 from django.utils import timezone
 
 from cper.contracts.models import Contract
+from cper.finance.models import Movement
+from cper.maquette.selectors import allocation_lines
+from cper.operations.models import FinancingLine, OperationCommune
+from cper.operations.selectors import operation_queryset
 
 
 def _f(name: str, type_: str, title: str, **constraints: Any) -> dict[str, Any]:
@@ -160,10 +164,6 @@ def export(
     contract: Contract, output: str | Path, *, as_of: dt.date | None = None, user: Any = None
 ) -> dict[str, int]:
     """Write the CSV files and `datapackage.json` into `output` (created); return row counts."""
-    from cper.finance.models import Movement
-    from cper.maquette.selectors import allocation_lines
-    from cper.operations.models import FinancingLine, OperationCommune
-    from cper.operations.selectors import operation_queryset
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,21 @@ from typing import Any
 
 from django.utils import timezone
 
-from cper.contracts.models import Contract
+from cper.contracts.models import Contract, Partner
+from cper.finance.aggregation import execution
+from cper.finance.models import Movement
 from cper.io import vocabulary as voc
 from cper.io import writers
 from cper.io.writers import BOOL, DATE, INTEGER, MONEY, PERCENT, TEXT, Col
+from cper.operations.models import (
+    Decision,
+    DecisionOutcome,
+    FinancerKind,
+    FinancingLine,
+    LineStatus,
+    OperationCommune,
+)
+from cper.operations.selectors import apply_filters, operation_queryset
 
 EXPORT_KINDS = ("operations", "lines", "movements", "execution")
 KIND_TITLES = {
@@ -74,8 +85,6 @@ def header_block(
 
 
 def _operations(contract: Contract, user: Any, filters: Mapping[str, Any] | None) -> Any:
-    from cper.operations.selectors import apply_filters, operation_queryset
-
     qs = operation_queryset(contract=contract, user=user)
     if filters:
         qs = apply_filters(qs, filters)
@@ -83,8 +92,6 @@ def _operations(contract: Contract, user: Any, filters: Mapping[str, Any] | None
 
 
 def _communes_by_operation(op_ids: Iterable[int]) -> dict[int, str]:
-    from cper.operations.models import OperationCommune
-
     out: dict[int, list[str]] = defaultdict(list)
     for op_id, code in (
         OperationCommune.objects.filter(operation_id__in=list(op_ids))
@@ -96,8 +103,6 @@ def _communes_by_operation(op_ids: Iterable[int]) -> dict[int, str]:
 
 
 def _committee_dates(op_ids: Iterable[int]) -> dict[int, dt.date]:
-    from cper.operations.models import Decision, DecisionOutcome
-
     out: dict[int, dt.date] = {}
     for op_id, date in (
         Decision.objects.filter(operation_id__in=list(op_ids), outcome=DecisionOutcome.APPROVED)
@@ -158,7 +163,6 @@ class _RankedLine:
 
 def _ranked_lines(op_ids: list[int]) -> dict[int, list[_RankedLine]]:
     """Active lines per operation, each with its rank among the lines of the same financer."""
-    from cper.operations.models import FinancingLine, LineStatus
 
     out: dict[int, list[_RankedLine]] = defaultdict(list)
     counters: dict[tuple[int, Any], int] = defaultdict(int)
@@ -187,7 +191,6 @@ def operations_sheet(
     """One row per operation, one column per financer (`Part État`, `FEDER`…): the layout of
     the spreadsheets the prefectures keep. A financer with several lines on one operation gets
     `Part État (2)`… columns, so nothing is summed and nothing is lost."""
-    from cper.contracts.models import Partner
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
     ops = list(_operations(contract, user, filters))
@@ -256,8 +259,6 @@ def lines_sheet(
 ) -> writers.Sheet:
     """One row per active financing line, with its operation's columns repeated (the long
     layout); an operation without lines still has its row."""
-    from cper.contracts.models import Partner
-    from cper.operations.models import FinancerKind
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
     kinds = dict(FinancerKind.choices)
@@ -326,9 +327,6 @@ def movements_sheet(
     """One row per movement (dated on or before `as_of`), in the importer's long layout (a
     cancellation names the reference of the movement it cancels); `limit`: of the first
     operations only."""
-    from cper.contracts.models import Partner
-    from cper.finance.models import Movement
-    from cper.operations.models import FinancerKind
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
     kinds = dict(FinancerKind.choices)
@@ -381,7 +379,6 @@ def execution_sheet(
     filters: Mapping[str, Any] | None = None,
 ) -> writers.Sheet:
     """The execution against the maquette, as the aggregation service computes it."""
-    from cper.finance.aggregation import execution
 
     group_by = tuple(group_by)
     result = execution(

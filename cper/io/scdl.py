@@ -24,6 +24,19 @@ from typing import Any
 from django.conf import settings
 
 from cper.contracts.models import Contract, Partner
+from cper.finance.aggregation import execution
+from cper.finance.models import Movement, MovementKind
+from cper.operations.models import (
+    PROGRAMMED_STATUSES,
+    Decision,
+    DecisionOutcome,
+    ExternalReference,
+    FinancerKind,
+    LineStatus,
+    Operation,
+    OperationTransition,
+)
+from cper.operations.selectors import operation_queryset
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "scdl-subventions-2.1.1" / "schema.json"
 OBJET_MAX = 256
@@ -75,14 +88,6 @@ def _convention_dates(op_ids: list[int]) -> dict[int, dt.date]:
     entered a programmed status, else the day it was recorded."""
     from django.utils import timezone
 
-    from cper.operations.models import (
-        PROGRAMMED_STATUSES,
-        Decision,
-        DecisionOutcome,
-        Operation,
-        OperationTransition,
-    )
-
     out: dict[int, dt.date] = {}
     for op_id, created in Operation.objects.filter(pk__in=op_ids).values_list("pk", "created_at"):
         out[op_id] = timezone.localtime(created).date()
@@ -111,10 +116,6 @@ def grants(
     user: Any = None,
 ) -> list[ScdlRow]:
     """The SCDL rows of the contract's grants (programmed partner money per operation)."""
-    from cper.finance.aggregation import execution
-    from cper.finance.models import Movement, MovementKind
-    from cper.operations.models import ExternalReference, FinancerKind, LineStatus, Operation
-    from cper.operations.selectors import operation_queryset
 
     partners = [partner] if partner else list(contract.partners.all())
     missing = [p for p in partners if not partner_siret(p)]

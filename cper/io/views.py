@@ -25,12 +25,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cper.accounts.models import User
 from cper.accounts.permissions import can, require
 from cper.contracts.models import Contract
 from cper.io import datapackage, exports, scdl, writers
-from cper.io.imports import actor_for, run_logged
+from cper.io import vocabulary as voc
+from cper.io.imports import ImportReport, Rejection, actor_for, run_logged
 from cper.io.models import ImportKind, ImportLog, ImportState
-from cper.io.readers import parse_date
+from cper.io.readers import Mapping_, locate_table, parse_date, read_file
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -93,7 +95,6 @@ def index(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _run_in_background(pk: int, user_pk: int | None) -> None:
     """Run a logged import in a thread of the web process (its own DB connection)."""
-    from cper.accounts.models import User
 
     try:
         log = ImportLog.objects.select_related("contract", "partner").get(pk=pk)
@@ -287,10 +288,6 @@ def import_rejects(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 def _replay_rejects(log: ImportLog) -> Any:
     """The rows a run rejected, read again from its stored file, with their messages."""
-    from cper.io import vocabulary as voc
-    from cper.io.imports import ImportReport, Rejection
-    from cper.io.readers import Mapping_, locate_table, read_file
-
     data = Path(log.stored_path).read_bytes()
     vocabulary = voc.OPERATIONS if log.kind == ImportKind.OPERATIONS else voc.MOVEMENTS
     directory = voc.FinancerDirectory(list(log.contract.partners.all()))

@@ -1,9 +1,7 @@
-"""The batch path of the operations import writes exactly what the one-by-one services write.
-
-`_OperationPlanner.batch` sends new operations through `cper.operations.bulk` in chunks; with it
-off, every operation goes through `operation_create`, `financing_line_add`, `decision_record`…
-Both are run on the same file from the same state and what they leave is compared: register,
-transition log, decisions, audit trail (ids replaced by natural keys), summaries, report.
+"""The operations import creates its new operations through the batch of the register
+(`cper.operations.bulk`), chunk by chunk: a refused row keeps the services' message and leaves
+nothing behind, the queries follow the chunks rather than the operations, progress and summaries
+follow.
 """
 
 from __future__ import annotations
@@ -11,199 +9,43 @@ from __future__ import annotations
 import datetime as dt
 import io as _io
 from collections import Counter
-from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
 from cper.accounts.models import Role
+from cper.audit.actions import AuditAction
 from cper.audit.models import AuditEntry
 from cper.audit.services import Actor
-from cper.contracts.models import Contract
-from cper.finance.models import LineState, LineTag
+from cper.contracts.models import Objective, Partner
+from cper.finance.models import LineState
 from cper.io import exports, writers
-from cper.io.imports import _OperationPlanner, import_operations
+from cper.io.imports import import_operations
+from cper.io.imports.operations import OperationPlanner
+from cper.io.imports.planner import Planner
+from cper.operations import bulk, selectors
 from cper.operations.models import (
     Committee,
     Decision,
-    ExternalReference,
     FinancingLine,
     Operation,
     OperationTransition,
     ProjectOwner,
 )
 from tests.io.conftest import SIRET_A, csv_file
-from tests.io.test_round_trip import dump, twin  # noqa: F401  (fixture)
+from tests.io.test_round_trip import twin  # noqa: F401  (fixture)
 from tests.operations.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
 
-class _Rollback(Exception):
-    pass
+def _import(contract, **kwargs):  # type: ignore[no-untyped-def]
+    return import_operations(contract=contract, dry_run=False, partial=True, **kwargs)
 
 
-def _natural_keys(contract: Contract) -> dict[tuple[str, str], Any]:
-    """(subject type, id) → a key that does not depend on ids, for the objects of a contract."""
-    keys: dict[tuple[str, str], Any] = {}
-    ops = {o.pk: o.code for o in Operation.objects.filter(contract=contract)}
-    for pk, code in ops.items():
-        keys[("operations.operation", str(pk))] = code
-    rank: Counter[int] = Counter()
-    for line in FinancingLine.objects.filter(operation__contract=contract).order_by("id"):
-        rank[line.operation_id] += 1
-        keys[("operations.financingline", str(line.pk))] = (
-            ops[line.operation_id],
-            rank[line.operation_id],
-        )
-    for d in Decision.objects.filter(operation__contract=contract).select_related("committee"):
-        keys[("operations.decision", str(d.pk))] = (ops[d.operation_id], d.committee.date)
-    for c in Committee.objects.filter(contract=contract):
-        keys[("operations.committee", str(c.pk))] = (c.kind, c.date)
-    for o in ProjectOwner.objects.all():
-        keys[("operations.projectowner", str(o.pk))] = o.siret or o.rna
-    return keys
-
-
-def _state(contract: Contract, since: int, report: Any) -> dict[str, Any]:
-    """Everything an import leaves, with ids replaced by natural keys."""
-    keys = _natural_keys(contract)
-
-    def nk(kind: str, pk: Any) -> Any:
-        return keys.get((f"operations.{kind}", str(pk)), ("?", kind, pk))
-
-    entries = []
-    per_operation: dict[Any, list[str]] = {}
-    for e in AuditEntry.objects.filter(pk__gt=since).order_by("id"):
-        if e.subject_type.endswith(".importlog"):  # its id differs, its counts are compared
-            continue
-        changes = dict(e.changes)
-        if "owner" in changes and changes["owner"]["après"]:
-            owner_pk = changes["owner"]["après"].rsplit("(", 1)[1].rstrip(")")
-            changes["owner"] = nk("projectowner", owner_pk)
-        if "committee" in changes:
-            changes["committee"] = nk("committee", changes["committee"]["après"])
-        if "decision" in changes:
-            changes["decision"] = nk("decision", changes["decision"]["après"])
-        if "amounts" in changes:
-            changes["amounts"] = sorted(
-                (nk("financingline", k), v) for k, v in changes["amounts"]["après"].items()
-            )
-        subject = keys.get((e.subject_type, e.subject_id), e.subject_id)
-        entries.append(
-            (
-                e.action,
-                e.subject_type,
-                repr(subject),
-                repr(sorted(changes.items())),
-                e.message,
-                e.via,
-            )
-        )
-        if e.operation_id:
-            per_operation.setdefault(nk("operation", e.operation_id), []).append(e.action)
-    line_ids = FinancingLine.objects.filter(operation__contract=contract).values_list(
-        "pk", flat=True
-    )
-    states = sorted(
-        (
-            nk("financingline", s.line_id),
-            s.programmed,
-            s.counted,
-            s.status,
-            s.departement,
-            s.epci,
-            s.committed,
-            s.paid,
-            s.programmed_on,
-        )
-        for s in LineState.objects.filter(line_id__in=list(line_ids))
-    )
-    tags = sorted(
-        (nk("financingline", t.state_id), t.kind, t.value)
-        for t in LineTag.objects.filter(state_id__in=list(line_ids))
-    )
-    transitions = sorted(
-        (
-            nk("operation", t.operation_id),
-            t.from_status,
-            t.to_status,
-            t.reason,
-            t.user_id,
-            nk("decision", t.decision_id) if t.decision_id else None,
-        )
-        for t in OperationTransition.objects.filter(operation__contract=contract)
-    )
-    decisions = sorted(
-        (
-            nk("decision", d.pk),
-            d.outcome,
-            d.notes,
-            sorted((nk("financingline", a.financing_line_id), a.amount) for a in d.amounts.all()),
-        )
-        for d in Decision.objects.filter(operation__contract=contract)
-    )
-    refs = sorted(
-        (nk("operation", r.operation_id), r.partner.code, r.reference)
-        for r in ExternalReference.objects.filter(operation__contract=contract).select_related(
-            "partner"
-        )
-    )
-    return {
-        "register": dump(contract),
-        "audit": Counter(entries),
-        "audit_order": per_operation,
-        "summaries": (states, tags),
-        "transitions": transitions,
-        "decisions": decisions,
-        "references": refs,
-        "committees": sorted(
-            Committee.objects.filter(contract=contract).values_list("kind", "date", "title")
-        ),
-        "owners": sorted(
-            ProjectOwner.objects.values_list("name", "siret", "rna", "legal_category")
-        ),
-        "report": (
-            report.created,
-            report.updated,
-            report.unchanged,
-            report.rejected,
-            [str(r) for r in report.rejections],
-        ),
-    }
-
-
-def _import_both_ways(monkeypatch, contract, **kwargs) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
-    """Import with the batch path off then on, each from the same state (rolled back after)."""
-    out = []
-    for batch in (False, True):
-        monkeypatch.setattr(_OperationPlanner, "batch", batch)
-        since = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
-        try:
-            with transaction.atomic():
-                report = import_operations(contract=contract, dry_run=False, **kwargs)
-                out.append(_state(contract, since, report))
-                raise _Rollback
-        except _Rollback:
-            pass
-    return out[0], out[1]
-
-
-@pytest.mark.parametrize("kind", ["lines", "operations"])
-def test_batch_path_writes_what_the_services_write(monkeypatch, hdf, twin, admin_actor, kind):  # noqa: F811
-    call_command("demo", "--operations", "120", "--no-users", "--no-finance", stdout=_io.StringIO())
-    data = writers.render(exports.build(kind, hdf, user=admin_actor.user), "csv")
-    one_by_one, batched = _import_both_ways(
-        monkeypatch, twin, actor=admin_actor, source=data, file_name="demo.csv"
-    )
-    assert batched["report"][0] > 100 and not batched["report"][4]
-    for part in one_by_one:
-        assert batched[part] == one_by_one[part], part
-
-
-def test_batch_path_rejects_the_same_rows_with_the_same_messages(monkeypatch, hdf, admin_actor):
+def test_rejected_rows_keep_the_services_messages_and_leave_nothing_behind(hdf, admin_actor):
     header = [
         "N° d'opération", "Intitulé de l'opération", "N° SIRET", "Maître d'ouvrage",
         "Code INSEE", "Objectif", "Statut", "Date du comité de programmation",
@@ -222,22 +64,48 @@ def test_batch_path_rejects_the_same_rows_with_the_same_messages(monkeypatch, hd
         ["B-8", "Programmée sans montant d'un partenaire", SIRET_A, "Ville de Lille", "59350",
          "2.2", "programmée", "20/06/2024", "0", ""],
     ]  # fmt: skip
-    one_by_one, batched = _import_both_ways(
-        monkeypatch,
-        hdf,
-        actor=admin_actor,
-        source=csv_file([header, *rows]),
-        file_name="mixte.csv",
-        partial=True,
+    report = _import(
+        hdf, actor=admin_actor, source=csv_file([header, *rows]), file_name="mixte.csv"
     )
-    assert batched["report"][0] == 2 and batched["report"][3] == 6
+    assert (report.created, report.rejected) == (2, 6)
+    assert [(r.row, r.column, r.message) for r in report.rejections] == [
+        (3, "N° SIRET", "le SIRET « 12345678901234 » est invalide : la clé de contrôle ne "
+         "correspond pas"),
+        (4, "Code INSEE", "commune(s) inconnue(s) : 99999"),
+        (5, "Statut", "une opération « programmée » a été programmée par un comité : indiquez la "
+         "date du comité de programmation (colonne « Date du comité de programmation »)"),
+        (6, "Objectif", "objectif inconnu « 9.9 » (objectifs du contrat : 1.1, 1.2, 1.3, 2.1, "
+         "2.2, 2.3, 2.4, 2.5, 2.6, 2.7, 3.1, 3.2, 3.3, 4.1, 4.2, 4.3, 5.1, 5.2, 5.3, 6.1, 6.2)"),
+        (7, "Part État", "« beaucoup » n'est pas un montant"),
+        (9, "", "une décision favorable approuve au moins un montant d'un partenaire"),
+    ]  # fmt: skip
+    assert sorted(Operation.objects.filter(contract=hdf).values_list("code", flat=True)) == [
+        "B-1",
+        "B-7",
+    ]
     # The committee of B-8's date is not left behind by its rejected operation.
-    assert [c[1] for c in batched["committees"]] == [dt.date(2023, 3, 15)]
-    for part in one_by_one:
-        assert batched[part] == one_by_one[part], part
+    committees = Committee.objects.filter(contract=hdf).values_list("date", flat=True)
+    assert list(committees) == [dt.date(2023, 3, 15)]
+    b1 = Operation.objects.get(contract=hdf, code="B-1")
+    assert b1.status == "programmed"
+    assert [
+        t.to_status for t in OperationTransition.objects.filter(operation=b1).order_by("id")
+    ] == ["submitted", "under_review", "programmed"]
+    assert Decision.objects.get(operation=b1).outcome == "approved"
+    actions = Counter(
+        AuditEntry.objects.filter(operation_id=b1.pk).values_list("action", flat=True)
+    )
+    assert actions == {
+        AuditAction.OPERATION_CREATED: 1,
+        AuditAction.LINE_ADDED: 2,
+        AuditAction.AGENDA_ADDED: 1,
+        AuditAction.DECISION_RECORDED: 1,
+        AuditAction.OPERATION_STATUS_CHANGED: 3,
+    }
+    assert ProjectOwner.objects.filter(siret=SIRET_A).count() == 1
 
 
-def test_instructor_import_takes_its_lines_and_refuses_another_partners(monkeypatch, hdf):
+def test_instructor_import_takes_its_lines_and_refuses_another_partners(hdf):
     user = make_user(Role.INSTRUCTOR, username="instr-batch")
     actor = Actor(user=user, via="import")
     header = ["N° d'opération", "Intitulé de l'opération", "N° SIRET", "Maître d'ouvrage",
@@ -246,22 +114,17 @@ def test_instructor_import_takes_its_lines_and_refuses_another_partners(monkeypa
         ["I-1", "Seulement du FEDER", SIRET_A, "Ville de Lille", "59350", "2.2", "", "300"],
         ["I-2", "Une part de l'État", SIRET_A, "Ville de Lille", "59350", "2.2", "100", ""],
     ]
-    one_by_one, batched = _import_both_ways(
-        monkeypatch, hdf, actor=actor, source=csv_file([header, *rows]), file_name="i.csv",
-        partial=True,
-    )  # fmt: skip
-    assert batched == one_by_one
-    created, _, _, rejected, messages = batched["report"]
-    assert (created, rejected) == (1, 1)
-    assert "Part État" in messages[0] and "n'est pas votre organisation" in messages[0]
+    report = _import(hdf, actor=actor, source=csv_file([header, *rows]), file_name="i.csv")
+    assert (report.created, report.rejected) == (1, 1)
+    assert [(r.row, r.column, r.message) for r in report.rejections] == [
+        (3, "Part État", "Vous ne pouvez pas modifier cette ligne de financement : elle relève "
+         "de « État », qui n'est pas votre organisation."),
+    ]  # fmt: skip
 
 
-def test_a_rolled_back_group_does_not_leave_its_new_owner_in_the_cache(
-    monkeypatch, hdf, admin_actor
-):
-    """One by one, in partial mode: the first group creates the owner then fails; the second
-    names the same owner and must create it again rather than point at the rolled-back one."""
-    monkeypatch.setattr(_OperationPlanner, "batch", False)
+def test_a_refused_operation_does_not_take_its_new_owner_with_it(hdf, admin_actor):
+    """In partial mode: the first operation naming a new owner is refused at its status; the
+    second names the same owner, which is created with it."""
     header = ["N° d'opération", "Intitulé de l'opération", "N° SIRET", "Maître d'ouvrage",
               "Code INSEE", "Objectif", "Statut", "Part État"]  # fmt: skip
     rows = [
@@ -292,7 +155,7 @@ def test_importing_operations_issues_no_query_per_operation(hdf, twin, admin_act
 
 
 def test_progress_is_reported_as_each_chunk_completes(monkeypatch, hdf, twin, admin_actor):  # noqa: F811
-    monkeypatch.setattr(_OperationPlanner, "chunk_size", 10)
+    monkeypatch.setattr(OperationPlanner, "chunk_size", 10)
     call_command("demo", "--operations", "60", "--no-users", "--no-finance", stdout=_io.StringIO())
     data = writers.render(exports.build("lines", hdf, user=admin_actor.user), "csv")
     seen: list[tuple[int, int]] = []
@@ -312,12 +175,10 @@ def test_progress_is_reported_as_each_chunk_completes(monkeypatch, hdf, twin, ad
 def test_progress_moves_when_chunks_do_not_end_on_a_round_number():
     from types import SimpleNamespace
 
-    from cper.io.imports import _Planner
-
     seen: list[int] = []
     planner = SimpleNamespace()
     for done in (1861, 3722, 5583, 7444, 10_000):  # 10 000 rows: the step is 50
-        _Planner.tick(planner, lambda d, t: seen.append(d), done, 10_000)  # type: ignore[arg-type]
+        Planner.tick(planner, lambda d, t: seen.append(d), done, 10_000)  # type: ignore[arg-type]
     assert seen == [1861, 3722, 5583, 7444, 10_000]
 
 
@@ -341,3 +202,74 @@ def test_summaries_of_an_import_larger_than_a_sync_slice_are_complete(
     assert report.ok and lines > 3 * 25
     assert LineState.objects.filter(contract=twin).count() == lines
     assert summaries.verify(twin) == []
+
+
+def test_a_contract_that_blocks_over_programming_refuses_the_row_that_exceeds(hdf, admin_actor):
+    """The rows of a file count one after the other against the maquette: the one that takes
+    the pair over it is refused with the services' message, the rows around it are written."""
+    hdf.over_programming = "block"
+    hdf.save(update_fields=["over_programming"])
+    etat = Partner.objects.get(contract=hdf, code="etat")
+    objective = Objective.objects.get(contract=hdf, code="2.2")
+    [figure] = selectors.programmed_figures(contract=hdf, pairs={(etat.pk, objective.pk)})
+    room = figure.maquette - figure.programmed
+    header = ["N° d'opération", "Intitulé de l'opération", "N° SIRET", "Maître d'ouvrage",
+              "Code INSEE", "Objectif", "Statut", "Date du comité de programmation",
+              "Part État"]  # fmt: skip
+    rows = [
+        [f"P-{i}", f"Programmée {i}", SIRET_A, "Ville de Lille", "59350", "2.2", "programmée",
+         "15/03/2023", str(amount)]
+        for i, amount in enumerate((room - 1, 2, 1), start=1)
+    ]  # fmt: skip
+    report = _import(hdf, actor=admin_actor, source=csv_file([header, *rows]), file_name="b.csv")
+    assert (report.created, report.rejected) == (2, 1)
+    [rejection] = report.rejections
+    assert (rejection.row, rejection.column) == (3, "")
+    assert rejection.message.startswith(f"sur-programmation {etat} × objectif 2.2 : ")
+    assert sorted(Operation.objects.filter(contract=hdf).values_list("code", flat=True)) == [
+        "P-1",
+        "P-3",
+    ]
+
+
+def test_a_new_operation_whose_owner_changes_updates_it_first(hdf, admin_actor):
+    header = ["N° d'opération", "Intitulé de l'opération", "N° SIRET", "Maître d'ouvrage",
+              "Code INSEE", "Objectif", "Part État"]  # fmt: skip
+    rows = [
+        ["N-1", "Première", SIRET_A, "Ville de Lille", "59350", "2.2", "10"],
+        ["N-2", "Seconde", SIRET_A, "Lille", "59350", "2.2", "20"],
+    ]
+    report = _import(hdf, actor=admin_actor, source=csv_file([header, *rows]), file_name="n.csv")
+    assert (report.created, report.rejected) == (2, 0), [str(r) for r in report.rejections]
+    owner = ProjectOwner.objects.get(siret=SIRET_A)
+    assert owner.name == "Lille"
+    assert set(Operation.objects.filter(contract=hdf).values_list("owner", flat=True)) == {owner.pk}
+    assert AuditEntry.objects.filter(action=AuditAction.OWNER_UPDATED).count() == 1
+
+
+def test_a_database_error_on_a_chunk_creates_its_operations_one_at_a_time(
+    monkeypatch, hdf, admin_actor
+):
+    real = bulk.operations_create_many
+    sizes: list[int] = []
+
+    def flaky(**kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(len(kwargs["drafts"]))
+        if len(kwargs["drafts"]) > 1:
+            raise DatabaseError("simulée")
+        return real(**kwargs)
+
+    monkeypatch.setattr(bulk, "operations_create_many", flaky)
+    header = ["N° d'opération", "Intitulé de l'opération", "N° SIRET", "Maître d'ouvrage",
+              "Code INSEE", "Objectif", "Statut", "Date du comité de programmation",
+              "Part État"]  # fmt: skip
+    rows = [
+        [f"D-{i}", f"Opération {i}", SIRET_A, "Ville de Lille", "59350", "2.2", "programmée",
+         "15/03/2023", "10"]
+        for i in (1, 2, 3)
+    ]  # fmt: skip
+    report = _import(hdf, actor=admin_actor, source=csv_file([header, *rows]), file_name="d.csv")
+    assert (report.created, report.rejected) == (3, 0), [str(r) for r in report.rejections]
+    assert sizes == [3, 1, 1, 1]
+    assert Committee.objects.filter(contract=hdf).count() == 1
+    assert ProjectOwner.objects.filter(siret=SIRET_A).count() == 1

@@ -67,7 +67,7 @@ def test_upload_preview_confirm(staff_client, hdf):
     assert applied.sha256 in page and "Appliqué" in page
     from cper.audit.models import AuditEntry
 
-    entry = AuditEntry.objects.get(action="import appliqué")
+    entry = AuditEntry.objects.get(action="import.applied")
     assert entry.subject_id == str(applied.pk) and entry.subject_type == "cper_io.importlog"
 
 

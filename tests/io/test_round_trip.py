@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from cper.audit.services import Actor
-from cper.contracts.loader import contract_load
 from cper.contracts.models import Contract
 from cper.io import exports, writers
 from cper.io.imports import import_operations
+from cper.loading import contract_load
 from cper.operations import services as ops
 from cper.operations.models import FinancingLine, Operation
 from tests.conftest import HDF_FILE

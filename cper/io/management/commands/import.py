@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cper.accounts.models import User
 from cper.audit.models import Via
 from cper.audit.services import Actor
 from cper.io.cli import contract_arg, partner_arg
@@ -127,7 +128,6 @@ class Command(BaseCommand):
             # The operator on the server: trusted like every `cper` command (see
             # cper.accounts.permissions.require_actor); the import log says so.
             return Actor(user=None, via=Via.CLI)
-        from cper.accounts.models import User
 
         user = User.objects.filter(username=username).first()
         if user is None:

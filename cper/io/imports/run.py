@@ -1,0 +1,287 @@
+"""Running an import: the entry points (`import_operations`, `import_movements`, and
+`run_logged` for the pages), reading the file and locating its table, the transaction around
+the planner (a dry run or a refused file rolled back, `partial` keeping the valid rows), and
+the run's `ImportLog` with its audit entry when something was applied."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+from typing import IO, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from cper.accounts.permissions import require_actor
+from cper.audit.actions import AuditAction
+from cper.audit.models import Via
+from cper.audit.services import Actor, audit_record
+from cper.contracts.models import Contract, Partner
+from cper.finance import summaries
+from cper.io import vocabulary as voc
+from cper.io.imports.movements import MovementPlanner
+from cper.io.imports.operations import OperationPlanner
+from cper.io.imports.planner import Planner, Progress
+from cper.io.imports.report import ImportReport, Rejection
+from cper.io.models import ImportKind, ImportLog, ImportState
+from cper.io.readers import (
+    Mapping_,
+    ReadError,
+    locate_table,
+    normalize,
+    read_file,
+)
+
+Source = str | Path | bytes | IO[bytes]
+
+
+def import_operations(
+    *,
+    actor: Actor,
+    contract: Contract,
+    source: Source,
+    partner: Partner | None = None,
+    mapping: Any = None,
+    dry_run: bool = True,
+    partial: bool = False,
+    progress: Progress | None = None,
+    file_name: str | None = None,
+    log: ImportLog | None = None,
+) -> ImportReport:
+    """Import operations and their co-financing plans (long or wide layout). See the module."""
+    return _run(
+        kind=ImportKind.OPERATIONS,
+        planner=OperationPlanner,
+        vocabulary=voc.OPERATIONS,
+        actor=actor,
+        contract=contract,
+        source=source,
+        partner=partner,
+        mapping=mapping,
+        dry_run=dry_run,
+        partial=partial,
+        progress=progress,
+        file_name=file_name,
+        log=log,
+    )
+
+
+def import_movements(
+    *,
+    actor: Actor,
+    contract: Contract,
+    source: Source,
+    partner: Partner | None = None,
+    mapping: Any = None,
+    dry_run: bool = True,
+    partial: bool = False,
+    progress: Progress | None = None,
+    file_name: str | None = None,
+    log: ImportLog | None = None,
+) -> ImportReport:
+    """Import commitments, decommitments, payments and payment cancellations: one row per
+    movement (a « Nature » column) or per reference with « Montant engagé » / « Montant payé »
+    columns. Payments beyond commitments and the like are refused by the finance service."""
+    return _run(
+        kind=ImportKind.MOVEMENTS,
+        planner=MovementPlanner,
+        vocabulary=voc.MOVEMENTS,
+        actor=actor,
+        contract=contract,
+        source=source,
+        partner=partner,
+        mapping=mapping,
+        dry_run=dry_run,
+        partial=partial,
+        progress=progress,
+        file_name=file_name,
+        log=log,
+    )
+
+
+def run_logged(log: ImportLog, *, actor: Actor, progress: Progress | None = None) -> ImportReport:
+    """Run (again) the import a log describes, from its stored file: used by the pages."""
+    fn = import_operations if log.kind == ImportKind.OPERATIONS else import_movements
+    return fn(
+        actor=actor,
+        contract=log.contract,
+        source=Path(log.stored_path),
+        partner=log.partner,
+        mapping=(log.report or {}).get("options", {}).get("mapping"),
+        dry_run=log.dry_run,
+        partial=log.partial,
+        progress=progress,
+        file_name=log.file_name,
+        log=log,
+    )
+
+
+def _load_source(source: Source, file_name: str | None) -> tuple[bytes, str]:
+    if isinstance(source, bytes):
+        return source, file_name or "import.csv"
+    if isinstance(source, str | Path):
+        path = Path(source)
+        return path.read_bytes(), file_name or path.name
+    data = source.read()
+    name = file_name or Path(getattr(source, "name", "") or "import.csv").name
+    return data, name
+
+
+def _run(
+    *,
+    kind: str,
+    planner: type[Planner],
+    vocabulary: Any,
+    actor: Actor,
+    contract: Contract,
+    source: Source,
+    partner: Partner | None,
+    mapping: Any,
+    dry_run: bool,
+    partial: bool,
+    progress: Progress | None,
+    file_name: str | None,
+    log: ImportLog | None,
+) -> ImportReport:
+    require_actor(actor, "import.run", contract)
+    data, name = _load_source(source, file_name)
+    report = ImportReport(
+        kind=kind,
+        file_name=name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        dry_run=dry_run,
+        partial=partial,
+    )
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    values = {
+        "contract": contract,
+        "kind": kind,
+        "partner": partner,
+        "user": user,
+        "via": actor.via,
+        "file_name": name[:255],
+        "sha256": report.sha256,
+        "size": len(data),
+        "dry_run": dry_run,
+        "partial": partial,
+        "state": ImportState.RUNNING,
+        "finished_at": None,
+    }
+    if log is None:
+        log = ImportLog.objects.create(**values)
+    else:
+        for key, value in values.items():
+            setattr(log, key, value)
+        log.save()
+    report.log = log
+    options = {"mapping": mapping if isinstance(mapping, str) and "\n" in mapping else None}
+    try:
+        mp = Mapping_.load(mapping)
+        sheets = read_file(data, name)
+        directory = voc.FinancerDirectory(list(contract.partners.all()))
+        table = locate_table(
+            sheets,
+            vocabulary,
+            mapping=mp,
+            is_financer=directory.is_financer if kind == ImportKind.OPERATIONS else None,
+            required=("reference", "code"),
+        )
+    except ReadError as exc:
+        report.rejections.append(Rejection("", 0, "", str(exc)))
+        return _finish(report, log, contract, actor, options, state=ImportState.REFUSED)
+    report.sheet, report.header_row = table.sheet, table.header_row
+    report.encoding, report.delimiter = table.encoding, table.delimiter
+    report.headers = [c.header for c in table.columns]
+    report.rows_total = len(table.rows)
+    for header in table.unknown_headers():
+        if normalize(header) != normalize(voc.ERROR_COLUMN):
+            report.warnings.append(f"colonne « {header} » ignorée (en-tête inconnu)")
+    worker = planner(
+        actor=actor,
+        contract=contract,
+        partner=partner,
+        table=table,
+        report=report,
+        directory=directory,
+    )
+    try:
+        with transaction.atomic():
+            with _summaries_deferred(kind, contract):
+                worker.run(progress)
+            if dry_run or (report.rejections and not partial):
+                transaction.set_rollback(True)
+            else:
+                report.applied = True
+    except Exception:
+        _finish(report, log, contract, actor, options, state=ImportState.FAILED)
+        raise
+    if dry_run:
+        state = ImportState.DRY_RUN
+    elif not report.applied:
+        state = ImportState.REFUSED
+    elif report.rejections:
+        state = ImportState.PARTIAL
+    else:
+        state = ImportState.APPLIED
+    return _finish(report, log, contract, actor, options, state=state)
+
+
+def _summaries_deferred(kind: str, contract: Contract) -> Any:
+    """Keep the finance summaries in step once, at the end of the file, instead of after every
+    write (`cper.finance.summaries.deferred`): the register's services otherwise resynchronise
+    an operation's lines on each of its writes and transitions. Not when the contract blocks
+    over-programming — that check reads the summaries, which must then be current chunk by
+    chunk — nor for movements, whose lines exist already and whose summaries move
+    incrementally."""
+    if kind != ImportKind.OPERATIONS or contract.over_programming == "block":
+        return contextlib.nullcontext()
+    return summaries.deferred()
+
+
+def _finish(
+    report: ImportReport,
+    log: ImportLog,
+    contract: Contract,
+    actor: Actor,
+    options: dict[str, Any],
+    *,
+    state: str,
+) -> ImportReport:
+    report.rejections.sort(key=lambda r: (r.row, r.column))
+    report.state = state
+    log.state = state
+    log.finished_at = timezone.now()
+    log.rows_total = report.rows_total
+    log.rows_done = report.rows_total
+    log.created, log.updated = report.created, report.updated
+    log.unchanged, log.rejected = report.unchanged, report.rejected
+    log.report = {**report.as_dict(), "options": options}
+    log.save()
+    if state in {ImportState.APPLIED, ImportState.PARTIAL}:
+        audit_record(
+            actor=actor,
+            action=AuditAction.IMPORT_APPLIED,
+            subject=log,
+            changes={
+                "fichier": {"avant": None, "après": report.file_name},
+                "sha256": {"avant": None, "après": report.sha256},
+                "lignes": {
+                    "avant": None,
+                    "après": {
+                        "créées": report.created,
+                        "modifiées": report.updated,
+                        "inchangées": report.unchanged,
+                        "rejetées": report.rejected,
+                    },
+                },
+            },
+            message=report.summary(),
+            contract_id=contract.pk,
+        )
+    return report
+
+
+def actor_for(user: Any) -> Actor:
+    """The actor of an import run from a page: the user, through the import path."""
+    return Actor(user=user, via=Via.IMPORT)
