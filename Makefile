@@ -36,11 +36,19 @@ run: setup
 	$(CPER) runserver $(HOST):$(PORT)
 
 # The README's test command: everything, on the database DATABASE_URL points at (SQLite if unset).
+# In parallel with pytest-xdist: one process per core, each with its own test database; the
+# browser tests stay together on one process (one server). PYTEST_JOBS=0: a single process.
+PYTEST_JOBS ?= auto
+XDIST := -n $(PYTEST_JOBS) --dist loadgroup
+
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) -m "not browser" $(PYTEST_ARGS)
+
+test-browser: install
+	$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -14,8 +14,8 @@ HDF_FILE = ROOT / "contracts" / f"{HDF_SLUG}.yaml"
 
 def ensure_reference_data() -> None:
     from cper.audit.services import Actor
-    from cper.contracts.loader import contract_load
     from cper.contracts.models import Contract
+    from cper.loading import contract_load
     from cper.territories.models import Region
     from cper.territories.services import geography_load
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Status
+from ninja import Header, Status
 
 from cper.api.errors import ApiError
 from cper.api.models import IdempotencyRecord
@@ -26,6 +26,10 @@ KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,79}$"
 KEY_DESCRIPTION = (
     "Clé choisie par le client (1 à 80 caractères : lettres, chiffres, « . _ : - ») ; "
     "une requête renvoyée avec la même clé n'écrit pas une seconde fois."
+)
+# The header parameter of every idempotent write: `idempotency_key: str | None = IdempotencyKey`.
+IdempotencyKey = Header(
+    None, alias="Idempotency-Key", pattern=KEY_PATTERN, description=KEY_DESCRIPTION
 )
 # A reservation left `pending` longer than this (a crashed worker) is given up.
 STALE_AFTER = dt.timedelta(minutes=5)

@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from cper.api.models import ApiToken
+from cper.audit.actions import AuditAction
 from cper.audit.models import Via
 from cper.audit.services import Actor, audit_record
 
@@ -45,7 +46,7 @@ def token_create(*, user: Any, name: str) -> CreatedToken:
         )
         audit_record(
             actor=Actor(user=user, via=Via.WEB),
-            action="api_token.create",
+            action=AuditAction.API_TOKEN_CREATED,
             subject=token,
             changes={"nom": name, "début": token.prefix},
         )
@@ -62,7 +63,7 @@ def token_revoke(*, user: Any, token_id: int, actor: Actor | None = None) -> Api
             token.save(update_fields=["revoked_at"])
             audit_record(
                 actor=actor or Actor(user=user, via=Via.WEB),
-                action="api_token.revoke",
+                action=AuditAction.API_TOKEN_REVOKED,
                 subject=token,
                 changes={"début": token.prefix},
             )

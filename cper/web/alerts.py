@@ -23,7 +23,7 @@ from cper.web.figures import row_label
 from cper.web.tables import Column, Table
 
 if TYPE_CHECKING:
-    from cper.web.views import Page
+    from cper.web.views.page import Page
 
 STALE_MONTHS = 12
 WAITING = "programmed"  # the status of an operation programmed and not started

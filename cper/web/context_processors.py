@@ -9,6 +9,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from cper.contracts.models import Contract
+
 # (label, url name). Contract pages take the contract's slug; names not (yet) defined are
 # skipped, so each app adds its pages without touching this list's readers.
 MAIN_NAV: list[tuple[str, str]] = [
@@ -26,8 +28,6 @@ def current_contract_slug(request: HttpRequest) -> str | None:
     match = getattr(request, "resolver_match", None)
     if match and "slug" in match.kwargs:
         return str(match.kwargs["slug"])
-    from cper.contracts.models import Contract
-
     return Contract.objects.order_by("slug").values_list("slug", flat=True).first()
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
+from cper.territories.models import Departement
 from cper.territories.services import DATA_DIR
 
 Level = Literal["departement", "epci"]
@@ -102,8 +103,6 @@ def _rings(geometry: dict) -> list[list[Point]]:  # type: ignore[type-arg]
 
 
 def _departement_map(region: str) -> MapLayer:
-    from cper.territories.models import Departement
-
     names = dict(Departement.objects.filter(region_id=region).values_list("code", "name"))
     features = json.loads(FRANCE_DEPARTEMENTS.read_text(encoding="utf-8"))["features"]
     faces = {

@@ -2,28 +2,30 @@
 
 from django.urls import path
 
-from cper.web import views
+from cper.web.views import dashboard, focus, scopes, territories
 
 app_name = "web"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("contrats/<slug:slug>/", views.contract_detail, name="contract"),
-    path("contrats/<slug:slug>/tableau-de-bord/", views.dashboard, name="dashboard"),
-    path("contrats/<slug:slug>/axes/<int:number>/", views.axis_detail, name="axis"),
-    path("contrats/<slug:slug>/objectifs/<str:code>/", views.objective_detail, name="objective"),
-    path("contrats/<slug:slug>/partenaires/<slug:code>/", views.partner_detail, name="partner"),
-    path("contrats/<slug:slug>/territoires/", views.territories, name="territories"),
+    path("", dashboard.home, name="home"),
+    path("contrats/<slug:slug>/", dashboard.contract_detail, name="contract"),
+    path("contrats/<slug:slug>/tableau-de-bord/", dashboard.dashboard, name="dashboard"),
+    path("contrats/<slug:slug>/axes/<int:number>/", scopes.axis_detail, name="axis"),
+    path("contrats/<slug:slug>/objectifs/<str:code>/", scopes.objective_detail, name="objective"),
+    path("contrats/<slug:slug>/partenaires/<slug:code>/", scopes.partner_detail, name="partner"),
+    path("contrats/<slug:slug>/territoires/", territories.territories, name="territories"),
     path(
         "contrats/<slug:slug>/territoires/departements/<str:code>/",
-        views.departement_detail,
+        territories.departement_detail,
         name="departement",
     ),
-    path("contrats/<slug:slug>/territoires/epci/<str:siren>/", views.epci_detail, name="epci"),
+    path(
+        "contrats/<slug:slug>/territoires/epci/<str:siren>/", territories.epci_detail, name="epci"
+    ),
     path(
         "contrats/<slug:slug>/territoires/projets/<slug:code>/",
-        views.project_territory_detail,
+        territories.project_territory_detail,
         name="project_territory",
     ),
-    path("contrats/<slug:slug>/emploi-formation-orientation/", views.focus, name="focus"),
+    path("contrats/<slug:slug>/emploi-formation-orientation/", focus.focus, name="focus"),
 ]

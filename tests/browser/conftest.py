@@ -1,6 +1,12 @@
 """Browser tests: a real server (`cper runserver`) on a free port, against a SQLite file prepared
-once in a temporary folder (migrate, geography, the Hauts-de-France contract, a small demo),
-driven by Playwright with Debian's Chromium — never a downloaded browser, never the network.
+once in a temporary folder (migrate, geography, the Hauts-de-France contract, a small demo: one
+process, `tests/browser/seed.py`), driven by Playwright with Debian's Chromium — never a
+downloaded browser, never the network.
+
+Under pytest-xdist the browser tests form one group (`xdist_group`), so one worker starts one
+server. Playwright lives for the module only: while it runs, its event loop is marked running
+in the main thread, and Django refuses database access there ("async context"), so it must be
+gone before the next module's database tests in the same process.
 
 Screenshots of each page go to var/screenshots/ (kept by CI as artefacts, not committed).
 """
@@ -30,18 +36,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _cper(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "cper.cli", *args], env=env, cwd=ROOT, check=True, timeout=600
-    )
 
 
 @pytest.fixture(scope="session")
@@ -57,21 +58,13 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "DJANGO_SETTINGS_MODULE": "cper.settings",
         "PYTHONUNBUFFERED": "1",
     }
-    _cper(env, "migrate", "--noinput", "-v0")
-    _cper(env, "geo", "load")
-    _cper(env, "contract", "load", str(ROOT / "contracts" / f"{SLUG}.yaml"))
-    if (
-        subprocess.run(
-            [sys.executable, "-m", "cper.cli", "help", "demo"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-        ).returncode
-        == 0
-    ):
-        _cper(env, "demo", "--scale", "S", "--operations", "300", "--no-users")
-    else:  # until the demo generator exists: a few dozen operations built like the tests'
-        subprocess.run([sys.executable, "-m", "tests.browser.seed"], env=env, cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "tests.browser.seed", str(ROOT / "contracts" / f"{SLUG}.yaml")],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=600,
+    )
     port = _free_port()
     log = (folder / "server.log").open("w")
     proc = subprocess.Popen(
@@ -102,7 +95,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

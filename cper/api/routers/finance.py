@@ -14,13 +14,13 @@ import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from cper.accounts.permissions import sees_unpublished
 from cper.api.auth import OPTIONAL_SECURITY, WRITE_AUTH
 from cper.api.common import SlugPath, actor_of, contract_of, dump, responses
 from cper.api.errors import ApiError
-from cper.api.idempotency import KEY_DESCRIPTION, KEY_PATTERN, respond
+from cper.api.idempotency import KEY_PATTERN, IdempotencyKey, respond
 from cper.api.pagination import DEFAULT_LIMIT, keyset_page
 from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
 from cper.finance import aggregation
@@ -190,9 +190,7 @@ def movement_create(
     response: HttpResponse,
     body: MovementIn,
     slug: str = SlugPath,
-    idempotency_key: str | None = Header(
-        None, alias="Idempotency-Key", pattern=KEY_PATTERN, description=KEY_DESCRIPTION
-    ),
+    idempotency_key: str | None = IdempotencyKey,
 ) -> Any:
     contract = contract_of(slug)
 

@@ -16,19 +16,28 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Header, Path, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema
 
 from cper.accounts.permissions import require
 from cper.api.auth import OPTIONAL_SECURITY, WRITE_AUTH
 from cper.api.common import SlugPath, actor_of, contract_of, dump, responses
 from cper.api.errors import ApiError, not_found
-from cper.api.idempotency import KEY_DESCRIPTION, KEY_PATTERN, respond
+from cper.api.idempotency import IdempotencyKey, respond
 from cper.api.pagination import DEFAULT_LIMIT, keyset_page
-from cper.api.resolve import commune_codes, markers, objective, objectives, owner_for, partner
+from cper.api.resolve import (
+    commune_codes,
+    markers,
+    objective,
+    objectives,
+    owner_for,
+    partner,
+    programme,
+)
 from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
 from cper.contracts.models import BudgetNature
 from cper.operations import selectors, services
 from cper.operations.models import (
+    Committee,
     ExternalReference,
     FinancerKind,
     FinancingLine,
@@ -47,9 +56,6 @@ else:  # the values of the models' choices, as enumerations of the OpenAPI docum
     StatusValue = Literal[tuple(OperationStatus.values)]
     FinancerKindIn = Literal[tuple(FinancerKind.values)]
     BudgetNatureIn = Literal[tuple(BudgetNature.values)]
-IdempotencyKey = Header(
-    None, alias="Idempotency-Key", pattern=KEY_PATTERN, description=KEY_DESCRIPTION
-)
 OperationId = Path(..., ge=1, le=2**53, description="Identifiant de l'opération.")
 LineId = Path(..., ge=1, le=2**53, description="Identifiant de la ligne de financement.")
 MAX_LIMIT = 200
@@ -456,8 +462,6 @@ def _line_kwargs(contract: Any, line: LineIn | LinePatch, prefix: str) -> dict[s
     if values.get("objective") is not None:
         values["objective"] = objective(contract, values["objective"], f"{prefix}objective")
     if "programme" in values:
-        from cper.api.resolve import programme
-
         values["programme"] = programme(values["programme"], f"{prefix}programme")
     return values
 
@@ -755,8 +759,6 @@ def committee(
     slug: str = SlugPath,
     committee_id: int = Path(..., ge=1, le=2**53),
 ) -> Any:
-    from cper.operations.models import Committee
-
     contract = contract_of(slug)
     _require_committee_view(request)
     try:

@@ -1,0 +1,152 @@
+"""The entry pages: home (the contracts), the contract, and the dashboard with its filters,
+charts and alerts."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from cper.contracts import selectors
+from cper.contracts.models import Contract
+from cper.finance import aggregation
+from cper.territories.models import Departement
+from cper.web import alerts as alerts_mod
+from cper.web.charts import hbar
+from cper.web.figures import breakdown, series_chart
+from cper.web.views.page import (
+    FilterField,
+    figures_page,
+    kpis,
+    operations_list_url,
+    render_page,
+)
+
+# The dashboard's filters: GET parameters named as the aggregation service's (and the
+# operations list's) filter keys, with codes as values, so a filtered URL reads the same
+# everywhere: ?axis=2&partner=dep-59&departement=59&territory=bassin-minier&marker=….
+DASHBOARD_FILTERS = ("axis", "partner", "departement", "territory", "marker")
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    contracts = selectors.contract_list()
+    if len(contracts) == 1:
+        return redirect("web:dashboard", slug=contracts[0].slug)
+    return render(request, "web/home.html", {"contracts": contracts, "title": "Contrats"})
+
+
+def contract_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    contract = selectors.contract_get(slug=slug)
+    overview = selectors.contract_overview(contract=contract)
+    return render(
+        request,
+        "web/contract_detail.html",
+        {
+            "contract": contract,
+            "overview": overview,
+            "title": contract.title,
+            "shares_chart": hbar([(f"Axe {a.number}", a.stated_share) for a in overview.axes]),
+            "breadcrumb_data": {
+                "links": [{"url": "/", "title": "Accueil"}],
+                "current": contract.title,
+            },
+        },
+    )
+
+
+def _filter_fields(request: HttpRequest, contract: Contract) -> list[FilterField]:
+    axes = [
+        (str(a.number), f"Axe {a.number} — {a.title}") for a in contract.axes.order_by("number")
+    ]
+    partners = [(p.code, str(p)) for p in contract.partners.order_by("position", "code")]
+    deps = [
+        (d.code, f"{d.name} ({d.code})")
+        for d in Departement.objects.filter(region_id=contract.region_id).order_by("code")
+    ]
+    territories = [
+        (t.territory.code, t.territory.name)
+        for t in contract.territories.select_related("territory").order_by("territory__name")
+    ]
+    markers = [(m.code, m.label) for m in contract.markers.order_by("code")]
+    options = {
+        "axis": ("Axe", axes),
+        "partner": ("Partenaire", partners),
+        "departement": ("Département", deps),
+        "territory": ("Territoire de projet", territories),
+        "marker": ("Thème transversal", markers),
+    }
+    fields = []
+    for name in DASHBOARD_FILTERS:
+        label, choices = options[name]
+        value = request.GET.get(name, "")
+        if value not in {c for c, _ in choices}:
+            value = ""
+        fields.append(FilterField(name, label, choices, value))
+    return fields
+
+
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    page = figures_page(request, slug)
+    contract = page.contract
+    fields = _filter_fields(request, contract)
+    for f in fields:
+        if f.value:
+            page.filters[f.name] = int(f.value) if f.name == "axis" else f.value
+    links = page.links
+    by_axis = page.execution("axis")
+    axis_chart = page.add(
+        breakdown(
+            "par-axe",
+            "Exécution par axe",
+            by_axis,
+            dim="axis",
+            first="Axe",
+            link=links["axis"],
+            short=lambda r: f"Axe {r.key.get('axis')}",
+        )
+    )
+    by_partner = page.execution("partner")
+    partner_chart = page.add(
+        breakdown(
+            "par-partenaire",
+            "Exécution par partenaire",
+            by_partner,
+            dim="partner",
+            first="Partenaire",
+            link=links["partner"],
+        )
+    )
+    series = page.add(
+        series_chart(
+            "cumul",
+            "Engagements et paiements cumulés, mois par mois",
+            aggregation.execution_series(
+                contract=contract, as_of=page.as_of, filters=page.filters or None
+            ),
+            page.as_of,
+        )
+    )
+    alerts = alerts_mod.dashboard_alerts(page, by_partner=by_partner)
+    for a in alerts:
+        page.add(a.table)
+    if response := page.export("tableau-de-bord"):
+        return response
+    active = {f.name: f.value for f in fields if f.value}
+    return render_page(
+        request,
+        "web/dashboard.html",
+        page,
+        {
+            "title": f"Tableau de bord — {contract.title}",
+            "fields": fields,
+            "active_filters": active,
+            "kpis": kpis(by_axis.total, envelope=contract.envelope),
+            "charts": [axis_chart, partner_chart],
+            "series": series,
+            "alerts": alerts,
+            "operations_url": operations_list_url(contract, page.filters),
+            "breadcrumb_data": {
+                "links": [{"url": "/", "title": "Accueil"}],
+                "current": "Tableau de bord",
+            },
+        },
+    )
