@@ -1,10 +1,12 @@
-"""Shared model building blocks: money fields and the provenance of a figure."""
+"""Shared model building blocks: money fields, the provenance of a figure, and the one way the
+batch services append many rows to a table."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 
 from cper.money import DECIMAL_PLACES, MAX_DIGITS
 
@@ -40,3 +42,31 @@ class Sourced(models.Model):
 
     class Meta:
         abstract = True
+
+
+def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Append `rows` (values already prepared for the database, in `columns` order) to `table`,
+    in the given order (ids follow it). PostgreSQL: one COPY, the rows streamed in one command
+    (`executemany` would send and bind each row); elsewhere `executemany` by chunks; one row is
+    a plain INSERT. The driver's errors become Django's (`IntegrityError`…), as through the
+    cursor. Used by the batch services for the append-only tables (movements, audit trail,
+    summaries) — the tables where a batch writes tens of thousands of rows."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(c) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) > 1:
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {quote(table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+            return
+        for i in range(0, len(rows), 5000):
+            cursor.executemany(sql, rows[i : i + 5000])

@@ -19,6 +19,7 @@ from cper.accounts.permissions import require_actor
 from cper.audit.actions import MOVEMENT_ACTIONS, AuditAction
 from cper.audit.services import Actor, AuditDraft, Subject, audit_record, audit_record_many
 from cper.contracts.models import Contract
+from cper.db import insert_rows
 from cper.finance import rules, summaries
 from cper.finance.models import Movement, MovementKind
 from cper.findings import Finding
@@ -689,26 +690,9 @@ def _insert(rows: list[_Row], movements: list[Movement]) -> None:
         state = m._state
         state.adding = False  # recorded: from now on the model refuses to save it again
         state.db = alias
-    quote = ops.quote_name
-    table, columns = quote(Movement._meta.db_table), ", ".join(map(quote, _COLUMNS))
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and len(values) > 1:
-            # COPY: the rows stream in one command (`executemany` sends and binds each row).
-            # The driver's errors become Django's, as through the cursor (a concurrent
-            # writer's idempotency key: `IntegrityError`, retried by the batch).
-            with (
-                connection.wrap_database_errors,
-                cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-            ):
-                for row in values:
-                    copy.write_row(row)
-            return
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
-        if len(values) == 1:  # one payment: a plain statement (PostgreSQL: no pipeline)
-            cursor.execute(sql, values[0])
-            return
-        for i in range(0, len(values), 5000):
-            cursor.executemany(sql, values[i : i + 5000])
+    # COPY on PostgreSQL for a batch; a concurrent writer's idempotency key surfaces as
+    # `IntegrityError`, retried by the batch.
+    insert_rows(Movement._meta.db_table, _COLUMNS, values)
 
 
 def _refused(findings: list[Finding]) -> DraftOutcome:

@@ -30,7 +30,15 @@ from cper.accounts.permissions import can, require
 from cper.contracts.models import Contract
 from cper.io import datapackage, exports, scdl, writers
 from cper.io import vocabulary as voc
-from cper.io.imports import ImportReport, Rejection, actor_for, run_logged
+from cper.io.imports import (
+    ImportReport,
+    Rejection,
+    actor_for,
+    import_log_failed,
+    import_log_open,
+    import_log_pending,
+    run_logged,
+)
 from cper.io.models import ImportKind, ImportLog, ImportState
 from cper.io.readers import Mapping_, locate_table, parse_date, read_file
 
@@ -105,9 +113,7 @@ def _run_in_background(pk: int, user_pk: int | None) -> None:
             progress=lambda done, total: cache.set(progress_key(pk), (done, total), 3600),
         )
     except Exception as exc:  # the page must show an end, whatever happened
-        ImportLog.objects.filter(pk=pk).update(
-            state=ImportState.FAILED, report={"error": f"{type(exc).__name__} : {exc}"}
-        )
+        import_log_failed(pk, exc)
     finally:
         close_old_connections()
 
@@ -115,8 +121,7 @@ def _run_in_background(pk: int, user_pk: int | None) -> None:
 def _start(request: HttpRequest, log: ImportLog) -> None:
     size = Path(log.stored_path).stat().st_size if log.stored_path else 0
     if size > _background_threshold():
-        log.state = ImportState.PENDING
-        log.save(update_fields=["state"])
+        import_log_pending(log)
         user_pk = request.user.pk if request.user.is_authenticated else None
         threading.Thread(
             target=_run_in_background, args=(log.pk, user_pk), daemon=True, name=f"import-{log.pk}"
@@ -153,17 +158,15 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     with stored.open("wb") as handle:
         for chunk in upload.chunks():
             handle.write(chunk)
-    log = ImportLog.objects.create(
+    log = import_log_open(
+        actor=actor_for(request.user),
         contract=contract,
         kind=kind,
         partner=partner,
-        user=request.user if request.user.is_authenticated else None,
-        file_name=name[:255],
-        sha256="",
-        dry_run=True,
-        partial=bool(request.POST.get("partial")),
+        file_name=name,
         stored_path=str(stored),
-        report={"options": {"mapping": mapping_text}},
+        partial=bool(request.POST.get("partial")),
+        options={"mapping": mapping_text},
     )
     _start(request, log)
     return redirect("io:import_preview", slug=slug, pk=log.pk)
@@ -236,18 +239,18 @@ def import_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if not Path(preview.stored_path).is_file():
         messages.error(request, "Le fichier de la simulation n'est plus disponible : recommencez.")
         return redirect("io:index", slug=slug)
-    log = ImportLog.objects.create(
+    log = import_log_open(
+        actor=actor_for(request.user),
         contract=contract,
         kind=preview.kind,
         partner=preview.partner,
-        user=request.user if request.user.is_authenticated else None,
         file_name=preview.file_name,
-        sha256=preview.sha256,
-        dry_run=False,
-        partial=preview.partial,
         stored_path=preview.stored_path,
+        partial=preview.partial,
+        dry_run=False,
+        sha256=preview.sha256,
+        options=(preview.report or {}).get("options", {}),
         preview_of=preview,
-        report={"options": (preview.report or {}).get("options", {})},
     )
     _start(request, log)
     return redirect("io:import_log", slug=slug, pk=log.pk)

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from cper.db import insert_rows
 from cper.finance.dialect import movement_cents_sql, sql_dialect
 from cper.finance.models import ExecutionCell, LineState, LineTag, Movement
 
@@ -198,20 +199,6 @@ def _cumulative(contract_id: int) -> dict[int, tuple[int, int]]:
         return {row[0]: (int(row[1]), int(row[2])) for row in cursor.fetchall()}
 
 
-def _bulk_insert(cursor: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
-    if not rows:
-        return
-    if connection.vendor == "postgresql":
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-    for i in range(0, len(rows), 20000):
-        cursor.executemany(sql, rows[i : i + 20000])
-
-
 @dataclass
 class RebuildReport:
     lines: int
@@ -262,8 +249,7 @@ def rebuild(contract: Any) -> RebuildReport:
                 )
             )
             tag_rows.extend((lid, k, v) for k, v in sorted(snap.tags))
-        _bulk_insert(
-            cursor,
+        insert_rows(
             state_table,
             (
                 "line_id",
@@ -282,7 +268,7 @@ def rebuild(contract: Any) -> RebuildReport:
             ),
             states,
         )
-        _bulk_insert(cursor, tag_table, ("state_id", "kind", "value"), tag_rows)
+        insert_rows(tag_table, ("state_id", "kind", "value"), tag_rows)
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {state_table}")
             cursor.execute(f"ANALYZE {tag_table}")

@@ -285,3 +285,48 @@ def _finish(
 def actor_for(user: Any) -> Actor:
     """The actor of an import run from a page: the user, through the import path."""
     return Actor(user=user, via=Via.IMPORT)
+
+
+def import_log_open(
+    *,
+    actor: Actor,
+    contract: Contract,
+    kind: str,
+    partner: Any,
+    file_name: str,
+    stored_path: str,
+    partial: bool,
+    dry_run: bool = True,
+    sha256: str = "",
+    options: dict[str, Any] | None = None,
+    preview_of: ImportLog | None = None,
+) -> ImportLog:
+    """The log of an import asked for on the pages, before it runs: a simulation of an uploaded
+    file, or the confirmation of a simulation (`preview_of`). `run_logged` fills it in."""
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    return ImportLog.objects.create(
+        contract=contract,
+        kind=kind,
+        partner=partner,
+        user=user,
+        file_name=file_name[:255],
+        sha256=sha256,
+        dry_run=dry_run,
+        partial=partial,
+        stored_path=stored_path,
+        preview_of=preview_of,
+        report={"options": options or {}},
+    )
+
+
+def import_log_pending(log: ImportLog) -> None:
+    """The import waits for a worker (a large file runs in the background)."""
+    log.state = ImportState.PENDING
+    log.save(update_fields=["state"])
+
+
+def import_log_failed(log_id: int, error: BaseException) -> None:
+    """The run ended on an unexpected error: the page must show an end, with the error's text."""
+    ImportLog.objects.filter(pk=log_id).update(
+        state=ImportState.FAILED, report={"error": f"{type(error).__name__} : {error}"}
+    )
