@@ -81,39 +81,6 @@ ALLOWED_WRITES: dict[str, tuple[frozenset[str], str]] = {
 
 # {module: ({imported cper modules}, why)}.
 ALLOWED_FUNCTION_IMPORTS: dict[str, tuple[frozenset[str], str]] = {
-    "cper/finance/aggregation/labels.py": (
-        frozenset({"cper.contracts.models", "cper.operations.models", "cper.territories.models"}),
-        "TO MOVE: finance reads the register lazily, which hides the operations ⇄ finance cycle "
-        "(issue 18 §5)",
-    ),
-    "cper/finance/aggregation/ledger.py": (
-        frozenset({"cper.contracts.models", "cper.maquette.selectors"}),
-        "TO MOVE: same (finance → contracts, maquette)",
-    ),
-    "cper/finance/aggregation/planning.py": (
-        frozenset({"cper.operations.models"}),
-        "TO MOVE: same (finance → operations)",
-    ),
-    "cper/finance/rules.py": (
-        frozenset({"cper.operations.models"}),
-        "TO MOVE: same (finance → operations)",
-    ),
-    "cper/finance/summaries/rebuild.py": (
-        frozenset({"cper.operations.models"}),
-        "TO MOVE: same (finance → operations)",
-    ),
-    "cper/finance/summaries/snapshots.py": (
-        frozenset({"cper.contracts.models", "cper.territories.models", "cper.operations.models"}),
-        "TO MOVE: same (finance → contracts, territories, operations)",
-    ),
-    "cper/finance/summaries/upkeep.py": (
-        frozenset({"cper.operations.models"}),
-        "TO MOVE: same (finance → operations)",
-    ),
-    "cper/demo/generator.py": (
-        frozenset({"cper.contracts.models", "cper.maquette", "cper.territories.models"}),
-        "TO MOVE: no cycle to avoid (the demo sits above every app); plain module imports",
-    ),
     "cper/io/bench.py": (
         frozenset({"cper.loading", "cper.operations.models", "cper.finance.models"}),
         "the benchmark harness, loaded by `cper bench` only: keeps the io app's import light",

@@ -33,9 +33,18 @@ from django.utils import timezone
 
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record
-from cper.contracts.models import BudgetProgramme, Contract, Marker, Objective, Partner
+from cper.contracts.models import (
+    Axis,
+    BudgetProgramme,
+    Contract,
+    Marker,
+    Objective,
+    Partner,
+    PartnerStatedAmount,
+)
 from cper.db import Provenance
 from cper.finance import summaries
+from cper.maquette import selectors as maquette_selectors
 from cper.operations.lifecycle import EDGES
 from cper.operations.models import (
     Committee,
@@ -55,7 +64,7 @@ from cper.operations.models import (
     ProjectOwner,
 )
 from cper.operations.rules import luhn_check_digit
-from cper.territories.models import Commune, Epci
+from cper.territories.models import Commune, Epci, ProjectTerritory
 
 S = OperationStatus
 ILLUSTRATIVE = Provenance.ILLUSTRATIVE
@@ -312,8 +321,6 @@ def maquette_matrix(contract: Contract) -> tuple[dict[tuple[int, int], Decimal],
     partners = {p.code: p for p in Partner.objects.filter(contract=contract)}
     objectives = {o.code: o for o in Objective.objects.filter(contract=contract)}
     try:
-        from cper.maquette import selectors as maquette_selectors
-
         amounts = maquette_selectors.maquette_amounts(  # type: ignore[attr-defined,unused-ignore]
             contract=contract, as_of=REFERENCE_DAY, group_by=("partner", "objective")
         )
@@ -328,7 +335,6 @@ def maquette_matrix(contract: Contract) -> tuple[dict[tuple[int, int], Decimal],
         return matrix, "maquette en vigueur"
     # No maquette loaded: each partner's stated total (or an even share of the rest of the
     # envelope) split by the axes' stated shares, evenly over each axis's objectives.
-    from cper.contracts.models import PartnerStatedAmount
 
     stated = {
         s.partner_id: Decimal(s.amount)
@@ -342,7 +348,6 @@ def maquette_matrix(contract: Contract) -> tuple[dict[tuple[int, int], Decimal],
     axes = defaultdict(list)
     for o in objectives.values():
         axes[o.axis_id].append(o)
-    from cper.contracts.models import Axis
 
     shares = {
         a.pk: Decimal(a.stated_share if a.stated_share is not None else 2)
@@ -484,7 +489,6 @@ class Generator:
             if x.epci_id:
                 self.by_epci[x.epci_id].append(x)
         self.epcis = {e.siren: e for e in Epci.objects.filter(siren__in=list(self.by_epci))}
-        from cper.territories.models import ProjectTerritory
 
         self.pools: dict[str, tuple[list[Commune], list[float]]] = {}
         for code, territory in (("metropoles", None), *OBJECTIVE_TERRITORIES.items()):

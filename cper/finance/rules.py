@@ -28,6 +28,7 @@ from cper.checks import Finding as CheckFinding
 from cper.checks import finding as check_finding
 from cper.findings import Finding as Finding  # the project's one type, named here for callers
 from cper.money import ZERO, format_eur
+from cper.operations.models import FinancingLine, Operation
 
 COMMITMENT = "commitment"
 DECOMMITMENT = "decommitment"
@@ -248,7 +249,6 @@ def ledger_breaches(contract: Any) -> list[tuple[int, str, dt.date, int, int, in
 
     from cper.finance.models import LineState, Movement
     from cper.finance.summaries import movement_cents_sql
-    from cper.operations.models import FinancingLine, Operation
 
     committed, paid = movement_cents_sql("m")
     tol = int((Decimal(contract.execution_tolerance or 0) * 100).to_integral_value())

@@ -7,9 +7,12 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from cper.contracts.models import Marker
 from cper.finance.summaries import (
     euros,
 )
+from cper.operations.models import Operation, OperationStatus
+from cper.territories.models import Departement, Epci, ProjectTerritory
 
 from .planning import _Ref
 from .types import ALL_KEYS, ExecutionQueryError, ExecutionRow
@@ -23,9 +26,6 @@ class _Labels:
         self.cache: dict[str, dict[Any, tuple[str, Any]]] = {}
 
     def prepare(self, group_by: Sequence[str], keys: Iterable[tuple]) -> None:
-        from cper.contracts.models import Marker
-        from cper.operations.models import Operation, OperationStatus
-        from cper.territories.models import Departement, Epci, ProjectTerritory
 
         keys = list(keys)
         ref = self.ref

@@ -10,13 +10,14 @@ from typing import Any
 
 from django.db import connection
 
-from cper.contracts.models import Contract
+from cper.contracts.models import Contract, ContractTerritory, Marker
 from cper.finance.models import LineState, LineTag, Movement
 from cper.finance.summaries import (
     BASE,
     MONTHLY_DIMS,
     movement_cents_sql,
 )
+from cper.maquette.selectors import maquette_amounts
 
 from .cells import _cells, _intervals
 from .planning import Acc, _add, _cell_dim, _d, _Filters, _in, _key_sql, _run, _select
@@ -132,7 +133,6 @@ def _ledger(
 
 
 def _tag_values(kind: str, f: _Filters) -> list[str]:
-    from cper.contracts.models import ContractTerritory, Marker
 
     if kind == "marker":
         codes = set(
@@ -247,7 +247,6 @@ def _maquette(
     f: _Filters,
 ) -> dict[tuple, Decimal]:
     """The maquette in force, by `keys` (maquette keys and possibly "contract")."""
-    from cper.maquette.selectors import maquette_amounts
 
     mq_keys = [k for k in keys if k in MAQUETTE_KEYS]
     mq_filters = {k: v for k, v in filters.items() if k in MAQUETTE_KEYS}

@@ -17,6 +17,7 @@ from cper.finance.models import ExecutionCell
 from cper.finance.summaries import (
     BASE,
 )
+from cper.operations.models import Operation
 
 from .types import _CELL_DIMS, _LEDGER_ONLY, ALL_KEYS, MULTI_VALUED, ExecutionQueryError
 
@@ -150,8 +151,6 @@ def _normalise(filters: dict[str, Any], ref: _Ref) -> _Filters:
         if k in filters:
             f.tags[k] = {str(v) for v in _values(filters[k])}
     if "operation" in filters:
-        from cper.operations.models import Operation
-
         values = _values(filters["operation"])
         ids = {int(v) for v in values if isinstance(v, int) and not isinstance(v, bool)}
         op_codes = [str(v) for v in values if not isinstance(v, int)]
@@ -227,7 +226,6 @@ def _in(column: str, values: Iterable[Any], params: list[Any]) -> str:
 
 
 def _tables() -> dict[str, str]:
-    from cper.operations.models import Operation
 
     return {
         "objective": Objective._meta.db_table,

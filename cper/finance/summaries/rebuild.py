@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from cper.db import insert_rows
 from cper.finance.dialect import movement_cents_sql, sql_dialect
 from cper.finance.models import ExecutionCell, LineState, LineTag, Movement
+from cper.operations.models import FinancingLine, Operation
 
 from .snapshots import (
     BASE,
@@ -179,12 +180,10 @@ _CELL_COLUMNS = (
 
 
 def _cumulative(contract_id: int) -> dict[int, tuple[int, int]]:
-    from cper.operations.models import FinancingLine
 
     committed, paid = movement_cents_sql("m")
     mov = Movement._meta.db_table
     line = FinancingLine._meta.db_table
-    from cper.operations.models import Operation
 
     op = Operation._meta.db_table
     sql = f"""

@@ -12,8 +12,17 @@ from typing import Any
 
 from django.utils import timezone
 
+from cper.contracts.models import ContractTerritory
 from cper.finance.models import LineState, LineTag, MovementKind
-from cper.operations.models import PROGRAMMED_STATUSES, LineStatus
+from cper.operations.models import (
+    PROGRAMMED_STATUSES,
+    FinancingLine,
+    LineStatus,
+    Operation,
+    OperationCommune,
+    OperationTransition,
+)
+from cper.territories.models import Commune, ProjectTerritory
 
 GRAINS = ("Y", "M", "D")
 BASE = ""
@@ -117,8 +126,6 @@ def _territory_communes(
     """{contract_id: {commune code: {territory codes}}} for the contracts' project territories
     (a territory is its communes plus the communes of its EPCI), restricted to `communes` when
     given (a handful of queries on indexes, for the lines of a few operations)."""
-    from cper.contracts.models import ContractTerritory
-    from cper.territories.models import Commune, ProjectTerritory
 
     links = list(
         ContractTerritory.objects.filter(contract_id__in=list(contract_ids)).values_list(
@@ -158,7 +165,6 @@ def _territory_communes(
 
 
 def _programmed_on(operation_ids: Sequence[int] | None, contract_ids: Sequence[int] | None) -> dict:
-    from cper.operations.models import OperationTransition
 
     qs = OperationTransition.objects.filter(to_status__in=list(_PROGRAMMED))
     if operation_ids is not None:
@@ -180,7 +186,6 @@ def snapshots_compute(
 ) -> dict[int, LineSnapshot]:
     """What each line counts as, from the register (lines, operations, transitions, markers,
     communes): by line ids, or every line of the given contracts."""
-    from cper.operations.models import FinancingLine, Operation, OperationCommune
 
     qs = FinancingLine.objects.all()
     if line_ids is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from cper.finance.models import LineState, LineTag, Movement
+from cper.operations.models import FinancingLine
 
 from .cells import CellKey, _add_entries, _apply, _contribution
 from .snapshots import LineSnapshot, cents, signed, snapshots_compute, snapshots_stored
@@ -72,7 +73,6 @@ def lines_sync(
     """Bring the summaries of these lines (or of these operations' lines) in line with the
     register; returns how many lines changed what they count as. `removed` lines (about to be
     deleted) lose their contribution."""
-    from cper.operations.models import FinancingLine
 
     gone_ids = set(removed)
     ids = set(line_ids or ()) | gone_ids
