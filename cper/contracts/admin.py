@@ -2,8 +2,6 @@
 markers and programmes are written by the contract loader through the services (validated,
 audited), never edited here."""
 
-from typing import Any
-
 from django.contrib import admin
 
 from cper.contracts.models import (
@@ -17,31 +15,7 @@ from cper.contracts.models import (
     PartnerStatedAmount,
     Priority,
 )
-
-
-class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyInline:
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
+from cper.readonly_admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 class AxisInline(ReadOnlyInline, admin.TabularInline):  # type: ignore[type-arg]
@@ -49,7 +23,7 @@ class AxisInline(ReadOnlyInline, admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Contract)
-class ContractAdmin(ReadOnly):
+class ContractAdmin(ReadOnlyAdmin):
     list_display = ["slug", "title", "region", "start_year", "end_year", "envelope", "status"]
     inlines = [AxisInline]
 
@@ -59,25 +33,25 @@ class StatedInline(ReadOnlyInline, admin.TabularInline):  # type: ignore[type-ar
 
 
 @admin.register(Partner)
-class PartnerAdmin(ReadOnly):
+class PartnerAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "kind", "contract", "siren"]
     list_filter = ["contract", "kind"]
     inlines = [StatedInline]
 
 
 @admin.register(Axis)
-class AxisAdmin(ReadOnly):
+class AxisAdmin(ReadOnlyAdmin):
     list_display = ["contract", "number", "title", "stated_share"]
 
 
 @admin.register(Objective)
-class ObjectiveAdmin(ReadOnly):
+class ObjectiveAdmin(ReadOnlyAdmin):
     list_display = ["contract", "code", "title", "axis"]
     list_filter = ["contract"]
 
 
 @admin.register(Priority)
-class PriorityAdmin(ReadOnly):
+class PriorityAdmin(ReadOnlyAdmin):
     list_display = ["contract", "number", "title"]
 
 
@@ -86,11 +60,11 @@ class ContributionInline(ReadOnlyInline, admin.StackedInline):  # type: ignore[t
 
 
 @admin.register(Marker)
-class MarkerAdmin(ReadOnly):
+class MarkerAdmin(ReadOnlyAdmin):
     list_display = ["contract", "code", "label"]
     inlines = [ContributionInline]
 
 
 @admin.register(BudgetProgramme)
-class BudgetProgrammeAdmin(ReadOnly):
+class BudgetProgrammeAdmin(ReadOnlyAdmin):
     list_display = ["code", "label", "ministry"]

@@ -3,22 +3,10 @@ imports, API) and never edited nor deleted; summaries are rebuilt by the command
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 
 from cper.finance.models import ExecutionCell, LineState, Movement
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
+from cper.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(Movement)

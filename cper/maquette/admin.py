@@ -6,17 +6,7 @@ from typing import Any
 from django.contrib import admin
 
 from cper.maquette.models import Allocation, Amendment
-
-
-class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
+from cper.readonly_admin import ReadOnlyAdmin
 
 
 class ChangeInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -31,14 +21,14 @@ class ChangeInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Amendment)
-class AmendmentAdmin(ReadOnly):
+class AmendmentAdmin(ReadOnlyAdmin):
     list_display = ["contract", "number", "title", "kind", "effective_on", "provenance"]
     list_filter = ["contract", "kind"]
     inlines = [ChangeInline]
 
 
 @admin.register(Allocation)
-class AllocationAdmin(ReadOnly):
+class AllocationAdmin(ReadOnlyAdmin):
     list_display = ["contract", "amendment", "partner", "objective", "year", "amount", "provenance"]
     list_filter = ["contract", "amendment", "partner", "provenance"]
     list_select_related = ["contract", "amendment", "partner", "objective"]

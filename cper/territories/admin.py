@@ -1,43 +1,31 @@
 """Read-only admin of the territories: the reference geography is loaded by `cper geo load`,
 project territories by the contract loader, through the services (audited)."""
 
-from typing import Any
-
 from django.contrib import admin
 
+from cper.readonly_admin import ReadOnlyAdmin
 from cper.territories.models import Commune, Departement, Epci, ProjectTerritory, Region
 
 
-class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Region)
-class RegionAdmin(ReadOnly):
+class RegionAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "siren"]
 
 
 @admin.register(Departement)
-class DepartementAdmin(ReadOnly):
+class DepartementAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "region"]
     list_filter = ["region"]
 
 
 @admin.register(Epci)
-class EpciAdmin(ReadOnly):
+class EpciAdmin(ReadOnlyAdmin):
     list_display = ["siren", "name", "kind", "population"]
     search_fields = ["name", "siren"]
 
 
 @admin.register(Commune)
-class CommuneAdmin(ReadOnly):
+class CommuneAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "departement", "epci", "population"]
     search_fields = ["name", "code"]
     list_select_related = ["departement", "epci"]
@@ -45,7 +33,7 @@ class CommuneAdmin(ReadOnly):
 
 
 @admin.register(ProjectTerritory)
-class ProjectTerritoryAdmin(ReadOnly):
+class ProjectTerritoryAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "region"]
     filter_horizontal = ["epcis"]
     raw_id_fields = ["communes"]
