@@ -11,9 +11,7 @@ within what they cancel, dates up to today.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import itertools
 import random
 import time
@@ -25,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cper.audit.services import Actor
+from cper.db import collector_paused
 from cper.finance import summaries
 from cper.finance.models import Movement
 from cper.finance.services import MovementDraft, movements_record_many
@@ -161,21 +160,6 @@ def _lines(contract: Any, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
         yield batch
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the duration: each batch builds tens of thousands
-    of objects that live until it is written, which sets off full collections over the whole
-    process again and again (about a quarter of the generation's time), and nothing here makes
-    cycles that need collecting early. Reference counting still frees everything."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def movements_generate(
     *,
     contract: Any,
@@ -201,7 +185,7 @@ def movements_generate(
         .distinct()
     )
     actor = Actor.system()
-    with _collector_paused(), transaction.atomic():
+    with collector_paused(), transaction.atomic():
         number = (Movement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         lines = total = 0
         for batch in _lines(contract, LINES_PER_BATCH):

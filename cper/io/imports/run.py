@@ -18,6 +18,7 @@ from cper.audit.actions import AuditAction
 from cper.audit.models import Via
 from cper.audit.services import Actor, audit_record
 from cper.contracts.models import Contract, Partner
+from cper.db import collector_paused
 from cper.finance import summaries
 from cper.io import vocabulary as voc
 from cper.io.imports.movements import MovementPlanner
@@ -207,7 +208,7 @@ def _run(
     )
     try:
         with transaction.atomic():
-            with _summaries_deferred(kind, contract):
+            with _summaries_deferred(kind, contract), collector_paused():
                 worker.run(progress)
             if dry_run or (report.rejections and not partial):
                 transaction.set_rollback(True)
