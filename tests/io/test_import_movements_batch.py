@@ -19,6 +19,8 @@ from cper.finance.models import Movement
 from cper.io import exports, writers
 from cper.io.imports import import_movements, import_operations
 from cper.io.imports.movements import MovementPlanner
+from cper.operations import services as ops
+from cper.operations.models import Operation
 from tests.io.conftest import csv_file
 from tests.io.test_import_rejections import (  # noqa: F401  (fixture)
     MOVEMENT_HEADER,
@@ -170,3 +172,37 @@ def test_progress_ticks_up_to_the_last_row(hdf, admin_actor, monkeypatch):
     )
     assert seen[-1] == (30, 30) and len(seen) >= 4
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+@pytest.mark.usefixtures("programmed")
+def test_a_partner_imports_movements_keyed_by_its_own_file_numbers(hdf, admin_actor):
+    # The operations named by a file are read up front, by slices: the partner's own file
+    # numbers find their operation, the contract's codes still do, an unknown one is named.
+    etat = hdf.partners.get(code="etat")
+    ops.external_reference_set(
+        actor=admin_actor,
+        operation=Operation.objects.get(contract=hdf, code="OK-1"),
+        partner=etat,
+        reference="DOSSIER-ETAT-7",
+    )
+    header = ["N° de dossier", "Nature du mouvement", "Date", "Montant", "N° EJ"]
+    rows = [
+        header,
+        ["DOSSIER-ETAT-7", "engagement", "01/06/2023", "1000", "EJ-P1"],
+        ["OK-2", "engagement", "01/06/2023", "2000", "EJ-P2"],
+        ["DOSSIER-INCONNU", "engagement", "01/06/2023", "3000", "EJ-P3"],
+    ]
+    report = import_movements(
+        actor=admin_actor,
+        contract=hdf,
+        source=csv_file(rows),
+        partner=etat,
+        partial=True,
+        dry_run=False,
+    )
+    assert report.created == 2
+    assert [(r.row, r.message) for r in report.rejections] == [
+        (4, "opération inconnue « DOSSIER-INCONNU » pour État")
+    ]
+    by_ref = {m.reference: m.financing_line.operation.code for m in Movement.objects.all()}
+    assert by_ref == {"EJ-P1": "OK-1", "EJ-P2": "OK-2"}
