@@ -64,7 +64,10 @@ def is_blank(value: object) -> bool:
 
 
 def cell_text(value: object) -> str:
-    """A cell as text: numbers that are whole (codes typed as numbers) lose their `.0`."""
+    """A cell as text: numbers that are whole (codes typed as numbers) lose their `.0`. A NUL
+    character (a file saved in UTF-16 read as bytes, a hostile cell) becomes U+FFFD: PostgreSQL
+    refuses NUL in text, and the row is then rejected by name (« opération inconnue « OP-1� » »)
+    instead of aborting the import; the replacement shows where the file was damaged."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -75,7 +78,7 @@ def cell_text(value: object) -> str:
         return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value).strip()
+    return str(value).replace("\x00", "\ufffd").strip()
 
 
 def parse_money(value: object) -> Decimal:

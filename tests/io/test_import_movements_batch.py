@@ -206,3 +206,21 @@ def test_a_partner_imports_movements_keyed_by_its_own_file_numbers(hdf, admin_ac
     ]
     by_ref = {m.reference: m.financing_line.operation.code for m in Movement.objects.all()}
     assert by_ref == {"EJ-P1": "OK-1", "EJ-P2": "OK-2"}
+
+
+@pytest.mark.usefixtures("programmed")
+def test_a_nul_byte_in_a_cell_rejects_its_row_by_name_on_every_database(hdf, admin_actor):
+    # PostgreSQL refuses NUL in text: the cell's NUL becomes U+FFFD, the row is rejected by
+    # name, the other rows are imported.
+    rows = [
+        MOVEMENT_HEADER,
+        ["OK-1\x00", "État", "engagement", "01/06/2023", "1000", "EJ-N1"],
+        ["OK-2", "État", "engagement", "01/06/2023", "2000", "EJ-N2"],
+    ]
+    report = import_movements(
+        actor=admin_actor, contract=hdf, source=csv_file(rows), partial=True, dry_run=False
+    )
+    assert report.created == 1
+    assert [(r.row, r.message) for r in report.rejections] == [
+        (2, "opération inconnue « OK-1\ufffd »")
+    ]
