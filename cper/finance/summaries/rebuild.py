@@ -21,6 +21,7 @@ from .snapshots import (
     EPCI,
     MARKER,
     MONTHLY_DIMS,
+    STATE_FIELDS,
     TERRITORY,
     snapshots_compute,
 )
@@ -233,6 +234,7 @@ def rebuild(contract: Any) -> RebuildReport:
             states.append(
                 (
                     lid,
+                    # in the order of STATE_FIELDS
                     snap.contract_id,
                     snap.operation_id,
                     snap.partner_id,
@@ -250,21 +252,7 @@ def rebuild(contract: Any) -> RebuildReport:
             tag_rows.extend((lid, k, v) for k, v in sorted(snap.tags))
         insert_rows(
             state_table,
-            (
-                "line_id",
-                "contract_id",
-                "operation_id",
-                "partner_id",
-                "objective_id",
-                "departement",
-                "epci",
-                "status",
-                "counted",
-                "programmed",
-                "programmed_on",
-                "committed",
-                "paid",
-            ),
+            ("line_id", *STATE_FIELDS, "committed", "paid"),
             states,
         )
         insert_rows(tag_table, ("state_id", "kind", "value"), tag_rows)

@@ -110,6 +110,22 @@ class LineSnapshot:
         return out
 
 
+# What a line counts as, stored on its `LineState` row under the same names (the snapshot's
+# fields but its tags, which are `LineTag` rows): one list for reading and writing states.
+STATE_FIELDS = (
+    "contract_id",
+    "operation_id",
+    "partner_id",
+    "objective_id",
+    "departement",
+    "epci",
+    "status",
+    "counted",
+    "programmed",
+    "programmed_on",
+)
+
+
 def _local_date(value: dt.datetime | dt.date | None) -> dt.date | None:
     if value is None:
         return None
@@ -292,47 +308,16 @@ def snapshots_stored(line_ids: Iterable[int]) -> dict[int, LineSnapshot]:
     for i in range(0, len(ids), 5000):
         rows: dict[int, tuple[Any, ...]] = {}
         tags: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        width = len(STATE_FIELDS)
         for row in LineState.objects.filter(pk__in=ids[i : i + 5000]).values_list(
-            "pk",
-            "contract_id",
-            "operation_id",
-            "partner_id",
-            "objective_id",
-            "departement",
-            "epci",
-            "status",
-            "counted",
-            "programmed",
-            "programmed_on",
-            "tags__kind",
-            "tags__value",
+            "pk", *STATE_FIELDS, "tags__kind", "tags__value"
         ):
-            rows[row[0]] = row[1:11]
-            if row[11] is not None:
-                tags[row[0]].add((row[11], row[12]))
-        for lid, (
-            contract,
-            op,
-            partner,
-            objective,
-            dep,
-            epci,
-            status,
-            counted,
-            programmed,
-            on,
-        ) in rows.items():
+            rows[row[0]] = row[1 : 1 + width]
+            if row[1 + width] is not None:
+                tags[row[0]].add((row[1 + width], row[2 + width]))
+        for lid, values in rows.items():
             out[lid] = LineSnapshot(
-                contract_id=contract,
-                operation_id=op,
-                partner_id=partner,
-                objective_id=objective,
-                departement=dep,
-                epci=epci,
-                status=status,
-                counted=counted,
-                programmed=programmed,
-                programmed_on=on,
+                **dict(zip(STATE_FIELDS, values, strict=True)),
                 tags=frozenset(tags.get(lid, ())),
             )
     return out

@@ -18,7 +18,14 @@ from cper.finance.models import LineState, LineTag, Movement
 from cper.operations.models import FinancingLine
 
 from .cells import CellKey, _add_entries, _apply, _contribution
-from .snapshots import LineSnapshot, cents, signed, snapshots_compute, snapshots_stored
+from .snapshots import (
+    STATE_FIELDS,
+    LineSnapshot,
+    cents,
+    signed,
+    snapshots_compute,
+    snapshots_stored,
+)
 
 # -- incremental upkeep --------------------------------------------------------------------------
 
@@ -155,18 +162,7 @@ def lines_sync(
 
 
 def _fields(snap: LineSnapshot) -> dict[str, Any]:
-    return {
-        "contract_id": snap.contract_id,
-        "operation_id": snap.operation_id,
-        "partner_id": snap.partner_id,
-        "objective_id": snap.objective_id,
-        "departement": snap.departement,
-        "epci": snap.epci,
-        "status": snap.status,
-        "counted": snap.counted,
-        "programmed": snap.programmed,
-        "programmed_on": snap.programmed_on,
-    }
+    return {name: getattr(snap, name) for name in STATE_FIELDS}
 
 
 def state_for(line_id: int) -> LineSnapshot:
