@@ -157,3 +157,19 @@ CPER_API_RATE_ANONYMOUS = os.environ.get("CPER_API_RATE_ANONYMOUS", "120/min")
 # application whose X-Forwarded-For is trusted (0: the socket's address, not spoofable).
 NINJA_NUM_PROXIES = int(os.environ.get("CPER_NUM_PROXIES", "0"))
 # --- end of API -----------------------------------------------------------------------------
+
+# Each block below belongs to one area; a block appends to INSTALLED_APPS / MIDDLEWARE itself.
+# --- production (safe defaults, static files, CSP, logs) ------------------------------------
+# --- end of production ----------------------------------------------------------------------
+
+# --- shared stores (cache, login throttling, rate limits) -----------------------------------
+# --- end of shared stores -------------------------------------------------------------------
+
+# --- background jobs ------------------------------------------------------------------------
+# --- end of background jobs -----------------------------------------------------------------
+
+# --- ProConnect (OpenID Connect) ------------------------------------------------------------
+# --- end of ProConnect ----------------------------------------------------------------------
+
+# --- imports: bounds on spreadsheets ------------------------------------------------------------
+# --- end of imports -------------------------------------------------------------------------
