@@ -29,11 +29,17 @@ db: install
 	$(CPER) contract load $(CONTRACT)
 	-$(CPER) demo --scale $(SCALE) --if-empty
 
+# The local demo: Django's development server with DEBUG on (DEBUG is off unless DJANGO_DEBUG is
+# set). Production is `cper serve`: docs/deploiement.md.
 run: setup
 	@echo ""
 	@echo "  cper est servi sur http://$(HOST):$(PORT)/  (Ctrl+C pour arrêter)"
 	@echo ""
-	$(CPER) runserver $(HOST):$(PORT)
+	@# The worker runs the large imports (background jobs) beside the development server;
+	@# both stop with Ctrl+C.
+	DJANGO_DEBUG=1 $(CPER) worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	DJANGO_DEBUG=1 $(CPER) runserver $(HOST):$(PORT)
 
 # The README's test command: everything, on the database DATABASE_URL points at (SQLite if unset).
 # In parallel with pytest-xdist: one process per core, each with its own test database; the
