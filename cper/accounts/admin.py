@@ -1,4 +1,8 @@
-"""Users and organisations in the admin: managed by administrators only (`user.manage`)."""
+"""Users and organisations in the admin: managed by administrators only (`user.manage`).
+
+The users' list also lifts login locks (« Débloquer la connexion »): the failures recorded by
+the login throttling are forgotten (`cper.accounts.throttling`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from django.http import HttpRequest
 
 from cper.accounts.models import Organisation, User
 from cper.accounts.permissions import can
+from cper.accounts.throttling import login_unlock
+from cper.audit.models import Via
+from cper.audit.services import Actor
 
 
 class ManagedByAdministrators:
@@ -45,3 +52,12 @@ class UserAdmin(ManagedByAdministrators, BaseUserAdmin):
         *(BaseUserAdmin.add_fieldsets or ()),
         ("CPER", {"fields": ("organisation", "role")}),
     )
+    actions = ["unlock_login"]
+
+    @admin.action(description="Débloquer la connexion (échecs de mot de passe oubliés)")
+    def unlock_login(self, request: HttpRequest, queryset: Any) -> None:
+        actor = Actor(user=request.user, via=Via.ADMIN)
+        users = list(queryset)
+        for user in users:
+            login_unlock(actor=actor, username=user.username)
+        self.message_user(request, f"Connexion débloquée pour {len(users)} utilisateur(s).")

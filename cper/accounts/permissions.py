@@ -11,6 +11,8 @@ whether a user may do something. Rules (see docs/operations.md):
   operations through their lifecycle; edits the plan's lines that are not a contract partner's
   (EU funds, other public money, the owner's share) and the lines of its own organisation's
   partner, never another partner's line; records no movement; may run imports;
+- imports: a simulation is confirmed by the user who ran it; confirming another user's
+  (`import.confirm_others`) is for administrators only;
 - observer: reads everything (non-published operations and histories included), writes nothing;
 - public (and anonymous visitors): reads published operations only (no history, no
   committees); may export what it can read.
@@ -42,6 +44,7 @@ ACTIONS: dict[str, str] = {
     "maquette.edit": "modifier la maquette financière",
     "contract.load": "charger ou modifier un contrat",
     "import.run": "lancer un import",
+    "import.confirm_others": "confirmer l'import simulé par un autre utilisateur",
     "export.run": "exporter des données",
     "audit.view": "consulter le journal d'audit",
     "user.manage": "gérer les utilisateurs et les organisations",

@@ -63,6 +63,7 @@ class AuditAction(models.TextChoices):
     LEGACY = "legacy", "action antérieure (texte libre)"
     # Accounts
     USER_CREATED = "user.created", "utilisateur créé"
+    USER_UPDATED = "user.updated", "utilisateur modifié"
 
 
 MOVEMENT_ACTIONS = {

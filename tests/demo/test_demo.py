@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.http import HttpRequest
 
 from cper.audit.actions import MOVEMENT_ACTIONS, AuditAction
 from cper.audit.models import AuditEntry
@@ -138,8 +139,9 @@ def test_command_users_if_empty_and_one_audit_entry(hdf, client):
     entries = AuditEntry.objects.filter(action=AuditAction.DEMO_GENERATED)
     assert entries.count() == 1
     assert entries.get().changes["opérations"]["après"] == 60
-    assert client.login(username="nord", password="nord-demo")
-    assert client.login(username="admin", password="admin-demo")
+    # The login throttling (django-axes) needs the request that carries the attempt.
+    assert client.login(request=HttpRequest(), username="nord", password="nord-demo")
+    assert client.login(request=HttpRequest(), username="admin", password="admin-demo")
     call_command("demo", "--if-empty", "--no-finance")  # nothing more
     assert Operation.objects.filter(contract=hdf).count() == 60
     with pytest.raises(CommandError):
