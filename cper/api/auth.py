@@ -2,27 +2,33 @@
 
 Either way `request.user` is set to the caller (the token's owner, or AnonymousUser — the API
 ignores session cookies), so views hand it to the same permission function as the pages.
-Rate limits are per token (and per address for anonymous callers), over a sliding window kept
-in Django's cache; the rates are read from settings at each request.
+Rate limits are per token (and per address for anonymous callers), counted in the database so
+that every worker process shares them (`cper.api.ratelimit`); the rates are read from settings
+at each request. An address that sends too many invalid tokens is refused (429) before its
+next token is even hashed or looked up.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.http import HttpRequest
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
 
+from cper.api.errors import ApiError
 from cper.api.models import ApiToken
+from cper.api.ratelimit import counter_key, parse_rate, rate_hit, rate_peek
 from cper.api.services import token_authenticate
+
+# Invalid tokens are counted per address under this scope.
+INVALID_TOKEN_SCOPE = "invalid-token"
 
 
 class BearerToken(HttpBearer):
@@ -37,8 +43,21 @@ class BearerToken(HttpBearer):
         return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken:
+        limit, period = parse_rate(getattr(settings, "CPER_API_RATE_INVALID_TOKENS", "20/min"))
+        key = counter_key(INVALID_TOKEN_SCOPE, BaseThrottle().get_ident(request) or "")
+        # Refused before any hashing or lookup: guessing tokens costs the server nothing more.
+        window = rate_peek(key=key, period=period)
+        if window is not None and window.hits >= limit:
+            raise ApiError(
+                429,
+                "trop_de_jetons_invalides",
+                "Trop de jetons invalides envoyés depuis votre adresse : "
+                "attendez avant de réessayer (voir Retry-After).",
+                headers={"Retry-After": str(math.ceil(window.retry_after()))},
+            )
         found = token_authenticate(token.strip())
         if found is None:
+            rate_hit(key=key, period=period)
             raise AuthenticationError(message="Jeton d'API invalide ou révoqué.")
         request.user = found.user
         return found
@@ -61,41 +80,29 @@ def anonymous(request: HttpRequest) -> Anonymous | None:
     return ANONYMOUS
 
 
-_PERIODS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """ "600/min" → (600, 60); "10/5s" → (10, 5)."""
-    count, _, rest = rate.partition("/")
-    digits = "".join(ch for ch in rest if ch.isdigit())
-    unit = rest[len(digits) :] or "s"
-    return int(count), int(digits or 1) * _PERIODS[unit]
-
-
 class _Throttle(BaseThrottle):
-    """A sliding window: the times of the last requests, kept in the cache under one key."""
+    """A fixed window per key, counted in the database (`cper.api.ratelimit`): every worker
+    process sees the same count, so "N per period" holds for the whole server."""
 
     setting = ""
     default = ""
+    scope = ""
 
     def __init__(self) -> None:
         self._local = threading.local()  # the wait of the request being refused, per thread
 
-    def get_cache_key(self, request: HttpRequest) -> str | None:
+    def get_ident_key(self, request: HttpRequest) -> str | None:
         raise NotImplementedError
 
     def allow_request(self, request: HttpRequest) -> bool:
-        key = self.get_cache_key(request)
-        if key is None:
+        ident = self.get_ident_key(request)
+        if ident is None:
             return True
         count, period = parse_rate(getattr(settings, self.setting, self.default))
-        now = time.time()
-        history = [t for t in cache.get(key, []) if t > now - period]
-        if len(history) >= count:
-            self._local.wait = min(history) + period - now
+        window = rate_hit(key=counter_key(self.scope, ident), period=period)
+        if window.hits > count:
+            self._local.wait = window.retry_after()
             return False
-        history.append(now)
-        cache.set(key, history, period)
         return True
 
     def wait(self) -> float | None:
@@ -103,20 +110,20 @@ class _Throttle(BaseThrottle):
 
 
 class TokenThrottle(_Throttle):
-    setting, default = "CPER_API_RATE_TOKEN", "600/min"
+    setting, default, scope = "CPER_API_RATE_TOKEN", "600/min", "token"
 
-    def get_cache_key(self, request: HttpRequest) -> str | None:
+    def get_ident_key(self, request: HttpRequest) -> str | None:
         auth = getattr(request, "auth", None)
-        return f"cper_api_rate_token_{auth.pk}" if isinstance(auth, ApiToken) else None
+        return str(auth.pk) if isinstance(auth, ApiToken) else None
 
 
 class AnonymousThrottle(_Throttle):
-    setting, default = "CPER_API_RATE_ANONYMOUS", "120/min"
+    setting, default, scope = "CPER_API_RATE_ANONYMOUS", "120/min", "anonymous"
 
-    def get_cache_key(self, request: HttpRequest) -> str | None:
+    def get_ident_key(self, request: HttpRequest) -> str | None:
         if isinstance(getattr(request, "auth", None), ApiToken):
             return None
-        return f"cper_api_rate_anon_{self.get_ident(request)}"
+        return self.get_ident(request) or ""
 
 
 TOKEN = BearerToken()

@@ -1,14 +1,17 @@
 """One error body for every failure: `{"code": …, "message": "<français>", "field": …}`.
 
 The handlers below turn every exception a request can raise — ninja's validation of the input,
-Django's ValidationError / PermissionDenied / Http404, the database's IntegrityError, the domain
-services' errors — into that body with the right status, so no input ever yields a 500 (the
+Django's ValidationError / PermissionDenied / Http404, the database's IntegrityError and
+DataError (a French 422 naming the field when it can be told, never the database's text), the
+domain services' errors — into that body with the right status, so no input ever yields a 500 (the
 catch-all still answers in the same shape if a bug slips through, and logs it).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
@@ -170,6 +173,88 @@ def _http_error(api: NinjaAPI, request: HttpRequest, exc: HttpError) -> Any:
     return error_response(api, request, exc.status_code, "erreur", str(exc))
 
 
+# What the database said, read for the column it names (never shown: its text is English, and
+# may carry values). PostgreSQL names it in its diagnostics or in "Key (a, b)=(…)"; SQLite in
+# "UNIQUE constraint failed: table.a, table.b" / "NOT NULL constraint failed: table.a".
+_PG_KEY = re.compile(r"Key \(([^)]*)\)=")
+_SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w., ]+)")
+
+
+def _column_of(exc: Exception) -> str | None:
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    columns: list[str] = []
+    if diag is not None:
+        if getattr(diag, "column_name", None):
+            columns = [diag.column_name]
+        elif match := _PG_KEY.search(getattr(diag, "message_detail", None) or ""):
+            columns = [c.strip() for c in match.group(1).split(",")]
+    elif match := _SQLITE_COLUMNS.search(str(cause or exc)):
+        columns = [c.strip().rsplit(".", 1)[-1] for c in match.group(1).split(",")]
+    # A uniqueness within a contract names the contract first: the field is the last column.
+    names = [c.removesuffix("_id") for c in columns if c]
+    names = [n for n in names if n != "contract"] or names
+    return names[-1] if names else None
+
+
+def _text_field(request: HttpRequest, bad: Any) -> str | None:
+    """The first field of the JSON body whose text the database cannot store (`bad(text)`)."""
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+    def walk(value: Any, path: list[str]) -> str | None:
+        if isinstance(value, str):
+            return ".".join(path) if bad(value) and path else None
+        if isinstance(value, dict):
+            items: Any = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            return None
+        for key, item in items:
+            found = walk(item, [*path, str(key)])
+            if found:
+                return found
+        return None
+
+    return walk(body, [])
+
+
+def _database_error(api: NinjaAPI, request: HttpRequest, exc: Exception) -> Any:
+    """A write the database refused (a value it cannot store, a duplicate, a missing or
+    dangling reference): a French 422 naming the field when it can be told, never the
+    database's own text (logged instead)."""
+    logger.warning("API: database refused %s %s: %s", request.method, request.path, exc)
+    raw = str(exc.__cause__ or exc).lower()
+    field = _column_of(exc)
+    if isinstance(exc, DataError):
+        if "nul" in raw or "0x00" in raw:
+            field = field or _text_field(request, lambda t: "\x00" in t)
+            message = "Le caractère nul (U+0000) ne peut pas être enregistré."
+        elif "too long" in raw:
+            message = "Texte trop long pour être enregistré."
+        elif "out of range" in raw or "overflow" in raw:
+            message = "Valeur hors des bornes acceptées."
+        else:
+            message = "Valeur refusée : elle ne peut pas être enregistrée."
+        return error_response(api, request, 422, "valeur_invalide", message, field)
+    if "unique" in raw or "duplicate" in raw:
+        message = "Cette valeur est déjà utilisée : l'écriture ferait un doublon."
+        code = "doublon"
+    elif "null" in raw:
+        message = "Valeur obligatoire manquante."
+        code = "donnees_invalides"
+    elif "foreign key" in raw:
+        message = "La donnée citée n'existe pas ou plus."
+        code = "inconnu"
+    else:
+        message = "L'écriture contredit une règle de cohérence des données."
+        code = "donnees_invalides"
+    return error_response(api, request, 422, code, message, field)
+
+
 def _unexpected(api: NinjaAPI, request: HttpRequest, exc: Exception) -> Any:
     logger.exception("API: unexpected error on %s %s", request.method, request.path)
     return error_response(
@@ -204,22 +289,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
             api, request, 404, "introuvable", "Ressource introuvable."
         ),
     )
-    add(
-        IntegrityError,
-        lambda api, request, exc: error_response(
-            api,
-            request,
-            409,
-            "conflit",
-            "L'écriture contredit une donnée existante (doublon ou référence utilisée).",
-        ),
-    )
-    add(
-        DataError,
-        lambda api, request, exc: error_response(
-            api, request, 422, "valeur_invalide", "Valeur refusée par la base de données."
-        ),
-    )
+    add(IntegrityError, lambda api, request, exc: _database_error(api, request, exc))
+    add(DataError, lambda api, request, exc: _database_error(api, request, exc))
     add(
         MoneyError,
         lambda api, request, exc: error_response(

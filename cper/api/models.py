@@ -58,3 +58,24 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique")
         ]
+
+
+class RateCounter(models.Model):
+    """The requests counted in one window for one key (a token, an address): the API's rate
+    limits, shared by every worker process because they live in the database.
+
+    One row per key: a hit increments `hits` while the window that began at `started` is open,
+    and restarts the window otherwise, in one UPDATE, so concurrent requests never lose a hit.
+    """
+
+    key = models.CharField("clé", max_length=200, unique=True)
+    # Seconds since the epoch of the window's first request (a float, like `time.time()`).
+    started = models.FloatField("début de la fenêtre", db_index=True)
+    hits = models.PositiveIntegerField("requêtes comptées")
+
+    class Meta:
+        verbose_name = "compteur de requêtes"
+        verbose_name_plural = "compteurs de requêtes"
+
+    def __str__(self) -> str:
+        return f"{self.key} : {self.hits}"

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from cper.money import MAX_DIGITS, MoneyError, to_money
+from cper.web.params import DATE_MAX, DATE_MIN, date_bounds_problem
 
 MONEY_PATTERN = r"^-?[0-9]{1,16}\.[0-9]{2}$"
 MONEY_IN_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,2})?$"
@@ -104,8 +105,33 @@ def _iso_date(value: Any) -> Any:
     raise ValueError("Date attendue au format AAAA-MM-JJ.")
 
 
-# A date sent by a client: ISO 8601 only (no timestamps, no other notation).
-Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+# The years the bounds allow, told to clients (and to Schemathesis) in the OpenAPI document.
+DATE_PATTERN = r"^(19[0-9]{2}|20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$"
+
+
+def _bounded_date(value: dt.date) -> dt.date:
+    # The bounds of the pages (`cper.web.params`): year 1 or 9999 breaks date arithmetic.
+    problem = date_bounds_problem(value)
+    if problem:
+        raise ValueError(problem[:1].upper() + problem[1:] + ".")
+    return value
+
+
+# A date sent by a client: ISO 8601 only (no timestamps, no other notation), between
+# `DATE_MIN` and `DATE_MAX` (1900-01-01 – 2100-12-31).
+Date = Annotated[
+    dt.date,
+    BeforeValidator(_iso_date),
+    AfterValidator(_bounded_date),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": DATE_PATTERN,
+            "description": f"Date AAAA-MM-JJ, du {DATE_MIN.isoformat()} au {DATE_MAX.isoformat()}.",
+        }
+    ),
+]
 
 
 class In(BaseModel):

@@ -175,6 +175,7 @@ def test_execution_is_the_aggregation_service(ledger, anonymous_client, hdf):
         as_of=dt.date(2022, 12, 31),
         group_by=["axis", "partner"],
         filters={"axis": [2]},
+        viewer=None,  # the caller is anonymous: the unpublished F-HID is left out
     )
     assert body["count"] == len(result.rows) > 0
     assert [r["key"] for r in body["results"]] == [r.key for r in result.rows]

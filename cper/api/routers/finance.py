@@ -3,7 +3,8 @@ aggregates.
 
 Movements are recorded by `cper.finance.services.movement_record` (permission, ledger rules,
 audit, summaries); aggregates come from THE aggregation service
-`cper.finance.aggregation.execution`, with the pages' filters and `as_of`. A movement is
+`cper.finance.aggregation.execution`, with the pages' filters and `as_of`, for the caller (the
+public's figures leave out unpublished operations: the service's own rule). A movement is
 idempotent on the client's own identifier (`external_id`, kept as the ledger's idempotency key,
 per organisation) or on an `Idempotency-Key` header: a retried payment is never stored twice.
 """
@@ -25,7 +26,7 @@ from cper.api.pagination import DEFAULT_LIMIT, keyset_page
 from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
 from cper.finance import aggregation
 from cper.finance.models import Movement, MovementKind
-from cper.finance.services import MovementRefused, movement_record
+from cper.finance.services import UNCHANGED, MovementDraft, MovementRefused, movements_record_many
 from cper.operations.models import FinancingLine
 from cper.operations.selectors import operation_queryset
 
@@ -197,19 +198,24 @@ def movement_create(
     def write() -> tuple[int, Any]:
         line = _line_for(request, contract, body.financing_line)
         key = _ledger_key(request, body, idempotency_key)
-        known = key is not None and Movement.objects.filter(idempotency_key=key).exists()
+        draft = MovementDraft(
+            financing_line=line,
+            kind=body.kind,
+            date=body.date,
+            amount=body.amount,
+            reference=body.reference,
+            idempotency_key=key,
+            cancels=body.cancels,
+            note=body.note,
+        )
         try:
-            movement = movement_record(
-                actor=actor_of(request),
-                financing_line=line,
-                kind=body.kind,
-                date=body.date,
-                amount=body.amount,
-                reference=body.reference,
-                idempotency_key=key,
-                cancels=body.cancels,
-                note=body.note,
-            )
+            # The ledger says whether it wrote or replayed, also when a concurrent request with
+            # the same key wrote first (issue 15, item 8): a replay always carries the header.
+            outcome = movements_record_many(actor=actor_of(request), movements=[draft]).outcomes[0]
+            if outcome.error is not None:
+                raise outcome.error
+            assert outcome.movement is not None
+            movement, known = outcome.movement, outcome.status == UNCHANGED
         except MovementRefused as exc:
             first = exc.findings[0] if exc.findings else None
             if first is not None and first.field == "idempotency_key":
@@ -325,7 +331,11 @@ def execution(
         )
     try:
         result = aggregation.execution(
-            contract=contract, as_of=q.as_of, group_by=group_by, filters=filters
+            contract=contract,
+            as_of=q.as_of,
+            group_by=group_by,
+            filters=filters,
+            viewer=request.user,  # the public's figures leave out unpublished operations
         )
     except aggregation.ExecutionQueryError as exc:
         raise ApiError(400, "parametre_invalide", str(exc).capitalize() + ".") from exc

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
@@ -517,22 +517,34 @@ def operation_create(
 ) -> Any:
     contract = contract_of(slug)
 
+    def replay(existing: int) -> tuple[int, Any]:
+        response["Idempotent-Replayed"] = "true"
+        return 200, dump(OperationOut, _detail(request, contract, existing))
+
     def write() -> tuple[int, Any]:
+        # The permission first: whether a partner's file number exists is not for everyone.
+        require(request.user, "operation.create", contract)
         existing = _existing_by_reference(request, contract, body)
         if existing is not None:
-            response["Idempotent-Replayed"] = "true"
-            return 200, dump(OperationOut, _detail(request, contract, existing))
+            return replay(existing)
         actor = actor_of(request)
-        require(request.user, "operation.create", contract)  # before creating an owner
-        with transaction.atomic():
-            values = _operation_kwargs(request, contract, body)
-            op = services.operation_create(actor=actor, contract=contract, **values)
-            for i, line in enumerate(body.financing_lines):
-                services.financing_line_add(
-                    actor=actor,
-                    operation=op,
-                    **_line_kwargs(contract, line, f"financing_lines.{i}."),
-                )
+        try:
+            with transaction.atomic():
+                values = _operation_kwargs(request, contract, body)
+                op = services.operation_create(actor=actor, contract=contract, **values)
+                for i, line in enumerate(body.financing_lines):
+                    services.financing_line_add(
+                        actor=actor,
+                        operation=op,
+                        **_line_kwargs(contract, line, f"financing_lines.{i}."),
+                    )
+        except IntegrityError:
+            # A concurrent request with the same file number created the operation between our
+            # reading and our writing (the reference is unique): a replay of it.
+            existing = _existing_by_reference(request, contract, body)
+            if existing is None:
+                raise
+            return replay(existing)
         return 201, dump(OperationOut, _detail(request, contract, op.pk))
 
     return respond(request, response, idempotency_key, write)
