@@ -26,6 +26,17 @@ from django.db import transaction
 from cper.audit.models import Via
 from cper.audit.services import Actor
 from cper.contracts.models import Contract
+from cper.io.readers import Limits
+
+# The bench imports a whole register at scale S, M or more: beyond the reading bounds that keep
+# a user's import within 300 MB (CPER_IMPORT_MAX_*), which a developer's machine can exceed.
+BENCH_LIMITS = Limits(
+    max_bytes=2**40,
+    max_uncompressed_bytes=2**40,
+    max_rows=10**8,
+    max_cells=10**9,
+    max_text_bytes=2**40,
+)
 
 
 def contract_twin(*, path: Path, slug: str) -> Contract:
@@ -62,6 +73,7 @@ def import_throughput(
         file_name="bench.csv",
         dry_run=False,
         progress=progress,
+        limits=BENCH_LIMITS,
     )
     import_seconds = time.perf_counter() - started
     if not report.applied:
@@ -163,7 +175,12 @@ def movements_import_throughput(
     if not Operation.objects.filter(contract=target).exists():
         lines = writers.csv_bytes(lines_sheet(source, user=OPERATOR, limit=operations))
         loaded = import_operations(
-            actor=actor, contract=target, source=lines, file_name="lines.csv", dry_run=False
+            actor=actor,
+            contract=target,
+            source=lines,
+            file_name="lines.csv",
+            dry_run=False,
+            limits=BENCH_LIMITS,
         )
         if not loaded.applied:
             raise RuntimeError(f"opérations refusées : {loaded.rejections[:3]}")
@@ -177,6 +194,7 @@ def movements_import_throughput(
             file_name="movements.csv",
             dry_run=False,
             progress=progress,
+            limits=BENCH_LIMITS,
         )
     import_seconds = time.perf_counter() - started
     if not report.applied:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from cper.contracts.models import Contract
 from cper.finance.models import Movement
+from cper.io.formulas import neutralise
 from cper.maquette.selectors import allocation_lines
 from cper.operations.models import FinancingLine, OperationCommune
 from cper.operations.selectors import operation_queryset
@@ -150,12 +151,18 @@ def _text(value: Any) -> str:
 
 
 def _write(path: Path, names: list[str], rows: Iterable[Iterable[Any]]) -> int:
+    """One resource's CSV; its string fields neutralised (`cper.io.formulas`: a text that a
+    spreadsheet would evaluate gets an apostrophe), numbers, dates and booleans as they are."""
+    resource = RESOURCES[path.stem]
+    texts = [f["type"] == "string" for f in resource["fields"]]
     n = 0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(names)
         for row in rows:
-            writer.writerow([_text(v) for v in row])
+            writer.writerow(
+                [neutralise(_text(v)) if t else _text(v) for v, t in zip(row, texts, strict=True)]
+            )
             n += 1
     return n
 

@@ -2,9 +2,11 @@
 CSV, XLSX or ODS, each with a header block (contract, filters, date, generation time).
 
 Registers are read through the operations selectors (visibility and filters are theirs);
-every aggregated figure comes from `cper.finance.aggregation.execution` — this module never
-sums money. The headers are the importers' own vocabulary (`cper.io.vocabulary`), so that an
-export reads back: exporting then importing gives the same data.
+every aggregated figure comes from `cper.finance.aggregation.execution`, asked for the user who
+exports (the public's figures leave out unpublished operations) — this module never sums
+money. The headers are the importers' own vocabulary (`cper.io.vocabulary`), so that an
+export reads back: exporting then importing gives the same data (a text that a spreadsheet
+would evaluate is made inert by the writers and read back as it was: `cper.io.formulas`).
 """
 
 from __future__ import annotations
@@ -374,15 +376,21 @@ def movements_sheet(
 def execution_sheet(
     contract: Contract,
     *,
+    user: Any = None,
     as_of: dt.date | None = None,
     group_by: Iterable[str] = (),
     filters: Mapping[str, Any] | None = None,
 ) -> writers.Sheet:
-    """The execution against the maquette, as the aggregation service computes it."""
+    """The execution against the maquette, as the aggregation service computes it for `user`
+    (the public's figures leave out the operations that are not published)."""
 
     group_by = tuple(group_by)
     result = execution(
-        contract=contract, as_of=as_of, group_by=group_by, filters=dict(filters or {})
+        contract=contract,
+        as_of=as_of,
+        group_by=group_by,
+        filters=dict(filters or {}),
+        viewer=user,
     )
     dims = [_dimension_label(d) for d in group_by]
     columns = [
@@ -419,7 +427,14 @@ def execution_sheet(
             what=KIND_TITLES["execution"],
             filters=filters,
             as_of=as_of,
-            extra=[("Regroupement", ", ".join(dims) or "ensemble du contrat")],
+            extra=[
+                ("Regroupement", ", ".join(dims) or "ensemble du contrat"),
+                *(
+                    [("Périmètre", "opérations publiées seulement")]
+                    if result.published_only
+                    else []
+                ),
+            ],
         ),
     )
 
@@ -483,7 +498,9 @@ def build(
     if kind == "movements":
         return [movements_sheet(contract, user=user, filters=filters, as_of=as_of)]
     if kind == "execution":
-        return [execution_sheet(contract, as_of=as_of, group_by=group_by, filters=filters)]
+        return [
+            execution_sheet(contract, user=user, as_of=as_of, group_by=group_by, filters=filters)
+        ]
     raise ValueError(f"export inconnu « {kind} » ({', '.join(EXPORT_KINDS)})")
 
 

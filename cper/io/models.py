@@ -1,5 +1,9 @@
 """The import log: who imported which file (name and SHA-256), when, with what result.
 
+A large upload is run by a background job (`cper.io.tasks`, `cper worker`): its log waits
+« en attente », then the job fills in its progress (`rows_done` / `rows_total`) as it goes, so
+that any web process shows it.
+
 An entry is written for every run — dry run, applied, refused — outside the import's own
 transaction, so that a refused all-or-nothing import leaves the data unchanged but is still
 logged. An applied import also writes an audit entry whose subject is its log (action
@@ -69,6 +73,8 @@ class ImportLog(models.Model):
     report = models.JSONField("rapport", default=dict, blank=True)
     # The uploaded file, kept under MEDIA_ROOT while a page preview waits for confirmation.
     stored_path = models.CharField(max_length=500, blank=True)
+    # The background job (django-tasks result id) that runs a large upload in `cper worker`.
+    job_id = models.CharField("tâche", max_length=64, blank=True)
     # A dry run confirmed from the page points at it from the applied run.
     preview_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="confirmations"

@@ -1,13 +1,16 @@
 """Reading spreadsheets the way French finance teams write them.
 
-XLSX, XLS and ODS are read with python-calamine; CSV with the standard library after detecting
-its encoding (UTF-8, with or without BOM, else Windows-1252) and its separator (`;` or `,`).
-Every row keeps its sheet name and its spreadsheet row number, so that each rejection can say
-where it is. Headers are matched case- and accent-insensitively against known synonyms, or
-through a TOML mapping file; a header block above the header row (as our exports write) is
-skipped by looking for the first row that names enough known columns.
+XLSX and ODS are streamed from their zip, CSV decoded after detecting its encoding (UTF-8,
+with or without BOM, else Windows-1252) and its separator (`;` or `,`), all within the bounds
+of `cper.io.bounded` (rows, columns, cells, text, bytes: a hostile file is refused with the
+limit it passes, before anything it declares is expanded). Every row keeps its sheet name and
+its spreadsheet row number, so that each rejection can say where it is. Headers are matched
+case- and accent-insensitively against known synonyms, then approximately (extra words,
+abbreviations: `cper.io.headers`), or through a TOML mapping file; a header
+block above the header row (as our exports write) is skipped by looking for the first row that
+names enough known columns.
 
-No Django here: the vocabularies are passed in by the importers.
+No Django here but the bounds' settings: the vocabularies are passed in by the importers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import io
 import re
 import tomllib
 import unicodedata
@@ -25,17 +27,28 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cper.io.bounded import (
+    HEADER_SCAN_ROWS,
+    ODS_SUFFIXES,
+    XLSX_SUFFIXES,
+    Budget,
+    check_size,
+    csv_encoding,
+    read_bounded,
+    read_csv_sheet,
+    upload_problems,
+)
+from cper.io.bounded import LimitError as LimitError
+from cper.io.bounded import Limits as Limits
+from cper.io.bounded import ReadError as ReadError
+from cper.io.bounded import Sheet as Sheet
+from cper.io.formulas import restore
+from cper.io.headers import HeaderMatcher
 from cper.money import MoneyError, to_money
 
-SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
-TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
+SPREADSHEET_SUFFIXES = XLSX_SUFFIXES | ODS_SUFFIXES
 EXCEL_EPOCH = dt.date(1899, 12, 30)
-HEADER_SCAN_ROWS = 30
 IGNORED_TARGETS = {"ignore", "ignorer", ""}
-
-
-class ReadError(ValueError):
-    """The file cannot be read as a table at all (format, encoding, no header row)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,7 +91,7 @@ def cell_text(value: object) -> str:
         return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value).replace("\x00", "\ufffd").strip()
+    return restore(str(value).replace("\x00", "\ufffd").strip())  # `cper.io.formulas`
 
 
 def parse_money(value: object) -> Decimal:
@@ -152,31 +165,15 @@ def parse_year(value: object) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Files into sheets of raw rows
+# Files into sheets of raw rows (within bounds: cper.io.bounded)
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Sheet:
-    name: str
-    rows: list[list[Any]]  # rows[i] is spreadsheet row i + 1
-    encoding: str = ""
-    delimiter: str = ""
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """Text of a CSV file and the encoding found: UTF-8 (BOM or not), else Windows-1252."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        # A few bytes are undefined in Windows-1252; Latin-1 maps every byte.
-        return data.decode("latin-1"), "latin-1"
+    encoding = csv_encoding(data)
+    start = 3 if encoding == "utf-8-sig" else 0
+    return data[start:].decode("utf-8" if start else encoding), encoding
 
 
 def detect_delimiter(text: str) -> str:
@@ -194,35 +191,25 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
-def read_csv(data: bytes, name: str = "CSV") -> Sheet:
-    text, encoding = decode_text(data)
-    delimiter = detect_delimiter(text)
-    rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    return Sheet(name=name, rows=rows, encoding=encoding, delimiter=delimiter)
+def read_csv(data: bytes, name: str = "CSV", limits: Limits | None = None) -> Sheet:
+    """One CSV file as a sheet named `name`, within `limits`."""
+    limits = limits or Limits.from_settings()
+    check_size(len(data), limits)
+    return read_csv_sheet(data, name, Budget(limits), detect_delimiter)
 
 
-def read_spreadsheet(data: bytes) -> list[Sheet]:
-    from python_calamine import CalamineWorkbook
-
-    try:
-        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except Exception as exc:  # calamine raises several error types for unreadable files
-        raise ReadError(f"classeur illisible : {exc}") from exc
-    sheets = []
-    for name in book.sheet_names:
-        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        sheets.append(Sheet(name=name, rows=[list(r) for r in rows]))
-    return sheets
+def read_file(data: bytes, filename: str, *, limits: Limits | None = None) -> list[Sheet]:
+    """Every sheet of a workbook, or the one sheet of a CSV file, as raw rows — read within
+    `limits` (default: the `CPER_IMPORT_MAX_*` settings); `LimitError` names the one passed."""
+    return read_bounded(data, filename, limits or Limits.from_settings(), detect_delimiter)
 
 
-def read_file(data: bytes, filename: str) -> list[Sheet]:
-    """Every sheet of a workbook, or the one sheet of a CSV file, as raw rows."""
-    suffix = Path(filename).suffix.lower()
-    if suffix in SPREADSHEET_SUFFIXES or data[:2] == b"PK" or data[:4] == b"\xd0\xcf\x11\xe0":
-        return read_spreadsheet(data)
-    if suffix in TEXT_SUFFIXES or not suffix:
-        return [read_csv(data, name=Path(filename).name or "CSV")]
-    raise ReadError(f"format non reconnu : « {suffix} » (attendu .xlsx, .ods ou .csv)")
+def upload_errors(uploaded_file: Any, *, limits: Limits | None = None) -> list[str]:
+    """Why an uploaded file cannot be imported, before it is stored (empty: go on): its size,
+    its extension (.xlsx, .xlsm, .ods, .csv, .txt, .tsv), and for a workbook its zip
+    directory (members, uncompressed size, compression ratio). French messages, each naming
+    the limit passed. Takes a Django `UploadedFile` or any binary file with a `name`."""
+    return upload_problems(uploaded_file, limits or Limits.from_settings())
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,6 +233,10 @@ class Vocabulary:
         for f in self.fields.values():
             for text in (f.label, *f.synonyms, f.name):
                 self._index.setdefault(normalize(text), f.name)
+        # Headers written with extra words or abbreviations: `cper.io.headers`.
+        self.matcher = HeaderMatcher(
+            {f.name: [normalize(t) for t in (f.label, *f.synonyms)] for f in self.fields.values()}
+        )
 
     def match(self, header: object) -> str | None:
         return self._index.get(normalize(header))
@@ -317,6 +308,7 @@ class Column:
     field: str | None = None  # canonical field
     financer: str | None = None  # for wide layouts: the financer text (header or mapping)
     rank: int = 1  # "Part État (2)": the second line of that financer
+    score: float | None = None  # an approximate match (`cper.io.headers`): its score
 
 
 @dataclass
@@ -454,6 +446,16 @@ def _identify(
             if is_financer(base):
                 col.financer, col.rank = base, rank
         columns.append(col)
+    # The headers left, matched approximately (no two columns on one field).
+    left = [
+        (c.index, key)
+        for c in columns
+        if (key := normalize(c.header)) and not (c.field or c.financer or key in mapping.columns)
+    ]
+    if left:
+        taken = {c.field for c in columns if c.field}
+        for m in vocabulary.matcher.assign(left, taken):
+            columns[m.index].field, columns[m.index].score = m.field, m.score
     return columns
 
 

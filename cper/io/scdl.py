@@ -26,6 +26,7 @@ from django.conf import settings
 from cper.contracts.models import Contract, Partner
 from cper.finance.aggregation import execution
 from cper.finance.models import Movement, MovementKind
+from cper.io.formulas import neutralise
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
     Decision,
@@ -58,8 +59,6 @@ def partner_siret(partner: Partner) -> str:
     """The partner's SIRET: its `siret` field (contract file), else the `CPER_SCDL_SIRET`
     setting ({partner code: SIRET}, e.g. from the environment variable
     `CPER_SCDL_SIRET="region=…,etat=…"`); empty when neither says it."""
-    if partner.siret:
-        return partner.siret
     configured = getattr(settings, "CPER_SCDL_SIRET", None)
     if configured is None:
         configured = dict(
@@ -67,7 +66,25 @@ def partner_siret(partner: Partner) -> str:
             for item in os.environ.get("CPER_SCDL_SIRET", "").replace(";", ",").split(",")
             if "=" in item
         )
-    return str(configured.get(partner.code, "")).strip()
+    # The operator's setting wins over the contract file: it is how a SIRET is corrected
+    # before the file is.
+    return str(configured.get(partner.code, "")).strip() or partner.siret
+
+
+def missing_sirets(contract: Contract, partner: Partner | None = None) -> list[Partner]:
+    """The partners (all, or `partner`) whose SIRET is unknown: their grants are left out of
+    the SCDL file, which names the granting body by its SIRET and never by a guess."""
+    partners = [partner] if partner else list(contract.partners.order_by("pk"))
+    return [p for p in partners if not partner_siret(p)]
+
+
+def missing_siret_message(missing: list[Partner]) -> str:
+    names = ", ".join(f"{p.name} ({p.code})" for p in missing)
+    return (
+        f"SIRET de l'attribuant inconnu pour : {names} — leurs subventions ne sont pas dans le "
+        "fichier. Renseignez `siret` pour ce partenaire dans le fichier du contrat (puis `cper "
+        "contract load`), ou le réglage CPER_SCDL_SIRET (code=SIRET) ; il n'est jamais deviné."
+    )
 
 
 @dataclass
@@ -118,18 +135,18 @@ def grants(
     """The SCDL rows of the contract's grants (programmed partner money per operation)."""
 
     partners = [partner] if partner else list(contract.partners.all())
-    missing = [p for p in partners if not partner_siret(p)]
-    if missing:
-        names = ", ".join(f"{p.name} ({p.code})" for p in missing)
-        raise ScdlError(
-            "SIRET de l'attribuant inconnu pour : "
-            f"{names}. Renseignez `siret` pour ce partenaire dans le fichier du contrat, ou le "
-            "réglage CPER_SCDL_SIRET (code=SIRET) ; il n'est jamais deviné."
-        )
+    missing = missing_sirets(contract, partner)
+    if partner is not None and missing:
+        raise ScdlError(missing_siret_message(missing))  # nothing at all to export
+    known = {p.code for p in partners if p not in missing}
     visible = set(operation_queryset(contract=contract, user=user).values_list("pk", flat=True))
     filters: dict[str, Any] = {"partner": partner.code} if partner else {}
     result = execution(
-        contract=contract, as_of=as_of, group_by=("partner", "operation"), filters=filters
+        contract=contract,
+        as_of=as_of,
+        group_by=("partner", "operation"),
+        filters=filters,
+        viewer=user,
     )
     amounts: dict[tuple[str, str], Decimal] = {}
     for row in result.rows:
@@ -174,7 +191,7 @@ def grants(
     ):
         p = by_code.get(partner_code)
         op = ops.get(op_code)
-        if p is None or op is None:
+        if p is None or op is None or p.code not in known:
             continue
         convention = conventions.get(op.pk, end_of_contract)
         dates = sorted(payments.get((op.pk, p.pk), []))
@@ -221,14 +238,28 @@ def _key(row: Any) -> tuple[str, str]:
     return str(key[0]), str(key[1])
 
 
+def _inert(value: Any, spec: dict[str, Any]) -> Any:
+    """A text field's value that no spreadsheet evaluates (`cper.io.formulas`), within the
+    field's maximum length; numbers, dates and booleans as they are."""
+    if spec["type"] != "string" or not isinstance(value, str):
+        return value
+    text = neutralise(value)
+    limit = (spec.get("constraints") or {}).get("maxLength")
+    if limit and len(text) > limit:
+        text = neutralise(value[: limit - 1])
+    return text
+
+
 def render_csv(rows: list[ScdlRow]) -> bytes:
-    """UTF-8, comma-separated, header = field names, as the schema requires."""
+    """UTF-8, comma-separated, header = field names, as the schema requires; text fields
+    neutralised (`cper.io.formulas`)."""
     buffer = io.StringIO(newline="")
-    names = field_names()
+    fields = schema()["fields"]
+    names = [f["name"] for f in fields]
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({n: row.values.get(n, "") for n in names})
+        writer.writerow({f["name"]: _inert(row.values.get(f["name"], ""), f) for f in fields})
     return buffer.getvalue().encode("utf-8")
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("import/<int:pk>/confirmer/", views.import_confirm, name="import_confirm"),
     path("import/<int:pk>/", views.import_log, name="import_log"),
     path("import/<int:pk>/rejets.xlsx", views.import_rejects, name="import_rejects"),
+    path("import/modele-<str:kind>.xlsx", views.import_template, name="import_template"),
     path("export/scdl.csv", views.export_scdl, name="export_scdl"),
     path("export/datapackage.zip", views.export_datapackage, name="export_datapackage"),
     path("export/<str:kind>.<str:fmt>", views.export, name="export"),

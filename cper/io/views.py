@@ -1,14 +1,16 @@
 """Pages of the data face: exports (links), and imports — upload, dry-run preview with the
 rejections, confirmation, and the log of a run. Thin views over `cper.io.imports` / `exports`.
 
-A large file runs in a background thread of the web process; the page polls a status
-fragment (htmx, or a meta refresh without JavaScript) that shows the progress kept in the cache.
+A large file is run by a background job (`cper.io.tasks.run_import`, in `cper worker`); the
+page polls a status fragment (htmx, or a link to refresh without JavaScript) that reads the
+log's state and the job's progress from the database, so any web process shows it. Only the
+user who ran a simulation (or an administrator, `import.confirm_others`) may confirm it.
 """
 
 from __future__ import annotations
 
 import io
-import threading
+import logging
 import uuid
 import zipfile
 from pathlib import Path
@@ -17,32 +19,37 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cper.accounts.models import User
 from cper.accounts.permissions import can, require
 from cper.contracts.models import Contract
-from cper.io import datapackage, exports, scdl, writers
+from cper.io import datapackage, exports, scdl, tasks, writers
 from cper.io import vocabulary as voc
 from cper.io.imports import (
     ImportReport,
     Rejection,
     actor_for,
-    import_log_failed,
     import_log_open,
-    import_log_pending,
     run_logged,
+    template,
 )
 from cper.io.models import ImportKind, ImportLog, ImportState
-from cper.io.readers import Mapping_, locate_table, parse_date, read_file
+from cper.io.readers import Mapping_, locate_table, read_file, upload_errors
+from cper.io.readers import parse_date as parse_cell_date
+from cper.io.services import import_enqueue, import_fail, upload_folder
+from cper.web.params import guard_input
+from cper.web.params import parse_date as parse_query_date
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# A job still waiting after this long: the page says to check that `cper worker` runs.
+WORKER_LATE_SECONDS = 60
+
+logger = logging.getLogger(__name__)
 
 
 def _background_threshold() -> int:
@@ -62,10 +69,7 @@ def _crumbs(contract: Contract, current: str, *extra: tuple[str, str]) -> dict[s
     return {"links": links, "current": current}
 
 
-def progress_key(pk: int) -> str:
-    return f"cper-io-progress-{pk}"
-
-
+@guard_input
 def index(request: HttpRequest, slug: str) -> HttpResponse:
     contract = _contract(slug)
     can_import = can(request.user, "import.run")
@@ -97,37 +101,37 @@ def index(request: HttpRequest, slug: str) -> HttpResponse:
             "can_import": can_import,
             "logs": logs,
             "kinds": ImportKind.choices,
+            "templates": [
+                (kind, reverse("io:import_template", kwargs={"slug": slug, "kind": kind}))
+                for kind in template.KINDS
+            ],
+            "vocabularies": [
+                ("Opérations et plans de financement", voc.OPERATION_FIELDS),
+                ("Engagements et paiements", voc.MOVEMENT_FIELDS),
+            ],
+            "scdl_missing": scdl.missing_siret_message(missing)
+            if (missing := scdl.missing_sirets(contract))
+            else "",
         },
     )
 
 
-def _run_in_background(pk: int, user_pk: int | None) -> None:
-    """Run a logged import in a thread of the web process (its own DB connection)."""
-
-    try:
-        log = ImportLog.objects.select_related("contract", "partner").get(pk=pk)
-        user = User.objects.filter(pk=user_pk).first() if user_pk else None
-        run_logged(
-            log,
-            actor=actor_for(user),
-            progress=lambda done, total: cache.set(progress_key(pk), (done, total), 3600),
-        )
-    except Exception as exc:  # the page must show an end, whatever happened
-        import_log_failed(pk, exc)
-    finally:
-        close_old_connections()
-
-
 def _start(request: HttpRequest, log: ImportLog) -> None:
+    """Run a logged import: a large file in a background job, a small one here and now."""
+    actor = actor_for(request.user)
     size = Path(log.stored_path).stat().st_size if log.stored_path else 0
     if size > _background_threshold():
-        import_log_pending(log)
-        user_pk = request.user.pk if request.user.is_authenticated else None
-        threading.Thread(
-            target=_run_in_background, args=(log.pk, user_pk), daemon=True, name=f"import-{log.pk}"
-        ).start()
-    else:
-        run_logged(log, actor=actor_for(request.user))
+        import_enqueue(actor=actor, log=log, enqueue=tasks.enqueue_import)
+        return
+    try:
+        run_logged(log, actor=actor)
+    except PermissionDenied as exc:
+        import_fail(log_id=log.pk, reason=tasks.failure_reason(exc))
+        raise
+    except Exception as exc:  # the page shows an end, with the reason, rather than an error page
+        logger.exception("import %s en échec", log.pk)
+        import_fail(log_id=log.pk, reason=tasks.failure_reason(exc))
+        messages.error(request, "L'import a échoué : le motif est affiché ci-dessous.")
 
 
 @require_POST
@@ -144,14 +148,33 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
     if upload.size and upload.size > MAX_UPLOAD_BYTES:
         messages.error(request, "Fichier trop volumineux (50 Mo au plus) : utilisez `cper import`.")
         return redirect("io:index", slug=slug)
+    problems = upload_errors(upload)  # before anything is stored or expanded
+    if problems:
+        for problem in problems:
+            messages.error(request, problem)
+        return redirect("io:index", slug=slug)
     partner = None
     if request.POST.get("partner"):
         partner = contract.partners.filter(code=request.POST["partner"]).first()
+    programmed_on = None
+    if request.POST.get("programmed_on") and kind == ImportKind.OPERATIONS:
+        try:
+            programmed_on = parse_cell_date(request.POST["programmed_on"])
+        except ValueError as exc:
+            messages.error(request, f"Date des décisions reprises : {exc}.")
+            return redirect("io:index", slug=slug)
+        if programmed_on > timezone.localdate():
+            messages.error(
+                request,
+                "Date des décisions reprises : elle est à venir ; les décisions reprises ont été "
+                "prises avant aujourd'hui.",
+            )
+            return redirect("io:index", slug=slug)
     mapping_text = None
     mapping_file = request.FILES.get("mapping")
     if mapping_file is not None:
         mapping_text = mapping_file.read().decode("utf-8", errors="replace")
-    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder = upload_folder()
     folder.mkdir(parents=True, exist_ok=True)
     name = Path(upload.name or "import.csv").name
     stored = folder / f"{uuid.uuid4().hex}-{name}"
@@ -166,7 +189,10 @@ def import_upload(request: HttpRequest, slug: str) -> HttpResponse:
         file_name=name,
         stored_path=str(stored),
         partial=bool(request.POST.get("partial")),
-        options={"mapping": mapping_text},
+        options={
+            "mapping": mapping_text,
+            "programmed_on": programmed_on.isoformat() if programmed_on else None,
+        },
     )
     _start(request, log)
     return redirect("io:import_preview", slug=slug, pk=log.pk)
@@ -183,15 +209,29 @@ def _log(request: HttpRequest, slug: str, pk: int) -> tuple[Contract, ImportLog]
 
 
 def _status_context(log: ImportLog) -> dict[str, Any]:
-    done, total = cache.get(progress_key(log.pk), (log.rows_done, log.rows_total))
-    percent = int(done * 100 / total) if total else (100 if log.is_finished else 0)
+    done, total = tasks.progress_of(log)
+    percent = min(100, int(done * 100 / total)) if total else (100 if log.is_finished else 0)
+    waited = (timezone.now() - log.started_at).total_seconds() if log.started_at else 0
     counts = [
         ("Créées", log.created),
         ("Modifiées", log.updated),
         ("Inchangées", log.unchanged),
         ("Rejetées", log.rejected),
     ]
-    return {"log": log, "done": done, "total": total, "percent": percent, "counts": counts}
+    return {
+        "log": log,
+        "done": done,
+        "total": total,
+        "percent": percent,
+        "counts": counts,
+        "worker_late": log.state == ImportState.PENDING and waited > WORKER_LATE_SECONDS,
+    }
+
+
+def _may_confirm(user: Any, preview: ImportLog) -> bool:
+    """Only who ran a simulation confirms it (they saw its report), or an administrator."""
+    own = preview.user_id is not None and preview.user_id == getattr(user, "pk", None)
+    return (own and can(user, "import.run")) or can(user, "import.confirm_others")
 
 
 def import_status(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -224,6 +264,7 @@ def import_preview(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             and log.state == ImportState.DRY_RUN
             and (log.rejected == 0 or log.partial)
             and (log.created or log.updated),
+            "may_confirm": _may_confirm(request.user, log),
             **_status_context(log),
         },
     )
@@ -233,6 +274,14 @@ def import_preview(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def import_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     contract, preview = _log(request, slug, pk)
     require(request.user, "import.run")
+    if not _may_confirm(request.user, preview):
+        author = preview.user or "un autre utilisateur"
+        messages.error(
+            request,
+            f"Seul l'auteur de la simulation ({author}) ou un administrateur peut la confirmer : "
+            "lancez votre propre simulation du fichier.",
+        )
+        return redirect("io:import_preview", slug=slug, pk=pk)
     if not preview.dry_run or preview.state != ImportState.DRY_RUN or not preview.stored_path:
         messages.error(request, "Cette simulation ne peut pas être confirmée.")
         return redirect("io:import_preview", slug=slug, pk=pk)
@@ -311,22 +360,34 @@ def _replay_rejects(log: ImportLog) -> Any:
     return report
 
 
+@require_http_methods(["GET"])
+def import_template(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """A blank file to fill in: the headers, their help and drop-down lists of the contract's
+    objectives, partners and statuses (`cper.io.imports.template`)."""
+    contract = _contract(slug)
+    require(request.user, "import.run")
+    if kind not in template.KINDS:
+        raise Http404("modèle inconnu")
+    response = HttpResponse(
+        template.build(contract, kind), content_type=writers.CONTENT_TYPES["xlsx"]
+    )
+    response["Content-Disposition"] = f'attachment; filename="{template.file_name(contract, kind)}"'
+    return response
+
+
 # --- exports ------------------------------------------------------------------------------------
 
 
 def _as_of(request: HttpRequest) -> Any:
-    text = request.GET.get("as_of") or request.GET.get("date")
-    if not text:
-        return None
-    try:
-        return parse_date(text)
-    except ValueError as exc:
-        raise Http404(str(exc)) from exc
+    name = "as_of" if request.GET.get("as_of") else "date"
+    text = request.GET.get(name)
+    return parse_query_date(name, text) if text else None  # a bad date is a French 400
 
 
 RESERVED = {"as_of", "date", "by", "format", "partner_scdl"}
 
 
+@guard_input
 def export(request: HttpRequest, slug: str, kind: str, fmt: str) -> HttpResponse:
     contract = _contract(slug)
     require(request.user, "export.run")
@@ -351,6 +412,7 @@ def export(request: HttpRequest, slug: str, kind: str, fmt: str) -> HttpResponse
     return response
 
 
+@guard_input
 def export_scdl(request: HttpRequest, slug: str) -> HttpResponse:
     contract = _contract(slug)
     require(request.user, "export.run")
@@ -370,6 +432,7 @@ def export_scdl(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+@guard_input
 def export_datapackage(request: HttpRequest, slug: str) -> HttpResponse:
     contract = _contract(slug)
     require(request.user, "export.run")

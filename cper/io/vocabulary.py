@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cper.io.headers import fold
 from cper.io.readers import FieldSpec, Vocabulary, financer_text, normalize
 
 # --- operations and their co-financing plans -------------------------------------------------
@@ -273,18 +274,58 @@ MOVEMENT_KINDS = {
     "payment cancellation": "payment_cancellation",
 }
 
+# Statuses as registers write them, any case, gender or number (`status_key` folds them:
+# « Programmé », « programmées », « PROGRAMMEE » are one word).
 STATUS_WORDS = {
     "brouillon": "draft",
+    "en preparation": "draft",
     "deposee": "submitted",
+    "demande deposee": "submitted",
+    "recue": "submitted",
     "en instruction": "under_review",
+    "a l instruction": "under_review",
+    "instruction": "under_review",
+    "en cours d instruction": "under_review",
     "programmee": "programmed",
+    "validee": "programmed",
+    "approuvee": "programmed",
+    "accordee": "programmed",
+    "attribuee": "programmed",
     "en cours": "in_progress",
+    "en cours de realisation": "in_progress",
+    "en realisation": "in_progress",
+    "en travaux": "in_progress",
+    "demarree": "in_progress",
+    "engagee": "in_progress",
     "achevee": "completed",
+    "terminee": "completed",
+    "realisee": "completed",
     "soldee": "closed",
+    "close": "closed",
+    "clos": "closed",
+    "cloturee": "closed",
     "ajournee": "adjourned",
+    "reportee": "adjourned",
     "rejetee": "rejected",
+    "refusee": "rejected",
     "abandonnee": "abandoned",
+    "annulee": "abandoned",
 }
+
+
+def status_key(text: object) -> str:
+    """`« Programmées »` → `programme`: a status word without case, accent, gender or number."""
+    return " ".join(fold(t) for t in normalize(text).split())
+
+
+def status_words(choices: list[tuple[str, str]]) -> dict[str, str]:
+    """Every way of writing a status the importer understands → the status: its label, its
+    code and the everyday words of `STATUS_WORDS`, folded by `status_key`."""
+    out = {status_key(label): value for value, label in choices}
+    out.update({status_key(value): value for value, _ in choices})
+    out.update({status_key(word): value for word, value in STATUS_WORDS.items()})
+    return out
+
 
 FINANCER_KIND_WORDS = {
     "partenaire du contrat": "partner",

@@ -4,6 +4,10 @@ A `Sheet` is a header block (contract, filters, date, generation time), then one
 French labels, then rows whose cells keep their Python types: Decimal and int become numbers,
 dates become dates (in XLSX and ODS; `JJ/MM/AAAA` in CSV, which French spreadsheets read as
 dates), booleans `oui`/`non`. The importers skip the header block, so every export reads back.
+
+Every text cell (header block, column labels, rows) is made inert (`cper.io.formulas`): a text
+that a spreadsheet would evaluate gets an apostrophe in CSV and is a string cell — never a
+formula — in XLSX and ODS; numbers and dates are written as numbers and dates.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+
+from cper.io.formulas import active, neutralise, typed_text
 
 FORMATS = ("csv", "xlsx", "ods")
 CONTENT_TYPES = {
@@ -63,7 +69,9 @@ def _csv_value(value: Any, kind: str) -> str:
         return value.strftime("%d/%m/%Y")
     if isinstance(value, Decimal | float):
         return f"{value:f}".replace(".", ",") if isinstance(value, Decimal) else str(value)
-    return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return neutralise(str(value))
 
 
 def write_csv(sheet: Sheet, out: IO[str], *, header_block: bool = True) -> None:
@@ -71,9 +79,9 @@ def write_csv(sheet: Sheet, out: IO[str], *, header_block: bool = True) -> None:
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     if header_block and sheet.meta:
         for key, value in sheet.meta:
-            writer.writerow([key, value])
+            writer.writerow([neutralise(key), neutralise(value)])
         writer.writerow([])
-    writer.writerow(sheet.labels)
+    writer.writerow([neutralise(label) for label in sheet.labels])
     kinds = [c.kind for c in sheet.columns]
     for row in sheet.rows:
         writer.writerow([_csv_value(v, k) for v, k in zip(row, kinds, strict=False)])
@@ -103,6 +111,20 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
 
     book = Workbook(write_only=True)
     bold = Font(bold=True)
+
+    def cell(ws: Any, value: Any) -> WriteOnlyCell:
+        if isinstance(value, bool):
+            value = "oui" if value else "non"
+        if not isinstance(value, str):
+            return WriteOnlyCell(ws, value=value)
+        c = WriteOnlyCell(ws, value=typed_text(value))
+        # openpyxl makes a text beginning with "=" a formula (and "#N/A" an error): a text
+        # is always a string cell; the quote prefix keeps it text when someone edits it.
+        c.data_type = "s"
+        if active(value):
+            c.quotePrefix = True
+        return c
+
     for sheet in sheets:
         ws = book.create_sheet(title=_sheet_title(sheet.name))
         for i, col in enumerate(sheet.columns, start=1):
@@ -110,13 +132,13 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
             ws.column_dimensions[get_column_letter(i)].width = width
         if sheet.meta:
             for key, value in sheet.meta:
-                k = WriteOnlyCell(ws, value=key)
+                k = cell(ws, key)
                 k.font = bold
-                ws.append([k, value])
+                ws.append([k, cell(ws, value)])
             ws.append([])
         header = []
         for label in sheet.labels:
-            c = WriteOnlyCell(ws, value=label)
+            c = cell(ws, label)
             c.font = bold
             header.append(c)
         ws.append(header)
@@ -124,9 +146,7 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
         for row in sheet.rows:
             cells = []
             for value, kind in zip(row, kinds, strict=False):
-                if isinstance(value, bool):
-                    value = "oui" if value else "non"
-                c = WriteOnlyCell(ws, value=value)
+                c = cell(ws, value)
                 if value is not None and kind in _XLSX_FORMATS:
                     c.number_format = _XLSX_FORMATS[kind]
                 cells.append(c)
@@ -178,6 +198,8 @@ def ods_bytes(sheets: Sequence[Sheet]) -> bytes:
         return col_styles[width]
 
     def text_cell(value: str, style: Style | None = None) -> TableCell:
+        # office:value-type string: never evaluated; the text is kept as it is.
+        value = typed_text(value)
         tc = (
             TableCell(valuetype="string", stylename=style)
             if style

@@ -119,9 +119,13 @@ def test_export_bad_filter_is_a_command_error(hdf, tmp_path):
         )
 
 
-def test_scdl_command_refuses_without_siret(hdf, tmp_path):
-    with pytest.raises(CommandError, match="SIRET"):
-        run("export", "scdl", hdf.slug, "--output", str(tmp_path / "s.csv"))
+def test_scdl_command_names_the_partners_without_siret_and_exports_the_others(hdf, tmp_path):
+    out, err = run("export", "scdl", hdf.slug, "--output", str(tmp_path / "s.csv"))
+    assert "subvention(s) au format SCDL" in out
+    assert "SIRET de l'attribuant inconnu pour : État (etat)" in err
+    assert "CPER_SCDL_SIRET" in err  # how to set it
+    with pytest.raises(CommandError, match="SIRET de l'attribuant inconnu pour : État"):
+        run("export", "scdl", hdf.slug, "--partner", "etat", "--output", str(tmp_path / "e.csv"))
 
 
 def _registry(tmp_path) -> str:  # type: ignore[no-untyped-def]

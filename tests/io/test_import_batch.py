@@ -73,7 +73,9 @@ def test_rejected_rows_keep_the_services_messages_and_leave_nothing_behind(hdf, 
          "correspond pas"),
         (4, "Code INSEE", "commune(s) inconnue(s) : 99999"),
         (5, "Statut", "une opération « programmée » a été programmée par un comité : indiquez la "
-         "date du comité de programmation (colonne « Date du comité de programmation »)"),
+         "date du comité de programmation (colonne « Date du comité de programmation »), ou, "
+         "pour reprendre un registre existant, la date des décisions reprises (page d'import : "
+         "« date des décisions reprises » ; ligne de commande : --programmed-on)"),
         (6, "Objectif", "objectif inconnu « 9.9 » (objectifs du contrat : 1.1, 1.2, 1.3, 2.1, "
          "2.2, 2.3, 2.4, 2.5, 2.6, 2.7, 3.1, 3.2, 3.3, 4.1, 4.2, 4.3, 5.1, 5.2, 5.3, 6.1, 6.2)"),
         (7, "Part État", "« beaucoup » n'est pas un montant"),

@@ -165,9 +165,16 @@ def test_scdl_rows_follow_the_plan_and_the_payments(register, sirets):
     assert [r.values["referenceDecision"] for r in only] == ["OD-1"]
 
 
-def test_scdl_refuses_to_guess_a_missing_siret(register):
-    with pytest.raises(scdl.ScdlError, match="SIRET de l'attribuant inconnu"):
-        scdl.grants(register, user=OPERATOR)
+def test_scdl_leaves_out_and_names_the_partners_whose_siret_is_unknown(register, settings):
+    settings.CPER_SCDL_SIRET = {}  # only the contract file's SIRETs: none for the State
+    rows = scdl.grants(register, user=OPERATOR)
+    attributing = {r.values["nomAttribuant"] for r in rows}
+    assert "État" not in attributing and "Région Hauts-de-France" in attributing
+    missing = scdl.missing_sirets(register)
+    assert [p.code for p in missing] == ["etat", "amiens-metropole"]
+    assert "État (etat)" in scdl.missing_siret_message(missing)
+    with pytest.raises(scdl.ScdlError, match="SIRET de l'attribuant inconnu pour : État"):
+        scdl.grants(register, partner=register.partners.get(code="etat"), user=OPERATOR)
 
 
 def test_scdl_csv_has_the_schema_header(register, sirets):

@@ -21,7 +21,7 @@ from cper.finance.rules import CANCELS, KIND_ARTICLES
 from cper.finance.services import MovementDraft
 from cper.io import vocabulary as voc
 from cper.io.imports.planner import Planner, Progress, RowError, lines_by_financer
-from cper.io.imports.report import CREATED, UNCHANGED
+from cper.io.imports.report import CREATED, PREVIEW_ROWS, UNCHANGED
 from cper.io.imports.values import slices
 from cper.io.readers import (
     normalize,
@@ -149,7 +149,7 @@ class MovementPlanner(Planner):
     def apply_chunk(self, chunk: list[tuple[int, list[Any], list[_Planned]]]) -> None:
         if self.row_by_row:
             for number, row, planned in chunk:
-                self.guarded([(number, row)], functools.partial(self.apply_row, planned))
+                self.guarded([(number, row)], functools.partial(self.apply_row, planned, number))
             return
         if not chunk:
             return
@@ -166,11 +166,12 @@ class MovementPlanner(Planner):
                 # Imported before with another amount: the row's refusal (or that of a
                 # movement before it in the row) comes from the row-by-row path, in its place.
                 batch.flush()
-                self.guarded([(number, row)], functools.partial(self.apply_row, planned))
+                self.guarded([(number, row)], functools.partial(self.apply_row, planned, number))
                 continue
             new = [p for p in planned if p[0] not in known]
             if not new:
                 self.report.tally(UNCHANGED)
+                self.preview(number, planned, UNCHANGED)
                 continue
             try:
                 batch.add(number, row, new)
@@ -198,7 +199,7 @@ class MovementPlanner(Planner):
             out.setdefault((line_id, kind, reference), []).append(pk)
         return out
 
-    def apply_row(self, planned: list[_Planned]) -> list[str]:
+    def apply_row(self, planned: list[_Planned], number: int = 0) -> list[str]:
         """One row through `movement_record` (inside `guarded`'s savepoint)."""
 
         outcome = UNCHANGED
@@ -224,7 +225,35 @@ class MovementPlanner(Planner):
                 )
             self.record(line, kind, date, amount, reference, key, column, cancels)
             outcome = CREATED
+        self.preview(number, planned, outcome)
         return [outcome]
+
+    def preview(self, number: int, planned: list[_Planned], outcome: str) -> None:
+        """One of the first rows as it is written (the dry run shows them): its operation,
+        financer and movements."""
+        if len(self.report.preview) >= PREVIEW_ROWS or not planned:
+            return
+        line = planned[0][1]
+        # From what the planner read already: no query for a preview.
+        partner = self.directory.partners.get(line.partner_id)
+        if line.operation_id not in getattr(self, "_codes", {}):
+            self._codes = {o.pk: o.code for o in self.operations.values() if o is not None}
+        code = self._codes.get(line.operation_id, "")
+        self.report.add_preview(
+            number,
+            outcome,
+            {
+                "N° d'opération": code,
+                "Financeur": str(partner.short_name or partner.name)
+                if partner is not None
+                else line.financer_label,
+                "Mouvements": " ; ".join(
+                    f"{KIND_LABELS[kind]} du {date:%d/%m/%Y} : {format_eur(amount)}"
+                    f"{f' ({reference})' if reference else ''}"
+                    for _, _, kind, date, amount, reference, _, _ in planned
+                ),
+            },
+        )
 
     def one_target(self, candidates: list[Any], kind: str, reference: str) -> Any:
         """The one movement a cancellation names, or the row's refusal."""
@@ -475,7 +504,9 @@ class _MovementBatch:
         except DatabaseError:
             # The batch wrote nothing (its savepoint is rolled back): row by row instead.
             for number, row, planned, _ in self.rows:
-                planner.guarded([(number, row)], functools.partial(planner.apply_row, planned))
+                planner.guarded(
+                    [(number, row)], functools.partial(planner.apply_row, planned, number)
+                )
         else:
             for number, row, planned, first in self.rows:
                 outcomes = result.outcomes[first : first + len(planned)]
@@ -490,6 +521,7 @@ class _MovementBatch:
                 if cause is None:
                     created = any(o.status == finance.CREATED for o in outcomes)
                     report.tally(CREATED if created else UNCHANGED)
+                    planner.preview(number, planned, CREATED if created else UNCHANGED)
                     continue
                 assert cause[0].error is not None
                 for column, message in planner.placed(cause[0].error, cause[1][6]).problems:

@@ -21,7 +21,7 @@ from cper.contracts.models import BudgetProgramme, Objective
 from cper.findings import Finding
 from cper.io import vocabulary as voc
 from cper.io.imports.planner import Planner, Progress, RowError, lines_by_financer
-from cper.io.imports.report import CREATED, UNCHANGED, UPDATED, worst
+from cper.io.imports.report import CREATED, PREVIEW_ROWS, UNCHANGED, UPDATED, worst
 from cper.io.imports.values import (
     BUDGET_NATURES,
     MergedRow,
@@ -58,6 +58,22 @@ from cper.operations.models import (
 )
 from cper.operations.rules import commune_errors, rna_errors, siret_errors
 from cper.territories.models import Commune
+
+# Decisions taken before cper that an import takes over (`programmed_on`) are recorded as the
+# approving decisions of one programming committee so titled, never as an invented session.
+TAKEOVER = "reprise"
+TAKEOVER_PREFIX = "Reprise de l'existant"
+
+
+def _programmed_by(status: str) -> bool:
+    """Whether reaching `status` from a draft goes through a programming decision."""
+    path = lifecycle.status_path(OperationStatus.DRAFT, status) or []
+    return any(edge.target == OperationStatus.PROGRAMMED for edge in path)
+
+
+def takeover_title(date: dt.date) -> str:
+    """« Reprise de l'existant — décisions antérieures au 31/12/2023 »."""
+    return f"{TAKEOVER_PREFIX} — décisions antérieures au {date:%d/%m/%Y}"
 
 
 @dataclass
@@ -107,9 +123,7 @@ class OperationPlanner(Planner):
                 table.header_row, "", f"colonne obligatoire absente : {what} (identifiant de ligne)"
             )
             return
-        self.statuses = {normalize(label): value for value, label in OperationStatus.choices}
-        self.statuses.update({normalize(v): v for v in OperationStatus.values})
-        self.statuses.update(voc.STATUS_WORDS)
+        self.statuses = voc.status_words(OperationStatus.choices)
         self.categories = {normalize(label): v for v, label in LegalCategory.choices}
         self.categories.update({normalize(v): v for v in LegalCategory.values})
         self.programmes = {p.code.upper(): p for p in BudgetProgramme.objects.all()}
@@ -158,7 +172,8 @@ class OperationPlanner(Planner):
             for part in slices(rnas - {""})
             for o in ProjectOwner.objects.filter(rna__in=part)
         }
-        self.committees: dict[dt.date, Any] = {}
+        # Programming committees by date; the takeover one by (TAKEOVER, date).
+        self.committees: dict[Any, Any] = {}
 
         total, done = len(table.rows), 0
         items = list(groups.items())
@@ -214,7 +229,7 @@ class OperationPlanner(Planner):
         rejecting the rows of the drafts it refuses with its messages; return the specs left
         to `apply`: existing operations, and new ones whose maître d'ouvrage changes first."""
         self.pending_owners: dict[tuple[str, str], bulk.OwnerDraft] = {}
-        self.pending_committees: dict[dt.date, bulk.CommitteeDraft] = {}
+        self.pending_committees: dict[Any, bulk.CommitteeDraft] = {}
         left: list[_OperationSpec] = []
         taken: list[tuple[_OperationSpec, bulk.OperationDraft]] = []
         for spec in specs:
@@ -274,6 +289,7 @@ class OperationPlanner(Planner):
             self.remember(self.owners_siret, op.owner.siret, op.owner)
         if op.owner.rna:
             self.remember(self.owners_rna, op.owner.rna, op.owner)
+        self.preview(spec, op, CREATED)
         if self.report.layout != "long":
             return [CREATED]
         line_rows = {ls.row for ls in spec.lines}
@@ -361,15 +377,12 @@ class OperationPlanner(Planner):
                 ],
             )
         elif any(edge.target == OperationStatus.PROGRAMMED for edge in path):
-            if spec.committee_date is None:
-                message = (
-                    f"une opération « {lifecycle.label(status)} » a été programmée par un "
-                    "comité : indiquez la date du comité de programmation (colonne « Date "
-                    "du comité de programmation »)"
-                )
-                block("status", [(column, message)])
-            else:
+            if spec.committee_date is not None:
                 committee = self.committee_draft(spec.committee_date)
+            elif self.programmed_on is not None:
+                committee = self.takeover_draft(self.programmed_on)
+            else:
+                block("status", [(column, self.no_committee_message(status))])
         values = {k: v for k, v in spec.values.items() if k not in {"code", "title", "objective"}}
         return bulk.OperationDraft(
             title=title or "",
@@ -410,9 +423,13 @@ class OperationPlanner(Planner):
         if date in self.committees:
             return self.committees[date]
         if date not in self.pending_committees:
-            found = Committee.objects.filter(
-                contract=self.contract, kind=CommitteeKind.PROGRAMMING, date=date
-            ).first()
+            found = (
+                Committee.objects.filter(
+                    contract=self.contract, kind=CommitteeKind.PROGRAMMING, date=date
+                )
+                .exclude(title__startswith=TAKEOVER_PREFIX)
+                .first()
+            )
             if found is not None:
                 self.committees[date] = found
                 return found
@@ -420,6 +437,55 @@ class OperationPlanner(Planner):
                 kind=CommitteeKind.PROGRAMMING, date=date
             )
         return self.pending_committees[date]
+
+    def no_committee_message(self, status: str) -> str:
+        return (
+            f"une opération « {lifecycle.label(status)} » a été programmée par un comité : "
+            "indiquez la date du comité de programmation (colonne « Date du comité de "
+            "programmation »), ou, pour reprendre un registre existant, la date des décisions "
+            "reprises (page d'import : « date des décisions reprises » ; ligne de commande : "
+            "--programmed-on)"
+        )
+
+    def takeover_draft(self, date: dt.date) -> Committee | bulk.CommitteeDraft:
+        """The committee recording the decisions taken before cper that the file takes over:
+        the existing one of that date, or a draft written with the first operation it
+        programs (like `committee_draft`)."""
+        key = (TAKEOVER, date)
+        if key in self.committees:
+            return self.committees[key]  # type: ignore[no-any-return]
+        if key not in self.pending_committees:
+            found = self.takeover_found(date)
+            if found is not None:
+                self.committees[key] = found
+                return found
+            self.pending_committees[key] = bulk.CommitteeDraft(
+                kind=CommitteeKind.PROGRAMMING, date=date, title=takeover_title(date)
+            )
+        return self.pending_committees[key]
+
+    def takeover_committee(self, date: dt.date) -> Committee:
+        """The takeover committee of that date, created now if need be (existing operations
+        brought to a programmed status one by one)."""
+        key = (TAKEOVER, date)
+        if key not in self.committees:
+            found = self.takeover_found(date) or ops.committee_create(
+                actor=self.actor,
+                contract=self.contract,
+                kind=CommitteeKind.PROGRAMMING,
+                date=date,
+                title=takeover_title(date),
+            )
+            self.remember(self.committees, key, found)
+        return self.committees[key]  # type: ignore[no-any-return]
+
+    def takeover_found(self, date: dt.date) -> Committee | None:
+        return Committee.objects.filter(
+            contract=self.contract,
+            kind=CommitteeKind.PROGRAMMING,
+            date=date,
+            title=takeover_title(date),
+        ).first()
 
     def owner_problem(self, info: dict[str, Any]) -> tuple[str, str]:
         """Why a new operation has no maître d'ouvrage."""
@@ -567,11 +633,14 @@ class OperationPlanner(Planner):
                 problems.append((self.header("cost_base"), f"assiette « {base} » : HT ou TTC"))
             else:
                 values["cost_base"] = base
-        if "code" in merged and self.partner is not None:
+        if "code" in merged and self.partner is not None and "reference" in self.cols:
+            # With a partner's reference column, the number column is the contract's number;
+            # without one, the file's number is the partner's own (kept as its reference) and
+            # a new operation gets the contract's next number.
             values["code"] = cell_text(merged["code"])
         status = None
         if "status" in merged:
-            status = self.statuses.get(normalize(cell_text(merged["status"])))
+            status = self.statuses.get(voc.status_key(cell_text(merged["status"])))
             if status is None:
                 problems.append(
                     (self.header("status"), f"statut inconnu « {cell_text(merged['status'])} »")
@@ -764,8 +833,44 @@ class OperationPlanner(Planner):
             for i, (number, _) in enumerate(spec.rows):
                 o = by_row.get(number, UNCHANGED)
                 outcomes.append(worst(o, first) if i == 0 else o)
+            self.preview(spec, op, worst(*outcomes))
             return outcomes
+        self.preview(spec, op, worst(first, *(o for _, o in line_outcomes)))
         return [worst(first, *(o for _, o in line_outcomes))]
+
+    def preview(self, spec: _OperationSpec, op: Operation, outcome: str) -> None:
+        """One of the first rows as it is written (the dry run shows them, beside the
+        rejections): the operation's number, the partner's reference, what the row sets."""
+        if len(self.report.preview) >= PREVIEW_ROWS:
+            return
+        status = spec.status or op.status
+        decision = ""
+        if spec.committee_date is not None:
+            decision = f"comité de programmation du {spec.committee_date:%d/%m/%Y}"
+        elif self.programmed_on is not None and _programmed_by(status):
+            decision = takeover_title(self.programmed_on)
+        objective = spec.values.get("objective")
+        owner = spec.owner.get("name") or (op.owner.name if op.owner_id else "")
+        lines = " ; ".join(
+            f"{ls.column if ls.financer.dynamic else self.directory.label(ls.financer)} "
+            f"{format_eur(ls.amount)}"
+            for ls in spec.lines
+        )
+        self.report.add_preview(
+            spec.rows[0][0],
+            outcome,
+            {
+                "N° d'opération": op.code,
+                "Référence du partenaire": spec.key if self.partner is not None else "",
+                "Intitulé": spec.values.get("title") or op.title,
+                "Maître d'ouvrage": owner,
+                "Communes": ", ".join(spec.communes or []),
+                "Objectif": objective.code if objective is not None else "",
+                "Statut": lifecycle.label(status),
+                "Décision": decision,
+                "Financement": lines,
+            },
+        )
 
     def resolve_owner(self, spec: _OperationSpec, op: Any) -> tuple[Any, str]:
         """The maître d'ouvrage an existing operation should have: the one the file names
@@ -915,16 +1020,15 @@ class OperationPlanner(Planner):
             if op.status == edge.target:
                 continue  # a decision already moved it there
             if edge.target == OperationStatus.PROGRAMMED:
-                if spec.committee_date is None:
-                    raise RowError(
-                        f"une opération « {lifecycle.label(target)} » a été programmée par un "
-                        "comité : indiquez la date du comité de programmation (colonne « Date "
-                        "du comité de programmation »)",
-                        column,
-                    )
+                if spec.committee_date is not None:
+                    committee = self._committee(spec.committee_date, ops, CommitteeKind)
+                elif self.programmed_on is not None:
+                    committee = self.takeover_committee(self.programmed_on)
+                else:
+                    raise RowError(self.no_committee_message(target), column)
                 ops.decision_record(
                     actor=self.actor,
-                    committee=self._committee(spec.committee_date, ops, CommitteeKind),
+                    committee=committee,
                     operation=op,
                     outcome=DecisionOutcome.APPROVED,
                 )
@@ -940,9 +1044,11 @@ class OperationPlanner(Planner):
 
     def _committee(self, date: dt.date, ops: Any, kinds: Any) -> Any:
         if date not in self.committees:
-            found = Committee.objects.filter(
-                contract=self.contract, kind=kinds.PROGRAMMING, date=date
-            ).first()
+            found = (
+                Committee.objects.filter(contract=self.contract, kind=kinds.PROGRAMMING, date=date)
+                .exclude(title__startswith=TAKEOVER_PREFIX)
+                .first()
+            )
             self.remember(
                 self.committees,
                 date,

@@ -6,6 +6,7 @@ operation the file names, and reporting progress."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -87,8 +88,13 @@ class Planner:
         table: Table,
         report: ImportReport,
         directory: voc.FinancerDirectory,
+        programmed_on: dt.date | None = None,
     ):
         self.actor = actor
+        # Taking over a register: the date of the decisions that programmed its operations
+        # before cper, given once for the file (`--programmed-on`), for rows without a
+        # committee date.
+        self.programmed_on = programmed_on
         self.contract = contract
         self.partner = partner
         self.table = table

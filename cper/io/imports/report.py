@@ -10,11 +10,51 @@ from typing import Any
 
 from cper.io import vocabulary as voc
 from cper.io import writers
+from cper.io.formulas import restore
 from cper.io.models import ImportLog, ImportState
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 _RANKING = {UNCHANGED: 0, UPDATED: 1, CREATED: 2}
 MAX_REPORTED_REJECTIONS = 5000
+PREVIEW_ROWS = 10
+OUTCOME_LABELS = {CREATED: "créée", UPDATED: "modifiée", UNCHANGED: "inchangée"}
+
+
+def column_matches(
+    table: Any, vocabulary: Any, directory: voc.FinancerDirectory | None = None
+) -> list[dict[str, Any]]:
+    """How the located table's headers were understood: each header with the field it feeds
+    (label and name), the financer of a wide layout's column, and the score of an approximate
+    match (None when the header is a known one, or given by a mapping)."""
+    out = []
+    for c in table.columns:
+        if not c.header:
+            continue
+        if c.field:
+            label = vocabulary.label(c.field) if c.field in vocabulary.fields else c.field
+            out.append({"header": c.header, "field": c.field, "label": label, "score": c.score})
+        elif c.financer:
+            rank = f", ligne {c.rank}" if c.rank > 1 else ""
+            out.append(
+                {
+                    "header": c.header,
+                    "field": "",
+                    "label": f"ligne de financement : {_financer_name(c.financer, directory)}"
+                    f"{rank}",
+                    "score": None,
+                }
+            )
+    return out
+
+
+def _financer_name(text: str, directory: voc.FinancerDirectory | None) -> str:
+    financer = directory.resolve(text) if directory is not None else None
+    if financer is None:
+        return f"« {text} »"
+    if financer.dynamic:
+        what = "département" if financer.dynamic == "departement" else "EPCI"
+        return f"{what} de l'opération"
+    return directory.label(financer) if directory is not None else text
 
 
 def worst(*outcomes: str) -> str:
@@ -58,6 +98,10 @@ class ImportReport:
     log: ImportLog | None = None
     headers: list[str] = field(default_factory=list)
     rejected_rows: dict[int, list[Any]] = field(default_factory=dict)  # row number → cells
+    # How each header was understood: [{header, field, label, score}] (score None: exact).
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    # The first rows as they will be written: [{row, outcome, values: {label: text}}].
+    preview: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -108,7 +152,26 @@ class ImportReport:
                 for r in self.rejections[:MAX_REPORTED_REJECTIONS]
             ],
             "warnings": self.warnings,
+            "matches": self.matches,
+            "mapping_toml": self.mapping_toml() if self.matches else "",
+            "preview": sorted(self.preview, key=lambda p: p["row"]),
         }
+
+    def add_preview(self, row: int, outcome: str, values: dict[str, str]) -> None:
+        """Keep one of the first `PREVIEW_ROWS` rows as it will be written."""
+        if len(self.preview) < PREVIEW_ROWS:
+            self.preview.append(
+                {"row": row, "outcome": OUTCOME_LABELS.get(outcome, outcome), "values": values}
+            )
+
+    def mapping_toml(self) -> str:
+        """The headers' matches as a mapping file (`--mapping`): edit a line to correct one."""
+        lines = ["[columns]"]
+        for m in self.matches:
+            if m.get("field"):
+                header = m["header"].replace("\\", "\\\\").replace('"', '\\"')
+                lines.append(f'"{header}" = "{m["field"]}"')
+        return "\n".join(lines) + "\n"
 
     def rejected_sheet(self) -> writers.Sheet:
         """The rejected rows as they were, with an « Erreur » column: correct and re-import."""
@@ -120,7 +183,9 @@ class ImportReport:
         width = len(self.headers)
         rows = []
         for number in sorted(self.rejected_rows):
-            cells = list(self.rejected_rows[number])[:width]
+            # The file's own text (an exported apostrophe taken away): the writers neutralise it.
+            cells = [restore(c) if isinstance(c, str) else c for c in self.rejected_rows[number]]
+            cells = cells[:width]
             cells += [None] * (width - len(cells))
             rows.append([*cells, " | ".join(messages.get(number, []))])
         columns = [writers.Col(h or f"Colonne {i + 1}") for i, h in enumerate(self.headers)]

@@ -6,7 +6,9 @@ the run's `ImportLog` with its audit entry when something was applied."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import logging
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,17 +26,21 @@ from cper.io import vocabulary as voc
 from cper.io.imports.movements import MovementPlanner
 from cper.io.imports.operations import OperationPlanner
 from cper.io.imports.planner import Planner, Progress
-from cper.io.imports.report import ImportReport, Rejection
+from cper.io.imports.report import ImportReport, Rejection, column_matches
 from cper.io.models import ImportKind, ImportLog, ImportState
 from cper.io.readers import (
+    LimitError,
+    Limits,
     Mapping_,
     ReadError,
     locate_table,
     normalize,
     read_file,
 )
+from cper.io.readers import check_size as check_file_size
 
 Source = str | Path | bytes | IO[bytes]
+logger = logging.getLogger(__name__)
 
 
 def import_operations(
@@ -49,8 +55,12 @@ def import_operations(
     progress: Progress | None = None,
     file_name: str | None = None,
     log: ImportLog | None = None,
+    limits: Limits | None = None,
+    programmed_on: dt.date | None = None,
 ) -> ImportReport:
-    """Import operations and their co-financing plans (long or wide layout). See the module."""
+    """Import operations and their co-financing plans (long or wide layout). See the module.
+    `programmed_on`: taking over a register, the date of the decisions that programmed its
+    operations without a committee date (recorded as a takeover, `operations.takeover_title`)."""
     return _run(
         kind=ImportKind.OPERATIONS,
         planner=OperationPlanner,
@@ -65,6 +75,8 @@ def import_operations(
         progress=progress,
         file_name=file_name,
         log=log,
+        limits=limits,
+        programmed_on=programmed_on,
     )
 
 
@@ -80,6 +92,7 @@ def import_movements(
     progress: Progress | None = None,
     file_name: str | None = None,
     log: ImportLog | None = None,
+    limits: Limits | None = None,
 ) -> ImportReport:
     """Import commitments, decommitments, payments and payment cancellations: one row per
     movement (a « Nature » column) or per reference with « Montant engagé » / « Montant payé »
@@ -98,35 +111,46 @@ def import_movements(
         progress=progress,
         file_name=file_name,
         log=log,
+        limits=limits,
     )
 
 
 def run_logged(log: ImportLog, *, actor: Actor, progress: Progress | None = None) -> ImportReport:
     """Run (again) the import a log describes, from its stored file: used by the pages."""
-    fn = import_operations if log.kind == ImportKind.OPERATIONS else import_movements
-    return fn(
-        actor=actor,
-        contract=log.contract,
-        source=Path(log.stored_path),
-        partner=log.partner,
-        mapping=(log.report or {}).get("options", {}).get("mapping"),
-        dry_run=log.dry_run,
-        partial=log.partial,
-        progress=progress,
-        file_name=log.file_name,
-        log=log,
-    )
+    options = (log.report or {}).get("options", {})
+    common: dict[str, Any] = {
+        "actor": actor,
+        "contract": log.contract,
+        "source": Path(log.stored_path),
+        "partner": log.partner,
+        "mapping": options.get("mapping"),
+        "dry_run": log.dry_run,
+        "partial": log.partial,
+        "progress": progress,
+        "file_name": log.file_name,
+        "log": log,
+    }
+    if log.kind != ImportKind.OPERATIONS:
+        return import_movements(**common)
+    day = options.get("programmed_on")
+    return import_operations(**common, programmed_on=dt.date.fromisoformat(day) if day else None)
 
 
-def _load_source(source: Source, file_name: str | None) -> tuple[bytes, str]:
+def _load_source(source: Source, file_name: str | None, limits: Limits) -> tuple[bytes, str, int]:
+    """The file's bytes, its name and its size; a file over `CPER_IMPORT_MAX_BYTES` is not read
+    beyond the limit (its bytes are then empty: it is refused on its size)."""
     if isinstance(source, bytes):
-        return source, file_name or "import.csv"
+        return source, file_name or "import.csv", len(source)
     if isinstance(source, str | Path):
         path = Path(source)
-        return path.read_bytes(), file_name or path.name
-    data = source.read()
+        size = path.stat().st_size
+        data = path.read_bytes() if size <= limits.max_bytes else b""
+        return data, file_name or path.name, size
+    data = source.read(limits.max_bytes + 1)
     name = file_name or Path(getattr(source, "name", "") or "import.csv").name
-    return data, name
+    if len(data) > limits.max_bytes:
+        return b"", name, len(data)
+    return data, name, len(data)
 
 
 def _run(
@@ -144,13 +168,18 @@ def _run(
     progress: Progress | None,
     file_name: str | None,
     log: ImportLog | None,
+    limits: Limits | None,
+    programmed_on: dt.date | None = None,
 ) -> ImportReport:
     require_actor(actor, "import.run", contract)
-    data, name = _load_source(source, file_name)
+    # The reading bounds (`CPER_IMPORT_MAX_*`); a trusted caller (a restore of the
+    # application's own backup, a bench) may pass wider ones.
+    limits = limits or Limits.from_settings()
+    data, name, size = _load_source(source, file_name, limits)
     report = ImportReport(
         kind=kind,
         file_name=name,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest() if data or not size else "",
         dry_run=dry_run,
         partial=partial,
     )
@@ -163,7 +192,7 @@ def _run(
         "via": actor.via,
         "file_name": name[:255],
         "sha256": report.sha256,
-        "size": len(data),
+        "size": size,
         "dry_run": dry_run,
         "partial": partial,
         "state": ImportState.RUNNING,
@@ -176,10 +205,15 @@ def _run(
             setattr(log, key, value)
         log.save()
     report.log = log
-    options = {"mapping": mapping if isinstance(mapping, str) and "\n" in mapping else None}
+    options = {
+        "mapping": mapping if isinstance(mapping, str) and "\n" in mapping else None,
+        "programmed_on": programmed_on.isoformat() if programmed_on else None,
+    }
     try:
+        check_file_size(size, limits)
         mp = Mapping_.load(mapping)
-        sheets = read_file(data, name)
+        sheets = read_file(data, name, limits=limits)
+        del data  # the rows are read: the file's bytes need not stay for the whole run
         directory = voc.FinancerDirectory(list(contract.partners.all()))
         table = locate_table(
             sheets,
@@ -188,12 +222,16 @@ def _run(
             is_financer=directory.is_financer if kind == ImportKind.OPERATIONS else None,
             required=("reference", "code"),
         )
-    except ReadError as exc:
+        del sheets
+    except ReadError as exc:  # LimitError included: a bound passed, named in the message
         report.rejections.append(Rejection("", 0, "", str(exc)))
         return _finish(report, log, contract, actor, options, state=ImportState.REFUSED)
+    except Exception as exc:  # the run must end, with a reason, whatever the file held
+        return _failed(report, log, contract, actor, options, exc, "la lecture du fichier")
     report.sheet, report.header_row = table.sheet, table.header_row
     report.encoding, report.delimiter = table.encoding, table.delimiter
     report.headers = [c.header for c in table.columns]
+    report.matches = column_matches(table, vocabulary, directory)
     report.rows_total = len(table.rows)
     for header in table.unknown_headers():
         if normalize(header) != normalize(voc.ERROR_COLUMN):
@@ -205,6 +243,7 @@ def _run(
         table=table,
         report=report,
         directory=directory,
+        programmed_on=programmed_on,
     )
     try:
         with transaction.atomic():
@@ -214,9 +253,9 @@ def _run(
                 transaction.set_rollback(True)
             else:
                 report.applied = True
-    except Exception:
-        _finish(report, log, contract, actor, options, state=ImportState.FAILED)
-        raise
+    except Exception as exc:  # rolled back: nothing was written; the log says why
+        report.applied = False
+        return _failed(report, log, contract, actor, options, exc, "le traitement des lignes")
     if dry_run:
         state = ImportState.DRY_RUN
     elif not report.applied:
@@ -226,6 +265,35 @@ def _run(
     else:
         state = ImportState.APPLIED
     return _finish(report, log, contract, actor, options, state=state)
+
+
+def _failed(
+    report: ImportReport,
+    log: ImportLog,
+    contract: Contract,
+    actor: Actor,
+    options: dict[str, Any],
+    exc: BaseException,
+    stage: str,
+) -> ImportReport:
+    """End a run that an unexpected error stopped: the log is « échec » with the reason in
+    French (the traceback goes to the server's log), and nothing was written."""
+    logger.exception("import %s (%s) : échec pendant %s", log.pk, report.file_name, stage)
+    reason = failure_reason(exc, stage)
+    report.rejections.append(Rejection("", 0, "", reason))
+    return _finish(report, log, contract, actor, options, state=ImportState.FAILED, error=reason)
+
+
+def failure_reason(exc: BaseException, stage: str) -> str:
+    """`MemoryError` → « l'import s'est arrêté pendant la lecture du fichier : mémoire
+    insuffisante… »: what a user reads of an unexpected error."""
+    if isinstance(exc, MemoryError):
+        what = "mémoire insuffisante (réduisez le fichier ou découpez-le)"
+    elif isinstance(exc, LimitError):
+        what = str(exc)
+    else:
+        what = f"erreur inattendue ({type(exc).__name__} : {exc})"
+    return f"l'import s'est arrêté pendant {stage} : {what} ; rien n'a été écrit"
 
 
 def _summaries_deferred(kind: str, contract: Contract) -> Any:
@@ -248,6 +316,7 @@ def _finish(
     options: dict[str, Any],
     *,
     state: str,
+    error: str = "",
 ) -> ImportReport:
     report.rejections.sort(key=lambda r: (r.row, r.column))
     report.state = state
@@ -258,6 +327,8 @@ def _finish(
     log.created, log.updated = report.created, report.updated
     log.unchanged, log.rejected = report.unchanged, report.rejected
     log.report = {**report.as_dict(), "options": options}
+    if error:
+        log.report["error"] = error  # shown above the report on the import's page
     log.save()
     if state in {ImportState.APPLIED, ImportState.PARTIAL}:
         audit_record(
@@ -327,7 +398,15 @@ def import_log_pending(log: ImportLog) -> None:
 
 
 def import_log_failed(log_id: int, error: BaseException) -> None:
-    """The run ended on an unexpected error: the page must show an end, with the error's text."""
+    """The run ended on an unexpected error outside `_run` (a worker's own failure): the page
+    must show an end, with the reason in French, as a rejection of the whole file."""
+    reason = failure_reason(error, "l'exécution")
+    logger.error("import %s : %s", log_id, reason)
     ImportLog.objects.filter(pk=log_id).update(
-        state=ImportState.FAILED, report={"error": f"{type(error).__name__} : {error}"}
+        state=ImportState.FAILED,
+        finished_at=timezone.now(),
+        report={
+            "error": reason,
+            "rejections": [{"sheet": "", "row": 0, "column": "", "message": reason}],
+        },
     )

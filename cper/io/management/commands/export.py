@@ -1,13 +1,15 @@
 """`cper export operations|lines|movements|execution SLUG [--as-of DATE] [--by DIM,…]
 [--filter k=v,…] --format csv|xlsx|ods --output FICHIER`;
 `cper export scdl SLUG [--partner CODE] [--as-of DATE] --output FICHIER`;
-`cper export datapackage SLUG [--as-of DATE] --output DOSSIER`."""
+`cper export datapackage SLUG [--as-of DATE] --output DOSSIER`;
+`cper export full --output DOSSIER|F.zip` (every contract, in open formats: `export_full`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cper.io import datapackage, exports, scdl, writers
@@ -18,8 +20,8 @@ class Command(BaseCommand):
     help = "Exporter : operations | lines | movements | execution | scdl | datapackage"
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("what", choices=[*exports.EXPORT_KINDS, "scdl", "datapackage"])
-        parser.add_argument("slug")
+        parser.add_argument("what", choices=[*exports.EXPORT_KINDS, "scdl", "datapackage", "full"])
+        parser.add_argument("slug", nargs="?", help="le contrat (sauf pour full)")
         parser.add_argument("--as-of", help="date de situation (JJ/MM/AAAA ou AAAA-MM-JJ)")
         parser.add_argument("--by", default="", help="regroupement de l'exécution : axis,partner…")
         parser.add_argument("--filter", default="", help="filtres k=v,… (departement=59,…)")
@@ -33,6 +35,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["what"] == "full":
+            # The whole database in open formats: the backup app's command (by name, so that
+            # io does not import backup).
+            call_command("export_full", output=options["output"], stdout=self.stdout)
+            return
+        if not options["slug"]:
+            raise CommandError("indiquez le contrat (SLUG)")
         contract = contract_arg(options["slug"])
         as_of = date_arg(options["as_of"])
         user = None if options["public"] else OPERATOR
@@ -45,6 +54,8 @@ class Command(BaseCommand):
             except scdl.ScdlError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(self.style.SUCCESS(f"{output} : {n} subvention(s) au format SCDL"))
+            if missing := scdl.missing_sirets(contract, partner):
+                self.stderr.write(self.style.WARNING(scdl.missing_siret_message(missing)))
             return
         if what == "datapackage":
             counts = datapackage.export(contract, output, as_of=as_of, user=user)

@@ -1,8 +1,11 @@
 """`cper import operations|movements FICHIER [--contract SLUG] [--partner CODE] [--mapping F]
-[--dry-run] [--partial] [--user NOM] [--rejects FICHIER]`: spreadsheets in, through the services."""
+[--dry-run] [--partial] [--programmed-on DATE] [--user NOM] [--rejects FICHIER]`: spreadsheets
+in, through the services; `cper import template operations|movements --output F`: a blank file
+to fill in, with the headers, their help and drop-down lists."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -10,12 +13,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from cper.accounts.models import User
 from cper.audit.models import Via
 from cper.audit.services import Actor
 from cper.io.cli import contract_arg, partner_arg
-from cper.io.imports import import_movements, import_operations
+from cper.io.imports import import_movements, import_operations, template
+from cper.io.readers import parse_date
 
 
 class ProgressBar:
@@ -46,8 +51,16 @@ class Command(BaseCommand):
     help = "Importer des opérations (et leurs plans de financement) ou des mouvements"
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("what", choices=["operations", "movements"])
-        parser.add_argument("file")
+        parser.add_argument("what", choices=["operations", "movements", "template"])
+        parser.add_argument(
+            "file", help="fichier à importer ; pour template : operations|movements"
+        )
+        parser.add_argument("--output", help="template : fichier XLSX à écrire")
+        parser.add_argument(
+            "--programmed-on",
+            help="reprise d'un registre : date (JJ/MM/AAAA) des décisions antérieures qui ont "
+            "programmé les opérations sans date de comité",
+        )
         parser.add_argument("--contract", help="identifiant du contrat (défaut : le seul chargé)")
         parser.add_argument("--partner", help="code du partenaire dont le fichier vient")
         parser.add_argument("--mapping", help="fichier TOML de correspondance des en-têtes")
@@ -67,7 +80,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         contract = contract_arg(options["contract"])
+        if options["what"] == "template":
+            self._template(contract, options["file"], options["output"])
+            return
         partner = partner_arg(contract, options["partner"])
+        programmed_on = self._programmed_on(options["programmed_on"], options["what"])
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"fichier introuvable : {path}")
@@ -79,6 +96,7 @@ class Command(BaseCommand):
         mapping = Path(options["mapping"]) if options["mapping"] else None
         if mapping is not None and not mapping.is_file():
             raise CommandError(f"fichier de correspondance introuvable : {mapping}")
+        extra: dict[str, Any] = {"programmed_on": programmed_on} if programmed_on else {}
         try:
             report = fn(
                 actor=actor,
@@ -89,12 +107,15 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 partial=options["partial"],
                 progress=progress,
+                **extra,
             )
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from exc
         for warning in report.warnings:
             self.stderr.write(f"attention : {warning}")
         for rejection in report.rejections[:200]:
+            if not rejection.row:  # the whole file: refused on a bound, unreadable, or failed
+                self.stderr.write(self.style.ERROR(f"erreur : {rejection.message}"))
             self.stdout.write(f"rejet — {rejection}")
         if len(report.rejections) > 200:
             self.stdout.write(f"… et {len(report.rejections) - 200} autres rejets")
@@ -102,10 +123,13 @@ class Command(BaseCommand):
             "long": "une ligne par ligne de financement ou mouvement",
             "wide": "une ligne par opération, une colonne par financeur",
         }.get(report.layout, report.layout)
-        self.stdout.write(
-            f"feuille « {report.sheet} », en-têtes ligne {report.header_row}"
-            f"{f', format {layout}' if layout else ''}"
-        )
+        if report.sheet:
+            self.stdout.write(
+                f"feuille « {report.sheet} », en-têtes ligne {report.header_row}"
+                f"{f', format {layout}' if layout else ''}"
+            )
+        if report.dry_run:
+            self._explain(report)
         if report.partial and report.rejected_rows:
             target = Path(options["rejects"] or path.with_name(f"{path.stem}-rejets.xlsx"))
             fmt = target.suffix.lstrip(".").lower()
@@ -122,6 +146,50 @@ class Command(BaseCommand):
             self.stdout.write(self.style.ERROR(summary + " — rien n'a été écrit (tout ou rien)"))
         if report.rejections and not (report.partial and report.applied):
             raise SystemExit(1)
+
+    def _explain(self, report: Any) -> None:
+        """A dry run's reading of the file: each header and the field it feeds (approximate
+        matches flagged, to confirm or correct with --mapping), then the first rows as they
+        will be written."""
+        if report.matches:
+            self.stdout.write("en-têtes reconnus (en-tête du fichier → champ) :")
+            for m in report.matches:
+                how = f" (rapproché, score {m['score']:.2f})" if m["score"] is not None else ""
+                self.stdout.write(f"  « {m['header']} » → {m['label']}{how}")
+            if any(m["score"] is not None for m in report.matches):
+                self.stdout.write(
+                    "  pour corriger un rapprochement : un fichier --mapping (TOML), par exemple :"
+                )
+                for line in report.mapping_toml().splitlines():
+                    self.stdout.write(f"    {line}")
+        if report.preview:
+            self.stdout.write(f"aperçu des {len(report.preview)} premières lignes écrites :")
+            for p in sorted(report.preview, key=lambda p: p["row"]):
+                values = " | ".join(f"{k} : {v}" for k, v in p["values"].items() if v)
+                self.stdout.write(f"  ligne {p['row']} ({p['outcome']}) — {values}")
+
+    def _programmed_on(self, text: str | None, what: str) -> dt.date | None:
+        if not text:
+            return None
+        if what != "operations":
+            raise CommandError("--programmed-on ne vaut que pour un import d'opérations")
+        try:
+            day = parse_date(text)
+        except ValueError as exc:
+            raise CommandError(f"--programmed-on : {exc}") from exc
+        if day > timezone.localdate():
+            raise CommandError(
+                f"--programmed-on : le {day:%d/%m/%Y} est à venir ; les décisions reprises "
+                "ont été prises avant aujourd'hui"
+            )
+        return day
+
+    def _template(self, contract: Any, kind: str, output: str | None) -> None:
+        if kind not in template.KINDS:
+            raise CommandError(f"modèle inconnu « {kind} » : operations ou movements")
+        target = Path(output or template.file_name(contract, kind))
+        target.write_bytes(template.build(contract, kind))
+        self.stdout.write(self.style.SUCCESS(f"modèle d'import écrit dans {target}"))
 
     def _actor(self, username: str | None) -> Actor:
         if not username:
