@@ -170,6 +170,36 @@ class LineTag(models.Model):
         indexes = [models.Index(fields=["kind", "value"])]
 
 
+class OperationTotal(models.Model):
+    """An operation's contractualised amount (its active contractualised lines, whoever the
+    financer), in cents: what the register sorts by amount on, along the index below instead
+    of summing the lines of every operation per request. One row per operation, kept by the
+    summaries (`lines_sync`, `rebuild`) in the transaction of the write, like the line states."""
+
+    operation = models.OneToOneField(
+        "operations.Operation",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="amount_total",
+    )
+    contract = models.ForeignKey(
+        "contracts.Contract",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    contractualised = models.BigIntegerField(default=0)  # cents
+
+    class Meta:
+        verbose_name = "montant contractualisé d'une opération"
+        indexes = [
+            models.Index(
+                fields=["contract", "contractualised", "operation"], name="operation_total_sort"
+            )
+        ]
+
+
 class ExecutionCell(models.Model):
     """Net amounts (cents) per contract × dimension × partner × objective × period.
 

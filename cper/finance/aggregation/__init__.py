@@ -15,7 +15,10 @@ Definitions (see docs/finance.md):
   and paid, the allocation's year for the maquette;
 - a line belongs to the département and EPCI of its operation (first commune), to every marker
   of its operation and to every project territory one of its communes lies in: rows grouped by
-  marker or territory may overlap, the total never counts a line twice.
+  marker or territory may overlap, the total never counts a line twice;
+- who looks: `viewer=request.user` (None: the public). A viewer who may not see unpublished
+  operations gets every figure of the published operations alone (`visibility`); the default
+  viewer, `UNRESTRICTED`, counts every operation (commands, checks, rules, bench).
 
 Reads come from the maintained summaries (`cper.finance.summaries`): per contract × partner ×
 objective (× département | marker | territory) × year/month/day cells for the usual
@@ -24,8 +27,9 @@ Amounts are exact to the cent (integer cents in the database, Decimal out).
 
 The package's modules, along their jobs: `types` (keys, rows, results), `planning` (reference
 data, filters, which summaries answer, SQL helpers; the SQL dialect is `cper.finance.dialect`),
-`cells`, `ledger` (line states, movements, the computation), `labels`, and `service` (the
-public functions). Their public names are all importable from here.
+`cells`, `ledger` (line states, movements, the computation), `labels`, `visibility` (what the
+public may see: unpublished operations are left out of its figures) and `service` (the public
+functions). Their public names are all importable from here.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from .types import (
     ExecutionRow,
     SeriesPoint,
 )
+from .visibility import UNRESTRICTED, hides_unpublished
 
 __all__ = [
     "ALL_KEYS",
@@ -51,6 +56,7 @@ __all__ = [
     "GROUP_KEYS",
     "MAQUETTE_KEYS",
     "MULTI_VALUED",
+    "UNRESTRICTED",
     "Acc",
     "ExecutionQueryError",
     "ExecutionResult",
@@ -60,6 +66,7 @@ __all__ = [
     "SeriesPoint",
     "execution",
     "execution_series",
+    "hides_unpublished",
     "line_execution",
     "pace",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from cper.finance.summaries import (
     movement_cents_sql,
 )
 from cper.maquette.selectors import maquette_amounts
+from cper.operations.models import Operation
 
 from .cells import _cells, _intervals
 from .planning import Acc, _add, _cell_dim, _d, _Filters, _in, _key_sql, _run, _select
@@ -30,11 +32,20 @@ def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[s
     d = _d()
     # A few operations: SQLite (no statistics) would rather walk the (contract, counted, …)
     # indexes than the operation index; a unary + keeps these columns out of its choice.
-    plus = "+" if f.operation_ids is not None and connection.vendor == "sqlite" else ""
+    few = f.operation_ids is not None or f.unpublished
+    plus = "+" if few and connection.vendor == "sqlite" else ""
     out = [
         _in(f"{plus}s.contract_id", f.contract_ids, params),
         f"{plus}s.counted = {d['true']}",
     ]
+    if f.unpublished:
+        op_table = Operation._meta.db_table
+        contracts = _in("o.contract_id", f.contract_ids, params)
+        params.append(False)
+        out.append(
+            f"s.operation_id IN (SELECT o.id FROM {op_table} o WHERE {contracts} "
+            "AND o.published = %s)"
+        )
     for column, values in (
         ("s.partner_id", f.partner_ids),
         ("s.objective_id", f.objective_ids),
@@ -149,14 +160,15 @@ def _tag_values(kind: str, f: _Filters) -> list[str]:
     return sorted(codes)
 
 
-def _amounts(
+def _every_operation(
     f: _Filters,
     group_by: Sequence[str],
     filters: dict[str, Any],
     as_of: dt.date,
     complete: bool,
 ) -> Acc:
-    """{key tuple (in group_by order): [programmed, committed, paid] cents}."""
+    """{key tuple (in group_by order): [programmed, committed, paid] cents}, every operation
+    counted (from the summaries, the ledger for what they cannot answer)."""
     acc: Acc = {}
     if f.empty:
         return acc
@@ -180,6 +192,56 @@ def _amounts(
         if dim == located_dim and key in group_by and key not in filters:
             _unlocated(f, group_by, key, as_of, complete, acc)
     return acc
+
+
+def _amounts(
+    f: _Filters,
+    group_by: Sequence[str],
+    filters: dict[str, Any],
+    as_of: dt.date,
+    complete: bool,
+) -> Acc:
+    """{key tuple (in group_by order): [programmed, committed, paid] cents}; for a viewer
+    who may not see unpublished operations, those of the published operations only.
+
+    The summaries count every operation: the unpublished operations' part is read from their
+    line states and movements (the ledger path, exact to the cent) and taken away, key by key,
+    and a key left with nothing is dropped — the result is the published operations' own."""
+    acc = _every_operation(f, group_by, filters, as_of, complete)
+    if not f.hidden or f.operation_ids is not None or f.empty:
+        return acc  # an operation filter of the public resolves published operations only
+    only = replace(f, hidden=False, unpublished=True)
+    if not _any_amount(only):
+        return acc
+    unpublished: Acc = {}
+    _ledger_multi(only, group_by, as_of=as_of, complete=complete, date_from=None, acc=unpublished)
+    for key, (p, c, pd) in unpublished.items():
+        cell = acc.get(key)
+        if cell is None:  # cannot happen while the summaries match the ledger
+            continue
+        cell[0] -= p
+        cell[1] -= c
+        cell[2] -= pd
+        if cell == [0, 0, 0]:
+            del acc[key]
+    return acc
+
+
+def _any_amount(f: _Filters) -> bool:
+    """Whether a line of `f` (counted, of an unpublished operation) carries any amount at any
+    date: a programmed amount or a movement. Most unpublished operations are drafts without
+    either, and the public's figures then cost this one query."""
+    params: list[Any] = []
+    where = _where(f, params, {})
+    movements = Movement._meta.db_table
+    sql = (
+        f"SELECT 1 FROM {LineState._meta.db_table} s WHERE {' AND '.join(where)} AND "
+        f"(s.programmed <> 0 OR EXISTS (SELECT 1 FROM {movements} m "
+        "WHERE m.financing_line_id = s.line_id)) LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 def _ledger_multi(

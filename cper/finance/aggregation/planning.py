@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 
 from cper.contracts.models import Contract, Objective, Partner
 from cper.finance.dialect import sql_dialect
@@ -97,6 +98,10 @@ class _Filters:
     operation_ids: set[int] | None = None
     tags: dict[str, set[str]] = field(default_factory=dict)  # marker/territory → codes
     located: str = ""  # only lines with a value of this column (departement, epci)
+    # The viewer may not see unpublished operations: they are left out (see `visibility`).
+    hidden: bool = False
+    # Only the lines of unpublished operations: the part that `hidden` takes away.
+    unpublished: bool = False
 
     @property
     def empty(self) -> bool:
@@ -113,11 +118,13 @@ class _Filters:
         return not self.contract_ids or any(s is not None and not s for s in sets)
 
 
-def _normalise(filters: dict[str, Any], ref: _Ref) -> _Filters:
+def _normalise(filters: dict[str, Any], ref: _Ref, *, hidden: bool = False) -> _Filters:
+    """The filters as ids and codes; with `hidden`, for a viewer who may not see unpublished
+    operations (the operation filter then resolves published operations only)."""
     for k in filters:
         if k not in ALL_KEYS:
             raise ExecutionQueryError(f"filtre inconnu « {k} » (attendu : {', '.join(ALL_KEYS)})")
-    f = _Filters(contract_ids=ref.ids)
+    f = _Filters(contract_ids=ref.ids, hidden=hidden)
     if "contract" in filters:
         slugs = {str(v) for v in _values(filters["contract"])}
         f.contract_ids = [pk for pk, slug in ref.slug.items() if slug in slugs]
@@ -154,12 +161,16 @@ def _normalise(filters: dict[str, Any], ref: _Ref) -> _Filters:
         values = _values(filters["operation"])
         ids = {int(v) for v in values if isinstance(v, int) and not isinstance(v, bool)}
         op_codes = [str(v) for v in values if not isinstance(v, int)]
-        if op_codes:
-            ids |= set(
-                Operation.objects.filter(contract_id__in=ref.ids, code__in=op_codes).values_list(
-                    "pk", flat=True
-                )
+        ops = Operation.objects.filter(contract_id__in=ref.ids)
+        if hidden:
+            # Ids as well as codes: an unpublished operation is not found, whatever names it.
+            ids = set(
+                ops.filter(published=True)
+                .filter(Q(pk__in=ids) | Q(code__in=op_codes))
+                .values_list("pk", flat=True)
             )
+        elif op_codes:
+            ids |= set(ops.filter(code__in=op_codes).values_list("pk", flat=True))
         f.operation_ids = ids
     return f
 

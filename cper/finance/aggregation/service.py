@@ -30,6 +30,7 @@ from .types import (
     ExecutionRow,
     SeriesPoint,
 )
+from .visibility import UNRESTRICTED, hides_unpublished
 
 # -- the public functions -----------------------------------------------------------------------
 
@@ -41,19 +42,22 @@ def execution(
     group_by: Sequence[str] = (),
     filters: dict[str, Any] | None = None,
     contracts: Iterable[Contract] | None = None,
+    viewer: Any = UNRESTRICTED,
 ) -> ExecutionResult:
     """Maquette, programmed, committed and paid at `as_of` (default today), by `group_by` keys
     among GROUP_KEYS, restricted by `filters` (same names; a value or a list of values:
     departement "59", epci SIREN, territory/marker/objective/partner codes, axis numbers, years,
     statuses, operation codes — or ids as int). With `contract=None`, the national
     consolidation of `contracts` (default: every contract), where "contract" (slugs) may also
-    be grouped or filtered on."""
+    be grouped or filtered on. `viewer`: who looks (`request.user`; None is the public) — the
+    public's figures leave out unpublished operations (`visibility`)."""
     group = _check_keys(group_by)
     filters = dict(filters or {})
     as_of = as_of or timezone.localdate()
     contract_list = _contracts(contract, contracts)
     ref = _ref(contract_list)
-    f = _normalise(filters, ref)
+    hidden = hides_unpublished(viewer)
+    f = _normalise(filters, ref, hidden=hidden)
     complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
 
     amounts = _amounts(f, group, filters, as_of, complete)
@@ -118,6 +122,7 @@ def execution(
         rows=rows,
         total=total,
         contracts=tuple(contract_list),
+        published_only=hidden,
     )
 
 
@@ -153,17 +158,19 @@ def execution_series(
     as_of: dt.date | None = None,
     filters: dict[str, Any] | None = None,
     contracts: Iterable[Contract] | None = None,
+    viewer: Any = UNRESTRICTED,
 ) -> list[SeriesPoint]:
     """Monthly cumulative committed and paid amounts from the contract's first month (or the
     first movement, if earlier) to the month of `as_of`, with the straight-line pace target
-    (0 at the contract's first day, 100 % of the maquette in force at its last day)."""
+    (0 at the contract's first day, 100 % of the maquette in force at its last day); `viewer`
+    as for `execution`."""
     filters = dict(filters or {})
     as_of = as_of or timezone.localdate()
     contract_list = _contracts(contract, contracts)
     if not contract_list:
         return []
     ref = _ref(contract_list)
-    f = _normalise(filters, ref)
+    f = _normalise(filters, ref, hidden=hides_unpublished(viewer))
     complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
     monthly = _amounts(f, ("_month",), filters, as_of, complete)
     start, end = _period(contract_list)
@@ -192,17 +199,20 @@ def pace(
     as_of: dt.date | None = None,
     filters: dict[str, Any] | None = None,
     contracts: Iterable[Contract] | None = None,
+    viewer: Any = UNRESTRICTED,
 ) -> dict[str, Any]:
     """Execution against a straight line from the contract's first day to 100 % of the
     maquette at its last day: the share of the period elapsed, the committed and paid shares of
     the reference (maquette in force; programmed amount under non-maquette filters), the target
-    amount at `as_of` and the gaps (negative: behind the line)."""
+    amount at `as_of` and the gaps (negative: behind the line); `viewer` as for `execution`."""
     filters = dict(filters or {})
     as_of = as_of or timezone.localdate()
     contract_list = _contracts(contract, contracts)
-    result = execution(contract=contract, as_of=as_of, filters=filters, contracts=contract_list)
+    result = execution(
+        contract=contract, as_of=as_of, filters=filters, contracts=contract_list, viewer=viewer
+    )
     ref = _ref(contract_list)
-    f = _normalise(filters, ref)
+    f = _normalise(filters, ref, hidden=result.published_only)
     basis, reference = _reference(contract_list, as_of, filters, f, ref)
     start, end = _period(contract_list)
     elapsed = _elapsed(start, end, as_of)

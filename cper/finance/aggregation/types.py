@@ -102,6 +102,8 @@ class ExecutionResult:
     rows: list[ExecutionRow]
     total: ExecutionRow
     contracts: tuple[Contract, ...] = ()
+    # True when the viewer may not see unpublished operations: every figure leaves them out.
+    published_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,17 @@ Upkeep, always inside the transaction of the write, called by the write services
   date…), the line's old contribution is taken out of the cells and the new one put in; a bulk
   write wraps its work in `deferred()` to sync once at the end, or rebuilds.
 
+A third, `OperationTotal`: each operation's contractualised amount (its active contractualised
+lines), in cents, so that the register sorts by amount along an index (`totals`); `lines_sync`
+keeps the totals of the operations it touches, `rebuild` recomputes them, `verify` compares.
+
 `rebuild(contract)` recomputes everything from the ledger; `verify(contract)` proves that the
 stored summaries equal that recomputation (used by `cper contract check`).
 
 The package's modules, along their jobs: `snapshots` (what a line counts as; units), `cells`
-(contributions and upserts), `upkeep` (incremental), `rebuild` (recomputation; its SQL dialect
-is `cper.finance.dialect`), `verify`. Their public names are all importable from here.
+(contributions and upserts), `upkeep` (incremental), `totals` (operations' totals), `rebuild`
+(recomputation; its SQL dialect is `cper.finance.dialect`), `verify`. Their public names are all
+importable from here.
 
 Programming date of a line (`programmed_on`): the earliest date at which its operation entered a
 programmed status — for each transition into one of `PROGRAMMED_STATUSES`, the date of the
@@ -56,6 +61,7 @@ from .snapshots import (
     snapshots_compute,
     snapshots_stored,
 )
+from .totals import totals_differences, totals_rebuild, totals_sync
 from .upkeep import (
     SYNC_CHUNK,
     deferred,
@@ -100,5 +106,8 @@ __all__ = [
     "snapshots_stored",
     "state_for",
     "states_for",
+    "totals_differences",
+    "totals_rebuild",
+    "totals_sync",
     "verify",
 ]

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from cper.db import insert_rows
 from cper.finance.dialect import movement_cents_sql, sql_dialect
-from cper.finance.models import ExecutionCell, LineState, LineTag, Movement
+from cper.finance.models import ExecutionCell, LineState, LineTag, Movement, OperationTotal
 from cper.operations.models import FinancingLine, Operation
 
 from .snapshots import (
@@ -25,6 +25,7 @@ from .snapshots import (
     TERRITORY,
     snapshots_compute,
 )
+from .totals import totals_rebuild
 
 # -- recomputation from the ledger --------------------------------------------------------------
 
@@ -265,6 +266,7 @@ def rebuild(contract: Any) -> RebuildReport:
             sql, params = _expected_cells_sql(contract.pk, grain, dim)
             cursor.execute(f"INSERT INTO {table} ({_CELL_COLUMNS}) {sql}", params)
         _unstage(cursor)
+        totals_rebuild(contract.pk)
         cursor.execute(
             f"INSERT INTO {table} ({_CELL_COLUMNS}) "
             + _rollup_sql(
@@ -277,7 +279,7 @@ def rebuild(contract: Any) -> RebuildReport:
         )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for model in (LineState, LineTag, ExecutionCell):
+            for model in (LineState, LineTag, ExecutionCell, OperationTotal):
                 cursor.execute(f"ANALYZE {model._meta.db_table}")
     count = ExecutionCell.objects.filter(contract_id=contract.pk).count()
     return RebuildReport(len(snaps), count, time.perf_counter() - started)

@@ -26,6 +26,7 @@ from .snapshots import (
     snapshots_compute,
     snapshots_stored,
 )
+from .totals import totals_sync
 
 # -- incremental upkeep --------------------------------------------------------------------------
 
@@ -89,6 +90,9 @@ def lines_sync(
             ids |= set(
                 FinancingLine.objects.filter(operation_id__in=ops).values_list("pk", flat=True)
             )
+            # Their totals now, even deferred or without any line (a new operation): the lines
+            # synced later bring their own operations' totals up to date again.
+            totals_sync(ops, gone=gone_ids)
     pending = _deferred_ids()
     if pending is not None and not gone_ids:
         pending |= ids
@@ -158,6 +162,10 @@ def lines_sync(
         for i in range(0, len(retagged), 5000):
             LineTag.objects.filter(state_id__in=retagged[i : i + 5000]).delete()
         LineTag.objects.bulk_create(tags, batch_size=5000)
+        # The operations' contractualised totals (any line's amount, status or
+        # contractualisation may have changed them).
+        touched = {s.operation_id for s in new.values()} | {s.operation_id for s in old.values()}
+        totals_sync(touched, gone=gone_ids)
     return len(changed)
 
 

@@ -21,13 +21,14 @@ from .snapshots import (
     snapshots_compute,
     snapshots_stored,
 )
+from .totals import totals_differences
 
 # -- verification ---------------------------------------------------------------------------------
 
 
 @dataclass
 class Discrepancy:
-    what: str  # "ligne" | "agrégat"
+    what: str  # "ligne" | "opération" | "agrégat"
     key: str
     stored: Any
     expected: Any
@@ -102,6 +103,9 @@ def verify(contract: Any, *, limit: int = 20) -> list[Discrepancy]:
         want = cumulative.get(lid, (0, 0))
         have = tuple(int(x) for x in amounts[lid]) if lid in amounts else want
         if have != want and add(Discrepancy("ligne", f"{lid} (cumuls)", have, want)):
+            return found
+    for op, kept, total in totals_differences(contract.pk):
+        if add(Discrepancy("opération", f"{op} (montant contractualisé, centimes)", kept, total)):
             return found
     with transaction.atomic(), connection.cursor() as cursor:
         _stage(cursor, contract.pk)

@@ -1,0 +1,59 @@
+"""The form that records a movement on a financing line from its operation's page (DSFR).
+
+It parses and presents; `finance.services.movement_record` validates and writes, and its
+refusals (`MovementRefused`, each finding naming its field) are put back on the inputs they
+name. A hidden idempotency key, drawn when the form is shown, makes a double submission record
+one movement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from dsfr.forms import DsfrBaseForm
+
+from cper.finance.models import Movement, MovementKind
+from cper.findings import Finding
+from cper.money import format_eur
+from cper.operations.forms import DateInput, MoneyInput
+
+# The fields of the ledger's findings that the form shows next to an input; the others
+# (financing line, group…) go to the top of the form.
+_FIELDS = {"kind", "date", "amount", "reference", "cancels", "note"}
+
+
+class MovementForm(DsfrBaseForm):
+    kind = forms.ChoiceField(label="Nature du mouvement", choices=MovementKind.choices)
+    date = forms.DateField(label="Date", widget=DateInput())
+    amount = MoneyInput(label="Montant (€)", help_text="Par exemple 12 500,00")
+    reference = forms.CharField(
+        label="Référence",
+        max_length=60,
+        help_text="N° d'engagement juridique (EJ), d'affectation ou de mandat",
+    )
+    cancels = forms.TypedChoiceField(
+        label="Paiement annulé",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text="Pour une annulation de paiement : le mandat qu'elle corrige",
+    )
+    note = forms.CharField(label="Note", max_length=300, required=False)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput(), max_length=100)
+
+    def __init__(self, *args: Any, payments: list[Movement], **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("idempotency_key", f"web-{uuid.uuid4()}")
+        super().__init__(*args, **kwargs)
+        choices: list[tuple[Any, str]] = [("", "—")]
+        choices += [
+            (m.pk, f"n° {m.pk} — {m.date:%d/%m/%Y} — {format_eur(m.amount)} — {m.reference}")
+            for m in payments
+        ]
+        self.fields["cancels"].choices = choices
+
+    def add_findings(self, findings: list[Finding]) -> None:
+        """Put each refusal of the ledger on the input it names."""
+        for f in findings:
+            self.add_error(f.field if f.field in _FIELDS else None, f.message)

@@ -1,0 +1,361 @@
+"""Reads of the ledger for an operation's page: each financing line's execution (programmed,
+committed, paid, what remains, rates, last movement) and its movements, with the totals of the
+operation.
+
+The figures come from the aggregation service (`aggregation.line_execution`, the one that
+computes every execution figure), so the page and the dashboards agree to the cent; the
+movements are read in one query with who recorded them and what they cancel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import F, Max, Min, Q
+from django.utils import timezone
+
+from cper.accounts.permissions import STAFF_ROLES, can, role_of
+from cper.finance.aggregation import ExecutionQueryError, ExecutionRow, line_execution
+from cper.finance.aggregation.ledger import _where
+from cper.finance.aggregation.planning import _complete, _normalise, _ref
+from cper.finance.dialect import movement_cents_sql
+from cper.finance.models import LineState, Movement, MovementKind
+from cper.finance.summaries import euros
+from cper.money import rate
+from cper.operations.models import FinancingLine, LineStatus, Operation
+
+ZERO = Decimal("0.00")
+
+
+@dataclass
+class MovementView:
+    """A movement as the page lists it: `cancelled_by` is the cancellation that corrects it."""
+
+    movement: Movement
+    cancelled_by: Movement | None = None
+
+    @property
+    def signed_amount(self) -> Decimal:
+        kind = self.movement.kind
+        negative = kind in {MovementKind.DECOMMITMENT, MovementKind.PAYMENT_CANCELLATION}
+        return -self.movement.amount if negative else self.movement.amount
+
+
+@dataclass
+class LineExecutionView:
+    """One financing line's execution at `as_of`, its movements and what the viewer may do."""
+
+    line: FinancingLine
+    programmed: Decimal
+    committed: Decimal
+    paid: Decimal
+    movements: list[MovementView] = field(default_factory=list)
+    can_record: bool = False
+
+    @property
+    def remaining_to_commit(self) -> Decimal:
+        return self.programmed - self.committed
+
+    @property
+    def remaining_to_pay(self) -> Decimal:
+        return self.committed - self.paid
+
+    @property
+    def commitment_rate(self) -> Decimal | None:
+        return rate(self.committed, self.programmed)
+
+    @property
+    def payment_rate(self) -> Decimal | None:
+        return rate(self.paid, self.committed)
+
+    @property
+    def last_movement(self) -> Movement | None:
+        return self.movements[-1].movement if self.movements else None
+
+    @property
+    def cancellable_payments(self) -> list[Movement]:
+        """Payments not yet cancelled: what a payment cancellation may correct."""
+        return [
+            v.movement
+            for v in self.movements
+            if v.movement.kind == MovementKind.PAYMENT and v.cancelled_by is None
+        ]
+
+
+@dataclass
+class OperationExecution:
+    """The execution of an operation's active lines at `as_of`, with totals."""
+
+    operation: Operation
+    as_of: dt.date
+    lines: list[LineExecutionView]
+    shows_who: bool
+
+    def _sum(self, name: str) -> Decimal:
+        return sum((getattr(v, name) for v in self.lines), ZERO)
+
+    @property
+    def programmed(self) -> Decimal:
+        return self._sum("programmed")
+
+    @property
+    def committed(self) -> Decimal:
+        return self._sum("committed")
+
+    @property
+    def paid(self) -> Decimal:
+        return self._sum("paid")
+
+    @property
+    def remaining_to_commit(self) -> Decimal:
+        return self.programmed - self.committed
+
+    @property
+    def remaining_to_pay(self) -> Decimal:
+        return self.committed - self.paid
+
+    @property
+    def commitment_rate(self) -> Decimal | None:
+        return rate(self.committed, self.programmed)
+
+    @property
+    def payment_rate(self) -> Decimal | None:
+        return rate(self.paid, self.committed)
+
+    @property
+    def can_record(self) -> bool:
+        return any(v.can_record for v in self.lines)
+
+    def line(self, pk: int) -> LineExecutionView | None:
+        return next((v for v in self.lines if v.line.pk == pk), None)
+
+
+def operation_execution(
+    *, operation: Operation, user: Any, as_of: dt.date | None = None
+) -> OperationExecution:
+    """The execution of `operation` (already checked visible to `user`) at `as_of` (today by
+    default): four queries whatever the number of lines and movements."""
+    as_of = as_of or timezone.localdate()
+    lines = list(
+        FinancingLine.objects.filter(operation=operation, status=LineStatus.ACTIVE)
+        .select_related("partner", "objective", "programme")
+        .order_by("pk")
+    )
+    figures = line_execution(lines=lines, as_of=as_of)
+    movements = list(
+        Movement.objects.filter(financing_line__in=lines)
+        .select_related("recorded_by")
+        .order_by("financing_line_id", "date", "pk")
+    )
+    cancellations = {m.cancels_id: m for m in movements if m.cancels_id is not None}
+    by_line: dict[int, list[MovementView]] = {}
+    for m in movements:
+        by_line.setdefault(m.financing_line_id, []).append(
+            MovementView(movement=m, cancelled_by=cancellations.get(m.pk))
+        )
+    views = []
+    for line in lines:
+        f = figures[line.pk]
+        views.append(
+            LineExecutionView(
+                line=line,
+                programmed=f.programmed,
+                committed=f.committed,
+                paid=f.paid,
+                movements=by_line.get(line.pk, []),
+                can_record=can(user, "movement.record", line),
+            )
+        )
+    return OperationExecution(
+        operation=operation, as_of=as_of, lines=views, shows_who=role_of(user) in STAFF_ROLES
+    )
+
+
+# -- a partner's work lists (its workspace) -------------------------------------------------------
+
+WORK_LIST_LIMIT = 200  # rows shown per list; the count says how many there are
+
+
+@dataclass
+class WorkList:
+    """Some rows of a work list, oldest first, and how many there are in all."""
+
+    rows: list[Any]
+    count: int
+
+
+@dataclass
+class OpenLine:
+    """A financing line of a partner with what it waits for."""
+
+    line: FinancingLine
+    programmed: Decimal
+    committed: Decimal
+    paid: Decimal
+    programmed_on: dt.date | None
+    since: dt.date | None = None  # last payment, or first commitment when none
+
+    @property
+    def remaining_to_pay(self) -> Decimal:
+        return self.committed - self.paid
+
+
+def _open_lines(states: Any, limit: int) -> list[OpenLine]:
+    rows = list(
+        states.values_list("line_id", "programmed", "committed", "paid", "programmed_on")[:limit]
+    )
+    lines = FinancingLine.objects.select_related("operation", "partner").in_bulk(
+        [r[0] for r in rows]
+    )
+    return [
+        OpenLine(lines[pk], cents_to_euros(p), cents_to_euros(c), cents_to_euros(pd), on)
+        for pk, p, c, pd, on in rows
+    ]
+
+
+def cents_to_euros(value: int) -> Decimal:
+    return (Decimal(value) / 100).quantize(Decimal("0.01"))
+
+
+def lines_programmed_not_committed(*, partner: Any, limit: int = WORK_LIST_LIMIT) -> WorkList:
+    """The partner's lines programmed (today's state) on which nothing is committed, the
+    longest waiting first."""
+    states = LineState.objects.filter(partner=partner, programmed__gt=0, committed=0).order_by(
+        "programmed_on", "line_id"
+    )
+    return WorkList(_open_lines(states, limit), states.count())
+
+
+def commitments_without_payment(
+    *, partner: Any, before: dt.date, limit: int = WORK_LIST_LIMIT
+) -> WorkList:
+    """The partner's lines with something left to pay whose last payment — or, without any
+    payment, whose first commitment — is dated before `before` (12 months ago on the page)."""
+    open_ids = LineState.objects.filter(partner=partner, committed__gt=F("paid")).values("line_id")
+    dates = (
+        Movement.objects.filter(financing_line_id__in=open_ids)
+        .values("financing_line_id")
+        .annotate(
+            last_payment=Max("date", filter=Q(kind=MovementKind.PAYMENT)),
+            first_commitment=Min("date", filter=Q(kind=MovementKind.COMMITMENT)),
+        )
+    )
+    stale = sorted(
+        (
+            (d["last_payment"] or d["first_commitment"], d["financing_line_id"])
+            for d in dates
+            if (d["last_payment"] or d["first_commitment"]) is not None
+            and (d["last_payment"] or d["first_commitment"]) < before
+        ),
+    )
+    shown = stale[:limit]
+    since = {pk: day for day, pk in shown}
+    rows = _open_lines(LineState.objects.filter(line_id__in=list(since)).order_by("line_id"), limit)
+    for r in rows:
+        r.since = since[r.line.pk]
+    rows.sort(key=lambda r: (r.since, r.line.pk))
+    return WorkList(rows, len(stale))
+
+
+def movements_between(
+    *, partner: Any, start: dt.date, end: dt.date, limit: int = WORK_LIST_LIMIT
+) -> WorkList:
+    """The movements on the partner's lines dated from `start` to `end` included."""
+    qs = Movement.objects.filter(
+        financing_line__partner=partner, date__gte=start, date__lte=end
+    ).order_by("date", "pk")
+    rows = list(qs.select_related("financing_line__operation", "recorded_by")[:limit])
+    return WorkList(rows, qs.count())
+
+
+# -- the dashboard's "programmed without commitment" alert: the N rows it shows ------------------
+
+
+@dataclass
+class StaleOperations:
+    """The operations of an alert, largest first, at most the limit asked; `count` is how many
+    there are in all. Rows are `aggregation.ExecutionRow`s keyed and labelled by operation, with
+    the service's figures at the date (committed is 0 by definition)."""
+
+    rows: list[ExecutionRow]
+    count: int
+
+
+def stale_programmed_operations(
+    *,
+    contract: Any,
+    as_of: dt.date,
+    programmed_by: dt.date,
+    status: str,
+    filters: dict[str, Any] | None = None,
+    limit: int = 25,
+) -> StaleOperations:
+    """Operations in `status` whose lines under `filters` are programmed at `as_of` and already
+    at `programmed_by`, with nothing committed at `as_of`: the `limit` largest (programmed at
+    `as_of`, then number) and the count — one grouped query over the line states (HAVING,
+    ORDER BY … LIMIT), labels for the rows shown only.
+
+    The same figures as `aggregation.execution(group_by=("operation",), filters={…, "status":
+    status})` at `as_of` and at `programmed_by` (every operation counted, as that default
+    viewer does): the same line states and filters (`_normalise`, `_where`); at a past date,
+    what was committed after it is taken away, line by line, from the cumulative amounts."""
+    filters = {**(filters or {}), "status": status}
+    ref = _ref([contract])
+    f = _normalise(filters, ref)
+    if f.years is not None:  # the year of what? not a question this alert asks
+        raise ExecutionQueryError("le filtre « year » ne s'applique pas à cette alerte")
+    if f.empty:
+        return StaleOperations([], 0)
+    complete = _complete(f.contract_ids, as_of)
+    state = LineState._meta.db_table
+    params: list[Any] = [as_of, programmed_by]
+    where = " AND ".join(_where(f, params, {}))
+    grouped = (
+        "SELECT s.operation_id AS op, "
+        "SUM(CASE WHEN s.programmed_on <= %s THEN s.programmed ELSE 0 END) AS prog, "
+        "SUM(CASE WHEN s.programmed_on <= %s THEN s.programmed ELSE 0 END) AS prog_then, "
+        f"SUM(s.committed) AS c_all, SUM(s.paid) AS p_all FROM {state} s WHERE {where} "
+        "GROUP BY s.operation_id"
+    )
+    ctes = [f"g AS ({grouped})", "cand AS (SELECT * FROM g WHERE prog <> 0 AND prog_then <> 0)"]
+    if complete:
+        late_c, late_p, late_join = "0", "0", ""
+    else:
+        committed, paid = movement_cents_sql("m")
+        late_where = " AND ".join(_where(f, params, {}))
+        params.append(as_of)
+        ctes.append(
+            f"late AS (SELECT s.operation_id AS op, SUM({committed}) AS c, SUM({paid}) AS p "
+            f"FROM {Movement._meta.db_table} m JOIN {state} s ON s.line_id = m.financing_line_id "
+            f"WHERE {late_where} AND m.date > %s AND s.operation_id IN (SELECT op FROM cand) "
+            "GROUP BY s.operation_id)"
+        )
+        late_c, late_p = "COALESCE(late.c, 0)", "COALESCE(late.p, 0)"
+        late_join = "LEFT JOIN late ON late.op = cand.op "
+    params.append(max(1, int(limit)))  # the count rides on the rows: at least one
+    sql = (
+        f"WITH {', '.join(ctes)} "
+        f"SELECT o.code, o.title, cand.prog, cand.p_all - {late_p}, COUNT(*) OVER () "
+        f"FROM cand {late_join}JOIN {Operation._meta.db_table} o ON o.id = cand.op "
+        f"WHERE cand.c_all - {late_c} = 0 "
+        "ORDER BY cand.prog DESC, o.code LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    rows = [
+        ExecutionRow(
+            key={"operation": code},
+            labels={"operation": f"{code} {title}".strip()},
+            maquette=None,
+            programmed=euros(int(prog)),
+            committed=euros(0),
+            paid=euros(int(paid)),
+        )
+        for code, title, prog, paid, _ in found
+    ]
+    return StaleOperations(rows, int(found[0][4]) if found else 0)
