@@ -115,6 +115,7 @@ class CommitteeDraft:
     kind: str
     date: date
     created: Committee | None = None
+    title: str = ""  # e.g. an import's takeover of decisions taken before cper
 
 
 @dataclass
@@ -844,7 +845,7 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
             and c.created is None
             and any(edge.needs_decision for edge in p.path)
         ):
-            c.created = Committee(contract=contract, kind=c.kind, date=c.date)
+            c.created = Committee(contract=contract, kind=c.kind, date=c.date, title=c.title)
             committees[id(c)] = c
     Committee.objects.bulk_create([c.created for c in committees.values() if c.created])
     for c in committees.values():
@@ -1022,6 +1023,9 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
     # The summaries learn of the new lines here (once, at the end of an import that defers
     # them), in this transaction.
     summaries.lines_sync(line_ids=[line.pk for p in prepared for line in p.lines])
+    # An operation created without any line has its (zero) total too: the register's amount
+    # sort walks the totals of every operation.
+    summaries.totals_sync([p.operation.pk for p in prepared if not p.lines])
 
 
 def _references(p: _Prepared) -> Mapping[Partner, str]:

@@ -14,7 +14,10 @@ outcome or a written reason; going back to draft and abandoning require a reason
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,9 +27,15 @@ from cper.accounts.permissions import require_actor
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record
 from cper.finance import summaries
+from cper.finance.models import Movement
+from cper.findings import Finding
+from cper.operations import rules
 from cper.operations.models import (
+    PROGRAMMED_STATUSES,
     Decision,
     DecisionOutcome,
+    FinancingLine,
+    LineStatus,
     Operation,
     OperationStatus,
     OperationTransition,
@@ -70,6 +79,74 @@ TERMINAL = frozenset({S.CLOSED, S.REJECTED, S.ABANDONED})
 
 
 _LABELS = dict(OperationStatus.choices)
+
+
+# --- the ledger's floor ------------------------------------------------------------------------
+# Here rather than in `services.lines` because the status service below needs it too, and the
+# line services import this module (not the other way round).
+
+
+def committed_by_line(
+    line_ids: Iterable[int],
+) -> dict[int, tuple[Decimal, Decimal, dt.date | None]]:
+    """{line: (committed today, highest committed it reached, the day it did)} from the ledger's
+    movements, one day's movements taken together (as the ledger's rules and
+    `cper contract check` read them); lines without movements are left out."""
+    per: dict[int, dict[dt.date, int]] = {}
+    for line_id, day, kind, amount in Movement.objects.filter(
+        financing_line_id__in=sorted(set(line_ids))
+    ).values_list("financing_line_id", "date", "kind", "amount"):
+        c, _ = summaries.signed(kind, summaries.cents(amount))
+        days = per.setdefault(line_id, {})
+        days[day] = days.get(day, 0) + c
+    out: dict[int, tuple[Decimal, Decimal, dt.date | None]] = {}
+    for line_id, days in per.items():
+        running = peak = 0
+        peak_day: dt.date | None = None
+        for day in sorted(days):
+            running += days[day]
+            if running > peak:
+                peak, peak_day = running, day
+        out[line_id] = (summaries.euros(running), summaries.euros(peak), peak_day)
+    return out
+
+
+def _line_name(line: FinancingLine) -> str:
+    who = str(line.partner) if line.partner else line.financer_label
+    return f"{who} (n° {line.pk})" if who else f"n° {line.pk}"
+
+
+def ledger_floor_findings(
+    lines: Iterable[FinancingLine],
+    *,
+    amounts: dict[int, Decimal] | None = None,
+    cancel_verb: str = "l'annuler",
+    name_lines: bool = False,
+) -> list[Finding]:
+    """What stops these lines from being programmed at `amounts` ({line: new amount}; a line
+    left out is being cancelled, or its operation leaves the programmed statuses: 0): the
+    committed amount on each (`rules.committed_floor_findings`). Lock the lines first."""
+    lines = list(lines)
+    committed = committed_by_line(line.pk for line in lines)
+    out: list[Finding] = []
+    for line in lines:
+        if line.pk not in committed:
+            continue
+        now, peak, peak_day = committed[line.pk]
+        cancelling = amounts is None or line.pk not in amounts
+        tolerance = Decimal(line.operation.contract.execution_tolerance or 0)
+        out += rules.committed_floor_findings(
+            amount=Decimal("0.00") if cancelling else amounts[line.pk],  # type: ignore[index]
+            committed=now,
+            peak=peak,
+            peak_day=peak_day,
+            tolerance=tolerance,
+            cancelling=cancelling,
+            field="amount" if not cancelling else "status",
+            subject=f"la ligne {_line_name(line)}" if name_lines else "la ligne",
+            cancel_verb=cancel_verb,
+        )
+    return out
 
 
 def allowed_targets(status: str) -> list[Edge]:
@@ -156,6 +233,19 @@ def operation_transition(
     if errors:
         raise ValidationError({"status": errors})
     from_status = current.status
+    if from_status in PROGRAMMED_STATUSES and to_status not in PROGRAMMED_STATUSES:
+        # Its lines stop being programmed: what is committed on them must be decommitted first.
+        lines = (
+            FinancingLine.objects.select_for_update(of=("self",))
+            .select_related("partner", "operation__contract")
+            .filter(operation=current, status=LineStatus.ACTIVE)
+            .order_by("pk")
+        )
+        floor = ledger_floor_findings(
+            lines, cancel_verb=f"passer l'opération à « {label(to_status)} »", name_lines=True
+        )
+        if floor:
+            raise ValidationError({"status": [f.message for f in floor]})
     current.status = to_status
     current.save(update_fields=["status", "updated_at"])
     operation.status = to_status

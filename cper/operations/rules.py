@@ -61,15 +61,20 @@ def luhn_check_digit(partial: str) -> str:
 
 
 def siret_valid(value: str) -> bool:
-    """14 digits and a valid checksum: Luhn, except La Poste's establishments (SIREN 356000000)
-    whose SIRETs have a sum of digits divisible by 5."""
+    """14 digits, a valid checksum — Luhn, except La Poste's establishments (SIREN 356000000)
+    whose SIRETs have a sum of digits divisible by 5 — and a valid SIREN (its 9 first digits,
+    Luhn), as the SCDL's official validator checks it."""
     if not SIRET_RE.match(value):
         return False
     if value.startswith(LA_POSTE_SIREN):
         # La Poste's establishments (more than the NIC's Luhn key allows) use this rule instead;
         # its head office, 356 000 000 00048, is Luhn-valid.
         return sum(int(c) for c in value) % 5 == 0 or value == LA_POSTE_SIREN + "00048"
-    return luhn_valid(value)
+    return luhn_valid(value) and luhn_valid(value[:9])
+
+
+def _spaced_siren(siren: str) -> str:
+    return f"{siren[:3]} {siren[3:6]} {siren[6:]}"
 
 
 def siret_errors(value: str | None, *, field: str = "siret") -> list[Finding]:
@@ -81,9 +86,19 @@ def siret_errors(value: str | None, *, field: str = "siret") -> list[Finding]:
     if len(v) != 14:
         return [Finding(field, f"le SIRET « {value} » doit compter 14 chiffres (il en a {len(v)})")]
     if not siret_valid(v):
+        if v.startswith(LA_POSTE_SIREN) or not luhn_valid(v):
+            # The whole number's key (its last digit, on the NIC) is checked first.
+            return [
+                Finding(
+                    field,
+                    f"le SIRET « {value} » est invalide : la clé de contrôle ne correspond pas",
+                )
+            ]
         return [
             Finding(
-                field, f"le SIRET « {value} » est invalide : la clé de contrôle ne correspond pas"
+                field,
+                f"le SIRET « {value} » est invalide : son SIREN (les 9 premiers chiffres, "
+                f"{_spaced_siren(v[:9])}) n'a pas une clé de contrôle valide",
             )
         ]
     return []
@@ -514,3 +529,53 @@ def over_programming_findings(figures: Iterable[ProgrammedFigure], *, policy: st
                 )
             )
     return out
+
+
+# --- the ledger's floor --------------------------------------------------------------------------
+
+
+def committed_floor_findings(
+    *,
+    amount: Decimal,
+    committed: Decimal,
+    peak: Decimal | None = None,
+    peak_day: Any = None,
+    tolerance: Decimal = ZERO,
+    cancelling: bool = False,
+    field: str = "amount",
+    subject: str = "la ligne",
+    cancel_verb: str = "l'annuler",
+) -> list[Finding]:
+    """A line's programmed amount never falls below what is committed on it (the ledger's
+    invariant `committed ≤ programmed + tolerance`, at every date, as `cper contract check`
+    reads it): lowering the line's amount to `amount`, or cancelling it (`cancelling`: its
+    programmed amount becomes 0), is refused with what to decommit first. `committed` is the
+    line's committed amount today; `peak`, the highest it reached (on `peak_day`), which a
+    decommitment today does not undo. `subject` and `cancel_verb` name the line and what
+    cancels it in the message ("la ligne État", "abandonner l'opération")."""
+    floor = amount + tolerance
+    beyond = f" (au-delà de la tolérance du contrat, {format_eur(tolerance)})" if tolerance else ""
+    if committed > floor:
+        to_decommit = committed - floor
+        if cancelling:
+            message = (
+                f"{subject[:1].upper()}{subject[1:]} porte {format_eur(committed)} d'engagé : "
+                f"désengager d'abord {format_eur(to_decommit)} avant de {cancel_verb}{beyond}."
+            )
+        else:
+            message = (
+                f"Le montant ({format_eur(amount)}) est inférieur à l'engagé "
+                f"({format_eur(committed)}) : désengager d'abord {format_eur(to_decommit)}{beyond}."
+            )
+        return [Finding(field, message)]
+    if peak is not None and peak > floor:
+        when = f" le {peak_day:%d/%m/%Y}" if peak_day is not None else ""
+        what = cancel_verb if cancelling else f"ramener son montant à {format_eur(amount)}"
+        return [
+            Finding(
+                field,
+                f"L'engagé de {subject} a atteint {format_eur(peak)}{when} : {what} le rendrait "
+                f"supérieur au programmé à cette date dans le grand livre{beyond}.",
+            )
+        ]
+    return []

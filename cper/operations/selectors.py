@@ -12,15 +12,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
+    F,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
     Value,
+    Window,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -30,8 +33,9 @@ from cper.audit.models import AuditEntry
 from cper.contracts.models import Axis, Contract, Marker, Objective, Partner
 from cper.db import MoneyField
 from cper.finance import aggregation
+from cper.finance.models import OperationTotal
 from cper.findings import Finding
-from cper.money import ZERO
+from cper.money import CENT, ZERO
 from cper.operations import rules
 from cper.operations.lifecycle import allowed_targets
 from cper.operations.models import (
@@ -61,7 +65,10 @@ FILTER_KEYS = (
     "q",
     "published",
 )
-# Sort keys (prefix "-" for descending) → model fields; "id" breaks ties.
+# Sort keys (prefix "-" for descending) → model fields. The number (code), unique in a contract,
+# breaks ties: the list then walks the (contract, code) unique index, where an appended "id"
+# made the database sort the whole register for a deep page. The amount is the maintained
+# total of the finance summaries (`amount_total`, see `_by_amount`).
 ORDERS: dict[str, tuple[str, ...]] = {
     "code": ("code",),
     "title": ("title",),
@@ -71,7 +78,7 @@ ORDERS: dict[str, tuple[str, ...]] = {
     "status": ("status",),
     "start_date": ("start_date",),
     "updated": ("updated_at",),
-    "amount": ("contractualised_total",),
+    "amount": ("amount_total__contractualised", "id"),
 }
 DEFAULT_ORDER = "code"
 MAX_LIMIT = 200
@@ -163,13 +170,30 @@ def apply_filters(qs: QuerySet[Operation], filters: Mapping[str, Any]) -> QueryS
     if v := _values(filters.get("published")):
         qs = qs.filter(published=v[0] in {"1", "true", "oui", "True"})
     if v := _values(filters.get("q")):
-        text = " ".join(v)
-        ident = rules.normalise_identifier(text)
-        cond = Q(title__icontains=text) | Q(code__icontains=text) | Q(owner__name__icontains=text)
-        if ident.isdigit() and len(ident) >= 9:
-            cond |= Q(owner__siret__startswith=ident)
-        qs = qs.filter(cond)
+        qs = qs.filter(_text_condition(" ".join(v)))
     return qs
+
+
+OWNERS_INLINE = 2000
+
+
+def _text_condition(text: str) -> Q:
+    """Title, number or owner's name containing `text` (case ignored), or owner's SIRET
+    starting with it. On PostgreSQL, trigram indexes (pg_trgm, operations migration 0003)
+    serve these `UPPER(…) LIKE` conditions: the owners are resolved first (their own index) and
+    given as ids, so that every branch of the OR is an index scan. SQLite has no such index:
+    it reads the register (a few milliseconds per thousand operations) — the honest fallback."""
+    owners = ProjectOwner.objects.filter(name__icontains=text)
+    ident = rules.normalise_identifier(text)
+    if ident.isdigit() and len(ident) >= 9:
+        owners = owners | ProjectOwner.objects.filter(siret__startswith=ident)
+    found = list(owners.values_list("pk", flat=True)[: OWNERS_INLINE + 1])
+    by_owner = (
+        Q(owner_id__in=found)
+        if len(found) <= OWNERS_INLINE
+        else Q(owner_id__in=owners.values("pk"))
+    )
+    return Q(title__icontains=text) | Q(code__icontains=text) | by_owner
 
 
 def _order_by(order: str) -> list[str]:
@@ -178,7 +202,22 @@ def _order_by(order: str) -> list[str]:
     if key not in ORDERS:
         raise FilterError(f"tri inconnu « {order} » (possibles : {', '.join(ORDERS)})")
     fields = [f"-{f}" if desc else f for f in ORDERS[key]]
-    return [*fields, "-id" if desc else "id"]
+    if key in ("code", "amount"):
+        return fields  # unique already (the amount: see `_by_amount`)
+    return [*fields, "-code" if desc else "code"]
+
+
+def _totals_kept(contract: Contract) -> bool:
+    """Whether the finance summaries keep a total for every operation of the contract (they
+    do once migrated and synced; an operation written around the services would lack one)."""
+    with connection.cursor() as cursor:  # one round trip, two index counts
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {Operation._meta.db_table} WHERE contract_id = %s) "
+            f"- (SELECT COUNT(*) FROM {OperationTotal._meta.db_table} WHERE contract_id = %s)",
+            [contract.pk, contract.pk],
+        )
+        row = cursor.fetchone()
+    return row is not None and row[0] == 0
 
 
 @dataclass
@@ -224,7 +263,9 @@ def operation_list(
 
     Each item has its owner, objective (and axis), département and EPCI selected, and
     `contractualised_total` (active contractualised lines). Three queries whatever the size:
-    the count, the page, and the page's totals (two when sorting by amount).
+    the count, the page, and the page's totals; with a text search, the count rides on the
+    page; sorted by amount, a query first checks that every operation has its maintained total,
+    then the count and the page (along the totals' index).
     """
     filters = dict(filters or {})
     limit = max(1, min(int(limit or 50), MAX_LIMIT))
@@ -232,19 +273,38 @@ def operation_list(
     order = order or DEFAULT_ORDER
     ordering = _order_by(order)
     qs = apply_filters(operation_queryset(contract=contract, user=user), filters)
-    total = qs.count()
-    pages = max(1, -(-total // limit))
-    page = min(page, pages)
-    offset = (page - 1) * limit
+    counted_qs = qs  # what is counted: the join below adds no row when the totals are kept
     by_amount = order.lstrip("-") == "amount"
-    if by_amount:
+    kept = by_amount and _totals_kept(contract)
+    if kept:
+        # an inner join on the maintained totals, walked along their (contract, amount,
+        # operation) index
+        qs = qs.filter(amount_total__contract=contract).annotate(
+            _amount_cents=F("amount_total__contractualised")
+        )
+    elif by_amount:  # totals not kept for every operation yet: summed here (slower)
         qs = qs.annotate(contractualised_total=Coalesce(_contractualised_sum(), Value(ZERO)))
-    items = list(
-        qs.select_related("owner", "objective__axis", "departement", "epci").order_by(*ordering)[
-            offset : offset + limit
-        ]
-    )
-    if not by_amount and items:
+        desc = order.startswith("-")
+        ordering = ["-contractualised_total", "-id"] if desc else ["contractualised_total", "id"]
+    rows = qs.select_related("owner", "objective__axis", "departement", "epci").order_by(*ordering)
+    if _values(filters.get("q")):
+        # A text search is counted once: the count rides on the page's rows (a window over the
+        # same matching rows), not a second scan of the text conditions.
+        counted = rows.annotate(_count=Window(Count("pk")))
+        items: list[Operation] = list(counted[(page - 1) * limit : page * limit])
+        total = items[0]._count if items else 0  # type: ignore[attr-defined]
+        if not items and page > 1:  # past the end: the last page
+            total = counted_qs.count()
+            page = max(1, -(-total // limit))
+            items = list(rows[(page - 1) * limit : page * limit]) if total else []
+    else:
+        total = counted_qs.count()
+        page = min(page, max(1, -(-total // limit)))
+        items = list(rows[(page - 1) * limit : page * limit])
+    if kept:
+        for o in items:
+            o.contractualised_total = (Decimal(o._amount_cents) / 100).quantize(CENT)  # type: ignore[attr-defined]
+    elif not by_amount and items:
         sums = dict(
             FinancingLine.objects.filter(
                 operation_id__in=[o.pk for o in items],
@@ -376,7 +436,9 @@ def operation_detail(
                 approved[a.financing_line_id] = a.amount
     figures = rules.plan_figures(eligible_cost=op.eligible_cost, lines=all_lines)
     findings = rules.plan_balance_findings(figures) + rules.aid_rate_findings(figures)
-    if op.status in PROGRAMMED_STATUSES:
+    # Over-programming compares with every operation, published or not: staff only, so that
+    # the public cannot infer unpublished amounts from the warning.
+    if op.status in PROGRAMMED_STATUSES and sees_unpublished(user):
         pairs = {
             (ln.partner_id, ln.objective_id)
             for ln in all_lines
@@ -552,3 +614,141 @@ def owner_find(*, identifier: str) -> ProjectOwner | None:
     if not ident:
         return None
     return ProjectOwner.objects.filter(Q(siret=ident) | Q(rna=ident)).first()
+
+
+# --- search for the operation form: known owners, communes by name or code ---------------------
+
+SEARCH_LIMIT = 10
+_COMMUNE_CODE = r"^(?:\d{5}|2[AB]\d{3})$"
+
+
+@dataclass
+class SearchResult:
+    """What a search found: the first `limit` items, and how many match in all."""
+
+    items: list[Any]
+    count: int
+    query: str
+
+    @property
+    def more(self) -> int:
+        return max(self.count - len(self.items), 0)
+
+
+def owner_search(*, query: str, limit: int = SEARCH_LIMIT) -> SearchResult:
+    """Known maîtres d'ouvrage by name, SIRET or RNA number (its beginning, spaces ignored), or
+    the name or INSEE code of their commune; every word typed must match. Sorted by name."""
+    text = " ".join((query or "").split())
+    if len(text) < 2:
+        return SearchResult([], 0, text)
+    ident = rules.normalise_identifier(text)
+    cond = Q()
+    if ident.isdigit() and len(ident) >= 3:
+        cond = Q(siret__startswith=ident) | Q(commune_id=ident)
+    elif ident.startswith("W") and len(ident) >= 3 and ident[1:].isalnum():
+        cond = Q(rna__startswith=ident)
+    words = Q()
+    for word in text.split():
+        words &= (
+            Q(name__icontains=word)
+            | Q(commune__name__icontains=word)
+            | Q(commune__code__startswith=word)
+        )
+    qs = ProjectOwner.objects.filter(cond | words if cond else words)
+    items = list(qs.select_related("commune__departement").order_by("name", "pk")[:limit])
+    count = len(items) if len(items) < limit else qs.count()
+    return SearchResult(items, count, text)
+
+
+def commune_search(
+    *, query: str, region_code: str | None = None, limit: int = SEARCH_LIMIT
+) -> SearchResult:
+    """Communes (COG) by the beginning of their name or INSEE code, those of `region_code`
+    first, then by name; each with its département."""
+    text = " ".join((query or "").split())
+    if len(text) < 2:
+        return SearchResult([], 0, text)
+    if text[:1].isdigit() or text.upper().startswith("2A") or text.upper().startswith("2B"):
+        qs = Commune.objects.filter(code__startswith=text.upper())
+    else:
+        qs = Commune.objects.filter(name__istartswith=text)
+    ordered = qs.select_related("departement").order_by(
+        *([_in_region_first(region_code)] if region_code else []), "name", "code"
+    )
+    items = list(ordered[:limit])
+    count = len(items) if len(items) < limit else qs.count()
+    return SearchResult(items, count, text)
+
+
+def _in_region_first(region_code: str) -> Any:
+    from django.db.models import Case, IntegerField, When
+
+    return Case(
+        When(departement__region_id=region_code, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    ).asc()
+
+
+@dataclass
+class CommuneEntry:
+    """One commune typed in the operation form: the text, and what it names — the commune's
+    code, or the candidates when the name is ambiguous (none when it is unknown)."""
+
+    text: str
+    code: str | None = None
+    candidates: list[Commune] = field(default_factory=list)
+    hint: str = ""  # the département given in brackets: `Saint-Martin (62)`
+
+
+def communes_resolve(*, entries: Iterable[str], region_code: str) -> list[CommuneEntry]:
+    """What each entry names: an INSEE code (`80021`) is taken as typed (the rules check it
+    exists); a name (`Amiens`, any case), `Name (80021)` or `Name (80)` is looked up in the
+    COG — a name borne by several communes names the one in the contract's region if only one
+    is there, else is ambiguous. One query for all the names."""
+    import re
+
+    out: list[CommuneEntry] = []
+    names: dict[str, list[CommuneEntry]] = {}
+    for raw in entries:
+        text = " ".join(raw.split())
+        entry = CommuneEntry(text)
+        out.append(entry)
+        m = re.match(r"^(.*?)\s*\(\s*([0-9AB]{2,5})\s*\)$", text, re.IGNORECASE)
+        bare, hint = (m.group(1), m.group(2).upper()) if m else (text, "")
+        if re.match(_COMMUNE_CODE, text.upper()):
+            entry.code = text.upper()
+        elif re.match(_COMMUNE_CODE, hint):
+            entry.code = hint
+        else:
+            entry.hint = hint
+            names.setdefault(bare.lower(), []).append(entry)
+    if not names:
+        return out
+    cond = Q()
+    for name in names:
+        cond |= Q(name__iexact=name)
+    found: dict[str, list[Commune]] = {}
+    for c in Commune.objects.filter(cond).select_related("departement").order_by("code"):
+        found.setdefault(c.name.lower(), []).append(c)
+    for name, waiting in names.items():
+        for entry in waiting:
+            pool = [
+                c
+                for c in found.get(name, [])
+                if c.departement_id == (entry.hint or c.departement_id)
+            ]
+            local = [c for c in pool if c.departement.region_id == region_code]
+            if len(pool) == 1:
+                entry.code = pool[0].code
+            elif len(local) == 1:
+                entry.code = local[0].code
+            else:
+                entry.candidates = pool
+    return out
+
+
+def illustrative_operations_exist(*, contract: Contract) -> bool:
+    """Whether the register holds operations invented for the demonstration (`cper demo`): the
+    execution figures computed from it are then illustrative too."""
+    return Operation.objects.filter(contract=contract, provenance="illustrative").exists()

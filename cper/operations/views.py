@@ -30,6 +30,7 @@ from cper.operations.models import (
     LineStatus,
     Operation,
 )
+from cper.web.params import guard_input, refusal_response
 
 PAGE_SIZE = 50
 
@@ -86,6 +87,7 @@ def _crumbs(contract: Contract, *extra: tuple[str, str], current: str) -> dict[s
 # --- list ----------------------------------------------------------------------------------------
 
 
+@guard_input
 def operation_list(request: HttpRequest, slug: str) -> HttpResponse:
     contract = _contract(slug)
     filters = {
@@ -95,7 +97,9 @@ def operation_list(request: HttpRequest, slug: str) -> HttpResponse:
     }
     order = request.GET.get("order") or selectors.DEFAULT_ORDER
     try:
-        page = int(request.GET.get("page") or 1)
+        # Past the last page the list is empty; a page number beyond any offset the database
+        # takes is the same.
+        page = min(max(int(request.GET.get("page") or 1), 1), 10**6)
     except ValueError:
         page = 1
     try:
@@ -108,7 +112,7 @@ def operation_list(request: HttpRequest, slug: str) -> HttpResponse:
             limit=PAGE_SIZE,
         )
     except selectors.FilterError as exc:
-        return HttpResponse(str(exc), status=400)
+        return refusal_response(request, f"Filtre refusé : {exc}.")
     query = request.GET.copy()
     query.pop("page", None)
     sort_query = query.copy()
@@ -152,6 +156,7 @@ def operation_list(request: HttpRequest, slug: str) -> HttpResponse:
 # --- detail and history --------------------------------------------------------------------------
 
 
+@guard_input
 def operation_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     contract = _contract(slug)
     try:
@@ -177,6 +182,7 @@ def operation_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     )
 
 
+@guard_input
 def operation_history(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     contract = _contract(slug)
     op = _op_or_404(contract, pk, request)
@@ -204,21 +210,33 @@ def operation_history(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 # --- create and edit -----------------------------------------------------------------------------
 
 
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def operation_create(request: HttpRequest, slug: str) -> HttpResponse:
     contract = _contract(slug)
     _check(request, "operation.create", contract)
-    form = forms.OperationForm(request.POST or None, contract=contract)
-    if request.method == "POST" and form.is_valid():
+    form = forms.OperationForm(request.POST or None, contract=contract, new_owner=True)
+    searched = _form_search(request, form, contract)
+    if request.method == "POST" and searched is None and form.is_valid():
+        aliases = (
+            forms.OperationForm.NEW_OWNER_ALIASES
+            if form.creates_owner()
+            else forms.OperationForm.ALIASES
+        )
         try:
             op = services.operation_create(
                 actor=_actor(request), contract=contract, **form.service_values()
             )
         except ValidationError as exc:
-            forms.apply_service_errors(form, exc, forms.OperationForm.ALIASES)
+            forms.apply_service_errors(form, exc, aliases)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc))
         else:
-            messages.success(request, f"Opération {op.code} créée (brouillon).")
+            created = (
+                f" avec son maître d'ouvrage « {op.owner.name} »" if form.creates_owner() else ""
+            )
+            messages.success(request, f"Opération {op.code} créée (brouillon){created}.")
             return redirect("operations:detail", slug=slug, pk=op.pk)
     return render(
         request,
@@ -226,6 +244,8 @@ def operation_create(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "contract": contract,
             "form": form,
+            "operation_form": True,
+            **(searched or {}),
             "title": "Nouvelle opération",
             "submit": "Créer l'opération",
             "breadcrumb_data": _crumbs(contract, current="Nouvelle opération"),
@@ -234,6 +254,64 @@ def operation_create(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _form_search(
+    request: HttpRequest, form: forms.OperationForm, contract: Contract
+) -> dict[str, Any] | None:
+    """Without JavaScript, the operation form's "Rechercher" buttons submit the whole form: it
+    comes back as typed, unchecked, with the owners or communes found (radio buttons and check
+    boxes the next submission reads). None when the form was not submitted for a search."""
+    which = request.POST.get("search") if request.method == "POST" else None
+    if which == "owner":
+        found = selectors.owner_search(query=request.POST.get("owner_q", ""))
+        form.quiet()
+        return {"owner_results": found, "searched": "owner"}
+    if which == "commune":
+        found = selectors.commune_search(
+            query=request.POST.get("commune_q", ""), region_code=contract.region_id
+        )
+        form.quiet()
+        return {"commune_results": found, "searched": "commune"}
+    return None
+
+
+@guard_input
+@_guarded
+@require_http_methods(["GET"])
+def owner_search(request: HttpRequest, slug: str) -> HttpResponse:
+    """The known owners matching `q` (or `owner_q`, as the form's field sends it): the list of
+    the operation form (htmx), or a page of its own."""
+    contract = _contract(slug)
+    _check(request, "operation.create", contract)
+    query = request.GET.get("q") or request.GET.get("owner_q") or ""
+    return render(
+        request,
+        "operations/_owner_results.html",
+        {"contract": contract, "owner_results": selectors.owner_search(query=query)},
+    )
+
+
+@guard_input
+@_guarded
+@require_http_methods(["GET"])
+def commune_search(request: HttpRequest, slug: str) -> HttpResponse:
+    """The communes (COG) matching `q` (or `commune_q`) by name or INSEE code, those of the
+    contract's region first."""
+    contract = _contract(slug)
+    _check(request, "operation.create", contract)
+    query = request.GET.get("q") or request.GET.get("commune_q") or ""
+    return render(
+        request,
+        "operations/_commune_results.html",
+        {
+            "contract": contract,
+            "commune_results": selectors.commune_search(
+                query=query, region_code=contract.region_id
+            ),
+        },
+    )
+
+
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def operation_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -243,7 +321,8 @@ def operation_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     form = forms.OperationForm(
         request.POST or None, contract=contract, initial=forms.OperationForm.initial_for(op)
     )
-    if request.method == "POST" and form.is_valid():
+    searched = _form_search(request, form, contract)
+    if request.method == "POST" and searched is None and form.is_valid():
         changed = set(form.changed_data)
         if "owner_identifier" in changed:
             changed.add("owner")
@@ -261,6 +340,8 @@ def operation_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         {
             "contract": contract,
             "form": form,
+            "operation_form": True,
+            **(searched or {}),
             "op": op,
             "title": f"Modifier {op.code}",
             "submit": "Enregistrer",
@@ -274,6 +355,7 @@ def operation_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     )
 
 
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def owner_create(request: HttpRequest, slug: str) -> HttpResponse:
@@ -307,6 +389,7 @@ def owner_create(request: HttpRequest, slug: str) -> HttpResponse:
 # --- lifecycle -----------------------------------------------------------------------------------
 
 
+@guard_input
 @_guarded
 @require_http_methods(["POST"])
 def operation_transition_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -344,6 +427,7 @@ def _editable_partners(request: HttpRequest, op: Operation) -> Any:
     return Partner.objects.filter(pk__in=allowed)
 
 
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def line_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -368,6 +452,7 @@ def line_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return _line_page(request, contract, op, form, "Ajouter une ligne de financement", "Ajouter")
 
 
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def line_edit(request: HttpRequest, slug: str, pk: int, line_pk: int) -> HttpResponse:
@@ -399,6 +484,7 @@ def line_edit(request: HttpRequest, slug: str, pk: int, line_pk: int) -> HttpRes
     return _line_page(request, contract, op, form, f"Modifier la ligne {line}", "Enregistrer")
 
 
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def line_cancel(request: HttpRequest, slug: str, pk: int, line_pk: int) -> HttpResponse:
@@ -416,7 +502,8 @@ def line_cancel(request: HttpRequest, slug: str, pk: int, line_pk: int) -> HttpR
                 actor=_actor(request), line=line, reason=form.cleaned_data["cancel_reason"]
             )
         except ValidationError as exc:
-            forms.apply_service_errors(form, exc)
+            # Why the line cannot be cancelled (its state, its commitments) concerns the form.
+            forms.apply_service_errors(form, exc, aliases={"status": ""})
         else:
             messages.success(request, "Ligne annulée (elle reste visible, barrée, avec son motif).")
             return redirect("operations:detail", slug=slug, pk=op.pk)
@@ -457,6 +544,7 @@ def _line_page(
 # --- committees ----------------------------------------------------------------------------------
 
 
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def committee_list(request: HttpRequest, slug: str) -> HttpResponse:
@@ -498,6 +586,7 @@ def _committee(contract: Contract, pk: int) -> selectors.CommitteeDetail:
         raise Http404("comité introuvable") from exc
 
 
+@guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
 def committee_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -584,6 +673,7 @@ def committee_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     )
 
 
+@guard_input
 @_guarded
 def committee_minutes(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """The relevé de décisions: printable HTML, or PDF with ?format=pdf (WeasyPrint)."""
@@ -611,6 +701,7 @@ __all__ = [
     "committee_detail",
     "committee_list",
     "committee_minutes",
+    "commune_search",
     "line_add",
     "line_cancel",
     "line_edit",
@@ -621,4 +712,5 @@ __all__ = [
     "operation_list",
     "operation_transition_view",
     "owner_create",
+    "owner_search",
 ]

@@ -28,8 +28,10 @@ from cper.territories.models import Commune
 
 
 def valid_siret(n: int) -> str:
-    """A Luhn-valid SIRET built from a counter (never starting with La Poste's SIREN)."""
-    base = f"9{n:012d}"
+    """A valid SIRET built from a counter — its SIREN and the whole number Luhn-valid — never
+    starting with La Poste's SIREN."""
+    siren = f"9{n % 10**7:07d}"
+    base = f"{siren}{luhn_check_digit(siren)}{n // 10**7:04d}"
     return base + luhn_check_digit(base)
 
 

@@ -17,6 +17,7 @@ from cper.contracts.models import Objective, Partner
 from cper.finance import summaries
 from cper.findings import Finding
 from cper.operations import bulk, rules, selectors
+from cper.operations.lifecycle import ledger_floor_findings
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
     FinancingLine,
@@ -149,7 +150,7 @@ def financing_line_add(
 def financing_line_update(*, actor: Actor, line: FinancingLine, **changes: Any) -> FinancingLine:
     """Change a line's amount, label, objective, contractualised flag, budget nature, LOLF
     programme, year or reference. Its financer (kind, partner) never changes: cancel the line
-    and add another."""
+    and add another. Its amount never falls below what is committed on it."""
     refuse_unknown_keys(changes, LINE_EDITABLE, "financing_line_update")
     current = (
         FinancingLine.objects.select_for_update(of=("self",))
@@ -168,6 +169,9 @@ def financing_line_update(*, actor: Actor, line: FinancingLine, **changes: Any) 
         k: values.get(k, getattr(current, k)) for k in (*LINE_EDITABLE, "financer_kind", "partner")
     }
     raise_findings(line_findings(current.operation, merged))
+    if "amount" in values and values["amount"] < current.amount:
+        # The line is locked: no movement can be recorded on it until this transaction ends.
+        raise_findings(ledger_floor_findings([current], amounts={current.pk: values["amount"]}))
     old = (current.objective_id, current.contractualised, current.amount)
     saved = line_save(actor=actor, line=current, values=values, action=AuditAction.LINE_UPDATED)
     # Only a change that adds to the programmed figure of a pair is checked: lowering an amount
@@ -186,7 +190,8 @@ def financing_line_update(*, actor: Actor, line: FinancingLine, **changes: Any) 
 
 @transaction.atomic
 def financing_line_cancel(*, actor: Actor, line: FinancingLine, reason: str) -> FinancingLine:
-    """Cancel a line (never deleted): it stops counting in the plan and the maquette."""
+    """Cancel a line (never deleted): it stops counting in the plan and the maquette. A line
+    with commitments is decommitted first (the ledger's `committed ≤ programmed`)."""
     current = (
         FinancingLine.objects.select_for_update(of=("self",))
         .select_related("operation__contract", "partner", "objective")
@@ -199,6 +204,7 @@ def financing_line_cancel(*, actor: Actor, line: FinancingLine, reason: str) -> 
         raise ValidationError({"status": ["cette ligne est déjà annulée"]})
     if current.operation.status == OperationStatus.CLOSED:
         raise ValidationError({"status": ["le plan d'une opération soldée est figé"]})
+    raise_findings(ledger_floor_findings([current]))
     saved = line_save(
         actor=actor,
         line=current,

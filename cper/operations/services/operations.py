@@ -116,7 +116,7 @@ def operation_create(
     actor: Actor,
     contract: Contract,
     title: str,
-    owner: ProjectOwner,
+    owner: ProjectOwner | bulk.OwnerDraft,
     objective: Objective,
     code: str | None = None,
     description: str = "",
@@ -135,7 +135,8 @@ def operation_create(
 ) -> Operation:
     """Create an operation in `draft`. Its département and EPCI are derived from the first
     commune; its code is `OP-000001`… unless given (e.g. an import keeps the source's). A batch
-    of one (`bulk.operations_create_many`)."""
+    of one (`bulk.operations_create_many`); an `owner` given as a `bulk.OwnerDraft` is created
+    with it, in the same transaction (its refusal keyed by the owner's fields)."""
     draft = bulk.OperationDraft(
         title=title,
         owner=owner,
