@@ -141,17 +141,113 @@ def amendments_in_force(
     return list(qs.order_by("number"))
 
 
+@dataclass(frozen=True)
+class EnvelopeChange:
+    """What one amendment in force adds to the envelope (net of its own redeployments), and
+    whether that figure derives from illustrative lines."""
+
+    number: int
+    title: str
+    amount: Decimal
+    illustrative: bool
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The envelope in force and its composition: the initial envelope (with its provenance)
+    plus the net change of each amendment in force. What every page shows as « enveloppe »."""
+
+    initial: Decimal
+    initial_illustrative: bool
+    initial_source: str
+    changes: tuple[EnvelopeChange, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return self.initial + sum((c.amount for c in self.changes), ZERO)
+
+    @property
+    def illustrative(self) -> bool:
+        """Whether any part of the total derives from illustrative data."""
+        return self.initial_illustrative or any(c.illustrative for c in self.changes if c.amount)
+
+    @property
+    def illustrative_amount(self) -> Decimal:
+        """The part of the total that derives from illustrative data."""
+        part = self.initial if self.initial_illustrative else ZERO
+        return part + sum((c.amount for c in self.changes if c.illustrative), ZERO)
+
+
+def envelope(
+    *, contract: Contract, as_of: dt.date | None = None, version: int | None = None
+) -> Envelope:
+    """THE envelope in force at a date (default today) or a version: the contract's initial
+    envelope plus the net change of each amendment in force (additions add; redeployments net to
+    zero), each part with its provenance — an amendment's change is illustrative when one of its
+    lines is. Never stored; one query."""
+    rows = (
+        Allocation.objects.filter(contract=contract, amendment__isnull=False)
+        .filter(_in_force(as_of, version))
+        .values("amendment__number", "amendment__title")
+        .annotate(
+            total=Sum("amount"),
+            illustrative=Count("pk", filter=Q(provenance="illustrative")),
+        )
+        .order_by("amendment__number")
+    )
+    return Envelope(
+        initial=contract.envelope,
+        initial_illustrative=contract.envelope_provenance == "illustrative",
+        initial_source=contract.envelope_source,
+        changes=tuple(
+            EnvelopeChange(
+                r["amendment__number"],
+                r["amendment__title"],
+                r["total"] or ZERO,
+                bool(r["illustrative"]),
+            )
+            for r in rows
+        ),
+    )
+
+
 def envelope_in_force(
     *, contract: Contract, as_of: dt.date | None = None, version: int | None = None
 ) -> Decimal:
-    """The envelope in force: the contract's initial envelope plus the net change of the
-    amendments in force (additions add; redeployments net to zero). Never stored."""
-    added = (
-        Allocation.objects.filter(contract=contract, amendment__isnull=False)
-        .filter(_in_force(as_of, version))
+    """The envelope in force's amount (`envelope(...).total`)."""
+    return envelope(contract=contract, as_of=as_of, version=version).total
+
+
+def maquette_illustrative_amount(
+    *,
+    contract: Contract,
+    as_of: dt.date | None = None,
+    version: int | None = None,
+    filters: Mapping[str, Any] | None = None,
+) -> Decimal:
+    """The part of the maquette in force (`filters` as `maquette_amounts` takes them; other
+    keys are ignored) whose lines are illustrative: 0 when all are the contract's figures."""
+    scope = {k: v for k, v in (filters or {}).items() if k in _FIELD}
+    total = (
+        Allocation.objects.filter(contract=contract, provenance="illustrative")
+        .filter(_in_force(as_of, version), _filter_q(scope))
         .aggregate(s=Sum("amount"))["s"]
     )
-    return contract.envelope + (added or ZERO)
+    return total or ZERO
+
+
+def maquette_illustrative_by_partner(
+    *, contract: Contract, as_of: dt.date | None = None, version: int | None = None
+) -> dict[str, Decimal]:
+    """{partner code: illustrative part of its maquette in force}, for the partners that have
+    one (one query)."""
+    rows = (
+        Allocation.objects.filter(contract=contract, provenance="illustrative")
+        .filter(_in_force(as_of, version))
+        .values("partner__code")
+        .annotate(s=Sum("amount"))
+    )
+    return {r["partner__code"]: r["s"] for r in rows if r["s"]}
 
 
 def version_changes(*, contract: Contract) -> dict[int, dict[tuple, Decimal]]:  # type: ignore[type-arg]

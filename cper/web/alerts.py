@@ -3,7 +3,8 @@
 - objectives over-programmed: programmed above the maquette in force on the date;
 - operations in the status « programmed » (not started) that were programmed 12 months or
   more before the date (programmed in `execution` at the date minus 12 months) and have no
-  commitment at the date (the 25 largest are listed);
+  commitment at the date (the 25 largest are listed: the database picks and counts them,
+  `finance.selectors.stale_programmed_operations`, with the service's figures);
 - partners behind pace: committed share of their reference (maquette in force, or programmed
   under filters with no maquette meaning — as `pace` measures it) under the straight line (the
   elapsed share of the contract's period, from `pace`) by more than PACE_GAP points.
@@ -17,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cper.finance import aggregation
+from cper.finance.selectors import stale_programmed_operations
 from cper.io.writers import MONEY, PERCENT
 from cper.money import format_percent, rate
 from cper.web.figures import row_label
@@ -79,35 +81,24 @@ def dashboard_alerts(page: Page, *, by_partner: Any) -> list[Alert]:
     )
 
     limit = months_before(page.as_of, STALE_MONTHS)
-    waiting = page.execution("operation", extra={"status": WAITING})
-    idle = [r for r in waiting.rows if r.programmed and not r.committed]
-    then = (
-        aggregation.execution(
-            contract=page.contract,
-            as_of=limit,
-            group_by=("operation",),
-            filters={
-                **page.filters,
-                "status": WAITING,
-                "operation": [r.key["operation"] for r in idle],
-            },
-        )
-        if idle
-        else None
+    # The database picks the LISTED largest and counts the rest (one grouped query over the
+    # line states); only those rows are labelled. Same figures as the aggregation service's.
+    found = stale_programmed_operations(
+        contract=page.contract,
+        as_of=page.as_of,
+        programmed_by=limit,
+        status=WAITING,
+        filters=page.filters,
+        limit=LISTED,
     )
-    programmed_then = {r.key["operation"] for r in then.rows if r.programmed} if then else set()
-    stale = sorted(
-        (r for r in idle if r.key["operation"] in programmed_then),
-        key=lambda r: (-r.programmed, r.key["operation"]),
-    )
-    listed = page.visible_operations(stale[:LISTED])
+    listed = page.visible_operations(found.rows)
     out.append(
         Alert(
             "alerte-sans-engagement",
             "Opérations programmées sans engagement depuis 12 mois",
             f"Opérations au statut « programmée », programmées au plus tard le {limit:%d/%m/%Y} "
             "et sans aucun engagement à la date"
-            + (f" ; les {LISTED} plus gros montants sont listés." if len(stale) > LISTED else "."),
+            + (f" ; les {LISTED} plus gros montants sont listés." if found.count > LISTED else "."),
             Table(
                 id="alerte-sans-engagement",
                 caption="Opérations programmées sans engagement depuis 12 mois",
@@ -115,7 +106,7 @@ def dashboard_alerts(page: Page, *, by_partner: Any) -> list[Alert]:
                 rows=[[row_label(r, "operation"), r.programmed] for r in listed],
                 links=[links["operation"](r) for r in listed],
             ),
-            count=len(stale),
+            count=found.count,
         )
     )
 

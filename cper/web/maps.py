@@ -4,7 +4,8 @@ No tile server and no network: the commune outlines of the region (IGN Admin Exp
 france-geojson) are dissolved into département and EPCI outlines (a border shared by two
 communes of the same unit cancels out), simplified with their topology kept (each border
 between two units is simplified once and drawn the same on both sides, so no slivers), projected
-and turned into SVG path strings once per process.
+and turned into SVG path strings once per process — and kept on disk (VAR_DIR/cache/maps) for
+the next processes, under a name that changes with the sources and this code.
 
 Outlines date from 2018 while the communes are those of the COG 2026: a commune's outline is
 joined on its INSEE code; outlines of communes merged since 2018 (absent from the COG) are
@@ -15,15 +16,20 @@ says how many of each there are.
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import math
+import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
+
+from django.conf import settings
 
 from cper.territories.models import Departement
 from cper.territories.services import DATA_DIR
@@ -84,12 +90,71 @@ def has_map(region: str, level: Level) -> bool:
 
 @lru_cache(maxsize=8)
 def region_map(region: str, level: Level) -> MapLayer:
-    """The outlines of the region's départements or EPCI, projected and simplified (cached)."""
+    """The outlines of the region's départements or EPCI, projected and simplified: once per
+    process (this cache), and once per version of their sources on disk (`_stored`), so that
+    the first request of a new process reads them instead of dissolving thousands of
+    communes again (several seconds)."""
     if region in COMMUNE_OUTLINES:
-        return _dissolved_map(region, level)
+        folder = COMMUNE_OUTLINES[region]
+        sources = [folder / "communes.csv", folder / "communes.geojson"]
+        sources.append(DATA_DIR / "france" / "departements.csv")
+        return _stored(region, level, sources, [], lambda: _dissolved_map(region, level))
     if level != "departement":
         raise LookupError(f"pas de contours de communes pour la région {region}")
-    return _departement_map(region)
+    names = sorted(Departement.objects.filter(region_id=region).values_list("code", "name"))
+    return _stored(region, level, [FRANCE_DEPARTEMENTS], names, lambda: _departement_map(region))
+
+
+def _stored(
+    region: str,
+    level: Level,
+    sources: Sequence[Path],
+    extra: Any,
+    build: Callable[[], MapLayer],
+) -> MapLayer:
+    """The layer from its file under VAR_DIR/cache/maps, named after what it is made of (the
+    sources' sizes and dates, this module's code, `extra`): a change of any of them (a new
+    `cper geo load`, a new version) names another file. Built and written when absent;
+    unreadable or unwritable files only cost the building."""
+    parts = [str(Path(__file__).stat().st_mtime_ns), Path(__file__).stat().st_size, extra]
+    for path in sources:
+        stat = path.stat()
+        parts.append([path.name, stat.st_size, stat.st_mtime_ns])
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:20]
+    folder = Path(settings.VAR_DIR) / "cache" / "maps"
+    path = folder / f"{region}-{level}-{digest}.json"
+    try:
+        return _layer_from(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    layer = build()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(asdict(layer)), encoding="utf-8")
+        os.replace(temporary, path)  # whole or absent, whatever another process does
+    except OSError:
+        pass
+    return layer
+
+
+def _layer_from(data: dict[str, Any]) -> MapLayer:
+    coverage = data.get("coverage")
+    return MapLayer(
+        region=data["region"],
+        level=data["level"],
+        width=int(data["width"]),
+        height=int(data["height"]),
+        shapes=tuple(Shape(**s) for s in data["shapes"]),
+        coverage=Coverage(
+            communes=int(coverage["communes"]),
+            without_outline=tuple(coverage["without_outline"]),
+            former_outlines=tuple(coverage["former_outlines"]),
+        )
+        if coverage
+        else None,
+        source=data["source"],
+    )
 
 
 # -- reading -------------------------------------------------------------------------------------

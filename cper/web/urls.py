@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cper.web.views import dashboard, focus, scopes, territories
+from cper.web.views import dashboard, focus, scopes, territories, workspace
 
 app_name = "web"
 
@@ -28,4 +28,5 @@ urlpatterns = [
         name="project_territory",
     ),
     path("contrats/<slug:slug>/emploi-formation-orientation/", focus.focus, name="focus"),
+    path("contrats/<slug:slug>/espace-partenaire/", workspace.workspace, name="workspace"),
 ]

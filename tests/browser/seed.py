@@ -23,7 +23,7 @@ def run(contract_file: str) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("geo", "load")
     call_command("contract", "load", contract_file)
-    call_command("demo", "--scale", "S", "--operations", "300", "--no-users")
+    call_command("demo", "--scale", "S", "--operations", "300")
 
 
 if __name__ == "__main__":

@@ -51,18 +51,18 @@ def test_each_page_renders_in_bounded_queries(
     assert "<svg" in html and "<table" in html
 
 
-def test_dashboard_figures_are_the_services(client, hdf, execution):  # type: ignore[no-untyped-def]
+def test_dashboard_figures_are_the_services(staff_client, hdf, execution):  # type: ignore[no-untyped-def]
     as_of = dt.date.fromisoformat(AS_OF)
     total = aggregation.execution(contract=hdf, as_of=as_of).total
-    html = client.get(url("dashboard"), {"date": AS_OF}).content.decode()
+    html = staff_client.get(url("dashboard"), {"date": AS_OF}).content.decode()
     for value in (total.programmed, total.committed, total.paid):
         assert format_meur(value) in html
     assert total.committed == Decimal("3400000.00")
 
 
-def test_a_filter_and_the_date_change_the_figures(client, hdf, execution):  # type: ignore[no-untyped-def]
+def test_a_filter_and_the_date_change_the_figures(staff_client, hdf, execution):  # type: ignore[no-untyped-def]
     def committed(**params: str) -> str:
-        html = client.get(url("dashboard"), params).content.decode()
+        html = staff_client.get(url("dashboard"), params).content.decode()
         start = html.index('data-testid="kpi-committed">') + len('data-testid="kpi-committed">')
         return html[start : html.index("<", start)]
 
@@ -84,9 +84,9 @@ def _csv(client, path: str, **params: str) -> list[list[str]]:  # type: ignore[n
     return list(csv.reader(io.StringIO(text), delimiter=";"))
 
 
-def test_exports_hold_the_rows_the_page_shows(client, hdf, execution):  # type: ignore[no-untyped-def]
+def test_exports_hold_the_rows_the_page_shows(staff_client, hdf, execution):  # type: ignore[no-untyped-def]
     as_of = dt.date.fromisoformat(AS_OF)
-    rows = _csv(client, url("dashboard"), date=AS_OF, export="par-partenaire")
+    rows = _csv(staff_client, url("dashboard"), date=AS_OF, export="par-partenaire")
     header = rows.index(next(r for r in rows if r and r[0] == "Partenaire"))
     body = rows[header + 1 :]
     result = aggregation.execution(contract=hdf, as_of=as_of, group_by=("partner",))
@@ -96,7 +96,7 @@ def test_exports_hold_the_rows_the_page_shows(client, hdf, execution):  # type: 
         r.committed for r in result.rows
     ] + [result.total.committed]
 
-    xlsx = client.get(
+    xlsx = staff_client.get(
         url("territories"), {"date": AS_OF, "export": "carte-departement", "format": "xlsx"}
     )
     assert xlsx.status_code == 200
@@ -170,7 +170,7 @@ def test_query_counts_do_not_grow_with_the_data(staff_client, hdf, execution):  
     assert counts() == before
 
 
-def test_the_page_export_equals_the_cli(client, hdf, execution):  # type: ignore[no-untyped-def]
+def test_the_page_export_equals_the_cli(staff_client, hdf, execution):  # type: ignore[no-untyped-def]
     import json
 
     from django.core.management import call_command
@@ -181,7 +181,9 @@ def test_the_page_export_equals_the_cli(client, hdf, execution):  # type: ignore
         stdout=out,
     )  # fmt: skip
     cli = json.loads(out.getvalue())
-    rows = _csv(client, url("dashboard"), date=AS_OF, departement="59", export="par-partenaire")
+    rows = _csv(
+        staff_client, url("dashboard"), date=AS_OF, departement="59", export="par-partenaire"
+    )
     header = next(i for i, r in enumerate(rows) if r and r[0] == "Partenaire")
     cols = rows[header]
     wanted = [cols.index(c) for c in ("Programmé (€)", "Engagé (€)", "Payé (€)")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from cper.accounts.permissions import Role, role_of
 from cper.contracts import selectors
 from cper.contracts.models import Contract
 from cper.finance import aggregation
@@ -13,6 +14,7 @@ from cper.territories.models import Departement
 from cper.web import alerts as alerts_mod
 from cper.web.charts import hbar
 from cper.web.figures import breakdown, series_chart
+from cper.web.params import guard_input
 from cper.web.views.page import (
     FilterField,
     figures_page,
@@ -27,13 +29,23 @@ from cper.web.views.page import (
 DASHBOARD_FILTERS = ("axis", "partner", "departement", "territory", "marker")
 
 
+@guard_input
 def home(request: HttpRequest) -> HttpResponse:
     contracts = selectors.contract_list()
+    org_id = getattr(request.user, "organisation_id", None)
+    if role_of(request.user) == Role.PARTNER_MANAGER and org_id:
+        # A partner manager lands on its workspace (the first contract its organisation is in).
+        own = next(
+            (c for c in contracts if c.partners.filter(organisation_id=org_id).exists()), None
+        )
+        if own is not None:
+            return redirect("web:workspace", slug=own.slug)
     if len(contracts) == 1:
         return redirect("web:dashboard", slug=contracts[0].slug)
     return render(request, "web/home.html", {"contracts": contracts, "title": "Contrats"})
 
 
+@guard_input
 def contract_detail(request: HttpRequest, slug: str) -> HttpResponse:
     contract = selectors.contract_get(slug=slug)
     overview = selectors.contract_overview(contract=contract)
@@ -84,6 +96,7 @@ def _filter_fields(request: HttpRequest, contract: Contract) -> list[FilterField
     return fields
 
 
+@guard_input
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     page = figures_page(request, slug)
     contract = page.contract
@@ -120,7 +133,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "cumul",
             "Engagements et paiements cumulés, mois par mois",
             aggregation.execution_series(
-                contract=contract, as_of=page.as_of, filters=page.filters or None
+                contract=contract,
+                as_of=page.as_of,
+                filters=page.filters or None,
+                viewer=request.user,
             ),
             page.as_of,
         )

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from cper.contracts.models import Marker
 from cper.web.figures import breakdown, row_label
+from cper.web.params import guard_input
 from cper.web.tables import execution_table
 from cper.web.views.page import (
     breadcrumb,
@@ -21,6 +22,7 @@ from cper.web.views.territories import territory_table
 FOCUS_MARKER = "emploi-formation-orientation"
 
 
+@guard_input
 def focus(request: HttpRequest, slug: str) -> HttpResponse:
     page = figures_page(request, slug)
     contract = page.contract

@@ -23,6 +23,7 @@ from cper.finance import aggregation
 from cper.io.exports import header_block
 from cper.operations.models import Operation
 from cper.operations.selectors import operation_list
+from cper.web import params
 from cper.web.figures import Chart, row_label
 from cper.web.tables import Table, execution_table, export_response
 
@@ -35,15 +36,19 @@ def maybe_reverse(name: str, **kwargs: Any) -> str | None:
 
 
 def observation_date(request: HttpRequest) -> tuple[dt.date, str]:
-    """The observation date from `?date=AAAA-MM-JJ` (today by default) and an error, if any."""
+    """The observation date from `?date=AAAA-MM-JJ` (today by default) and an error, if any.
+    A date outside `params.DATE_MIN`–`DATE_MAX`, or text that is not storable, raises
+    `params.BadParameter` (a 400 through `params.guard_input`)."""
     raw = request.GET.get("date", "").strip()
     today = dt.date.today()
     if not raw:
         return today, ""
+    params.check_text("date", raw, max_length=40)
     try:
-        return dt.date.fromisoformat(raw), ""
+        dt.date.fromisoformat(raw)
     except ValueError:
         return today, f"« {raw} » n'est pas une date (AAAA-MM-JJ) : date du jour retenue."
+    return params.parse_date("date", raw), ""  # within the bounds, or refused
 
 
 @dataclass
@@ -62,8 +67,8 @@ class Page:
         return row_links(self.contract)
 
     def visible_operations(self, rows: list[Any]) -> list[Any]:
-        """Operation rows this visitor may see: the public sees published operations only
-        (amounts and totals stay those of the service, over every operation)."""
+        """Operation rows this visitor may see: the public sees published operations only (the
+        aggregation service already leaves the others out of its figures for this viewer)."""
         linker: OperationLinks = self.links["operation"]  # type: ignore[assignment]
         linker.prime(r.key.get("operation") for r in rows)
         if sees_unpublished(self.request.user):
@@ -76,6 +81,7 @@ class Page:
             as_of=self.as_of,
             group_by=group_by,
             filters={**self.filters, **(extra or {})},
+            viewer=self.request.user,  # the public sees published operations only
         )
 
     def add(self, item: Table | Chart) -> Any:
@@ -205,7 +211,7 @@ def operations_table(
         "sur tout le niveau."
     )
     if not sees_unpublished(page.request.user):
-        note += " Seules les opérations publiées sont listées ; le total les compte toutes."
+        note += " Seules les opérations publiées sont listées et comptées."
     return page.add(
         execution_table(
             "operations",

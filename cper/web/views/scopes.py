@@ -17,6 +17,7 @@ from cper.finance import aggregation
 from cper.maquette.models import Amendment
 from cper.maquette.selectors import amendment_effects
 from cper.web.figures import breakdown, series_chart
+from cper.web.params import guard_input
 from cper.web.views.page import (
     Page,
     breadcrumb,
@@ -69,7 +70,10 @@ def scope_page(
             "cumul",
             "Engagements et paiements cumulés, mois par mois",
             aggregation.execution_series(
-                contract=page.contract, as_of=page.as_of, filters=page.filters
+                contract=page.contract,
+                as_of=page.as_of,
+                filters=page.filters,
+                viewer=request.user,
             ),
             page.as_of,
         )
@@ -125,6 +129,7 @@ def _amendments(contract: Contract, filters: dict[str, Any], **lookup: Any) -> l
     ]
 
 
+@guard_input
 def axis_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     page = figures_page(request, slug)
     axis = get_object_or_404(Axis, contract=page.contract, number=number)
@@ -151,6 +156,7 @@ def axis_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     )
 
 
+@guard_input
 def objective_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
     page = figures_page(request, slug)
     objective = get_object_or_404(
@@ -177,6 +183,7 @@ def objective_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse
     )
 
 
+@guard_input
 def partner_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
     page = figures_page(request, slug)
     partner = get_object_or_404(Partner, contract=page.contract, code=code)

@@ -15,6 +15,7 @@ from cper.io.writers import MONEY, NUMBER
 from cper.territories.models import Commune, Departement, Epci, ProjectTerritory
 from cper.web import maps
 from cper.web.figures import row_label
+from cper.web.params import guard_input
 from cper.web.tables import Column, Table, execution_table
 from cper.web.views.page import (
     FilterField,
@@ -130,6 +131,7 @@ def territory_table(page: Any, title: str) -> Any:
     )
 
 
+@guard_input
 def territories(request: HttpRequest, slug: str) -> HttpResponse:
     page = figures_page(request, slug)
     contract = page.contract
@@ -179,6 +181,7 @@ def territories(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+@guard_input
 def departement_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
     page = figures_page(request, slug)
     dep = get_object_or_404(Departement, code=code, region_id=page.contract.region_id)
@@ -201,6 +204,7 @@ def departement_detail(request: HttpRequest, slug: str, code: str) -> HttpRespon
     )
 
 
+@guard_input
 def epci_detail(request: HttpRequest, slug: str, siren: str) -> HttpResponse:
     page = figures_page(request, slug)
     epci = get_object_or_404(Epci, siren=siren)
@@ -221,6 +225,7 @@ def epci_detail(request: HttpRequest, slug: str, siren: str) -> HttpResponse:
     )
 
 
+@guard_input
 def project_territory_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
     page = figures_page(request, slug)
     territory = get_object_or_404(
