@@ -58,6 +58,11 @@ ALLOWED_WRITES: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"IdempotencyRecord", "existing"}),
         "the API's idempotency records: request bookkeeping of the API face, not a domain row",
     ),
+    "cper/api/ratelimit.py": (
+        frozenset({"RateCounter"}),
+        "the API's rate counters (one atomic UPDATE per request, shared by all processes): "
+        "request bookkeeping of the API face, not a domain row; never audited",
+    ),
     "cper/io/imports/run.py": (
         frozenset({"ImportLog", "log"}),
         "the import log, written by the import run that it records and by the functions that "
@@ -76,6 +81,10 @@ ALLOWED_WRITES: dict[str, tuple[frozenset[str], str]] = {
     "cper/io/writers.py": (
         frozenset({"book"}),
         "not a model: `book.save()` writes a spreadsheet (openpyxl) to a buffer",
+    ),
+    "cper/io/imports/template.py": (
+        frozenset({"book"}),
+        "not a model: `book.save()` writes the blank import template (openpyxl) to a buffer",
     ),
 }
 
