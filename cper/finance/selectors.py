@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
@@ -45,16 +45,12 @@ class MovementView:
         return -self.movement.amount if negative else self.movement.amount
 
 
-@dataclass
-class LineExecutionView:
-    """One financing line's execution at `as_of`, its movements and what the viewer may do."""
+class _Derived:
+    """What follows from programmed, committed and paid: what remains, and the rates."""
 
-    line: FinancingLine
     programmed: Decimal
     committed: Decimal
     paid: Decimal
-    movements: list[MovementView] = field(default_factory=list)
-    can_record: bool = False
 
     @property
     def remaining_to_commit(self) -> Decimal:
@@ -71,6 +67,18 @@ class LineExecutionView:
     @property
     def payment_rate(self) -> Decimal | None:
         return rate(self.paid, self.committed)
+
+
+@dataclass
+class LineExecutionView(_Derived):
+    """One financing line's execution at `as_of`, its movements and what the viewer may do."""
+
+    line: FinancingLine
+    programmed: Decimal
+    committed: Decimal
+    paid: Decimal
+    movements: list[MovementView] = field(default_factory=list)
+    can_record: bool = False
 
     @property
     def last_movement(self) -> Movement | None:
@@ -87,7 +95,7 @@ class LineExecutionView:
 
 
 @dataclass
-class OperationExecution:
+class OperationExecution(_Derived):
     """The execution of an operation's active lines at `as_of`, with totals."""
 
     operation: Operation
@@ -95,36 +103,13 @@ class OperationExecution:
     lines: list[LineExecutionView]
     shows_who: bool
 
-    def _sum(self, name: str) -> Decimal:
-        return sum((getattr(v, name) for v in self.lines), ZERO)
+    programmed: Decimal = field(init=False)
+    committed: Decimal = field(init=False)
+    paid: Decimal = field(init=False)
 
-    @property
-    def programmed(self) -> Decimal:
-        return self._sum("programmed")
-
-    @property
-    def committed(self) -> Decimal:
-        return self._sum("committed")
-
-    @property
-    def paid(self) -> Decimal:
-        return self._sum("paid")
-
-    @property
-    def remaining_to_commit(self) -> Decimal:
-        return self.programmed - self.committed
-
-    @property
-    def remaining_to_pay(self) -> Decimal:
-        return self.committed - self.paid
-
-    @property
-    def commitment_rate(self) -> Decimal | None:
-        return rate(self.committed, self.programmed)
-
-    @property
-    def payment_rate(self) -> Decimal | None:
-        return rate(self.paid, self.committed)
+    def __post_init__(self) -> None:  # the operation's totals: the sums of its lines
+        for name in ("programmed", "committed", "paid"):
+            setattr(self, name, sum((getattr(v, name) for v in self.lines), ZERO))
 
     @property
     def can_record(self) -> bool:
@@ -336,15 +321,25 @@ def stale_programmed_operations(
         )
         late_c, late_p = "COALESCE(late.c, 0)", "COALESCE(late.p, 0)"
         late_join = "LEFT JOIN late ON late.op = cand.op "
-    params.append(max(1, int(limit)))  # the count rides on the rows: at least one
+    n = max(1, int(limit))
+    ctes.append(
+        f"f AS (SELECT cand.op AS op, cand.prog AS prog, cand.p_all - {late_p} AS paid "
+        f"FROM cand {late_join}WHERE cand.c_all - {late_c} = 0)"
+    )
+    # The n-th largest amount: only the operations at or above it are joined to their number
+    # (the tie-break) and label, not every stale operation.
+    ctes.append(f"cut AS (SELECT prog FROM f ORDER BY prog DESC LIMIT 1 OFFSET {n - 1})")
     sql = (
         f"WITH {', '.join(ctes)} "
-        f"SELECT o.code, o.title, cand.prog, cand.p_all - {late_p}, COUNT(*) OVER () "
-        f"FROM cand {late_join}JOIN {Operation._meta.db_table} o ON o.id = cand.op "
-        f"WHERE cand.c_all - {late_c} = 0 "
-        "ORDER BY cand.prog DESC, o.code LIMIT %s"
+        "SELECT o.code, o.title, f.prog, f.paid, (SELECT COUNT(*) FROM f) "
+        f"FROM f JOIN {Operation._meta.db_table} o ON o.id = f.op "
+        "WHERE NOT EXISTS (SELECT 1 FROM cut) OR f.prog >= (SELECT prog FROM cut) "
+        f"ORDER BY f.prog DESC, o.code LIMIT {n}"
     )
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # tens of thousands of line states grouped: in memory, not in temporary files
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, params)
         found = cursor.fetchall()
     rows = [
