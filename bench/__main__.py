@@ -97,6 +97,14 @@ def _measure_import(scale: str, database: str, saved: Path) -> None:
     saved.write_text(json.dumps(imported))
 
 
+def _measure_pages(scale: str, database: str, saved: Path, runs: int) -> None:
+    """Run `bench.pages` on the scale's database and save its figures."""
+    print(f"== pages {scale} sur {database}…", flush=True)
+    measured = _run("bench.pages", scale, database, "--runs", str(max(runs, 11)))
+    measured["database"] = database
+    saved.write_text(json.dumps(measured))
+
+
 def _machine() -> dict[str, str]:
     import django
     import duckdb
@@ -142,6 +150,7 @@ def report(
     results: list[dict[str, Any]],
     generation: list[dict[str, Any]],
     imports: list[dict[str, Any]] | None = None,
+    pages: list[dict[str, Any]] | None = None,
 ) -> str:
     machine = _machine()
     lines = [
@@ -217,6 +226,7 @@ def report(
             ]
             for name, fig in r["api"].items():
                 lines.append(f"| {name} | {_fmt_ms(fig['p50_ms'])} | {_fmt_ms(fig['p95_ms'])} |")
+    lines += _pages_section(pages or [])
     lines += _import_section(imports or [])
     lines += ["", "## Cibles", ""]
     targeted = [r for r in results if r["scale"] != "S"] or results
@@ -266,15 +276,73 @@ NOTES = [
 IMPORT_TITLE = "## Import d'un tableur (opérations et plans de financement)"
 
 
-def splice(text: str, section: list[str]) -> str:
-    """`text` with its import section replaced by `section` (added before « Cibles »)."""
+def splice(text: str, section: list[str], title: str = IMPORT_TITLE) -> str:
+    """`text` with its section `title` (the import's by default) replaced by `section` (added
+    before « Cibles » when absent)."""
     body = "\n".join(section).strip("\n")
-    if IMPORT_TITLE in text:
-        head, rest = text.split(IMPORT_TITLE, 1)
+    if not body:
+        return text
+    if title in text:
+        head, rest = text.split(title, 1)
         tail = rest[rest.index("\n## ") :] if "\n## " in rest else "\n"
         return f"{head}{body}\n{tail}"
     head, sep, tail = text.partition("\n## Cibles")
     return f"{head.rstrip()}\n\n{body}\n{sep}{tail}" if sep else f"{text.rstrip()}\n\n{body}\n"
+
+
+PAGES_TITLE = "## Pages (cycle complet d'une requête Django)"
+
+
+def _pages_section(pages: list[dict[str, Any]]) -> list[str]:
+    """Each main page through the Django request cycle, next to the service's time for the same
+    question, with the targets of issue 14 at M (twice them at L)."""
+    if not pages:
+        return []
+    from bench.pages import TARGET_MEDIAN_MS, TARGET_P95_MS, TARGET_SERVICE_RATIO
+
+    lines = [
+        "",
+        PAGES_TITLE,
+        "",
+        "`python -m bench.pages` : chaque page par le client de test de Django (routage,",
+        "intergiciels, session, vue, gabarits : tout le travail du serveur, sans le réseau),",
+        "connecté comme l'observateur de la démonstration (il voit les opérations non publiées :",
+        "les listes les plus longues). « Premier appel » : la première requête du processus",
+        "(caches à froid) ; médiane et 95e centile sur les appels suivants. « Service » : le seul",
+        "appel `aggregation.execution(…)` de la question principale de la page (mêmes filtres,",
+        "même date ; le tableau de bord : axe × partenaire × année), dans le même processus.",
+        f"Cibles à l'échelle M : médiane ≤ {TARGET_MEDIAN_MS} ms et 95e centile ≤ "
+        f"{TARGET_P95_MS} ms ; tableau de bord ≤ {TARGET_SERVICE_RATIO} × le service ; "
+        "deux fois ces temps à L ; S indicatif.",
+    ]
+    for p in pages:
+        factor = {"M": 1, "L": 2}.get(p["scale"])
+        lines += [
+            "",
+            f"### Échelle {p['scale']} — {p['database']}",
+            "",
+            "| page | premier appel | médiane | p95 | requêtes SQL | service | page / service "
+            "| cible atteinte |",
+            "|---|---:|---:|---:|---:|---:|---:|:---:|",
+        ]
+        for row in p["pages"]:
+            service = row.get("service_ms")
+            ratio = row["p50_ms"] / service if service else None
+            verdict = "—"
+            if factor:
+                ok = (
+                    row["p50_ms"] <= TARGET_MEDIAN_MS * factor
+                    and row["p95_ms"] <= TARGET_P95_MS * factor
+                )
+                if ratio is not None and row["name"].startswith("tableau de bord"):
+                    ok = ok and ratio <= TARGET_SERVICE_RATIO
+                verdict = "oui" if ok else "**non**"
+            lines.append(
+                f"| {row['name']} | {_fmt_ms(row.get('first_ms'))} | {_fmt_ms(row['p50_ms'])} | "
+                f"{_fmt_ms(row['p95_ms'])} | {row['queries']} | {_fmt_ms(service)} | "
+                f"{'—' if ratio is None else f'{ratio:.1f} ×'} | {verdict} |"
+            )
+    return lines
 
 
 def _import_section(imports: list[dict[str, Any]]) -> list[str]:
@@ -375,8 +443,9 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument(
         "--parts",
-        default="measure,import",
-        help="measure (execution, payments, API) and/or import (the spreadsheet import)",
+        default="measure,import,pages",
+        help="measure (execution, payments, API), import (the spreadsheet import) and/or pages "
+        "(the main pages through the Django request cycle)",
     )
     parser.add_argument(
         "--report-only",
@@ -385,15 +454,23 @@ def main() -> None:
     )
     args = parser.parse_args()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    results, generation, imports = [], [], []
+    results, generation, imports, pages = [], [], [], []
     for scale in [s.strip().upper() for s in args.scales.split(",") if s.strip()]:
         for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
             saved = BENCH_DIR / f"result-{scale}-{database}.json"
             saved_import = BENCH_DIR / f"import-{scale}-{database}.json"
             parts = {p.strip() for p in args.parts.split(",")}
+            regenerate = args.regenerate
+            saved_pages = BENCH_DIR / f"pages-{scale}-{database}.json"
+            if "pages" in parts and not args.report_only:
+                _generate(scale, database, regenerate=regenerate)
+                regenerate = False  # once per scale and database
+                _measure_pages(scale, database, saved_pages, args.runs)
+            if saved_pages.exists():
+                pages.append(json.loads(saved_pages.read_text()))
             if args.report_only or "measure" not in parts:
                 if "import" in parts and not args.report_only:
-                    _generate(scale, database, regenerate=args.regenerate)
+                    _generate(scale, database, regenerate=regenerate)
                     _measure_import(scale, database, saved_import)
                 if saved_import.exists():
                     imports.append(json.loads(saved_import.read_text()))
@@ -403,7 +480,7 @@ def main() -> None:
                     gen["database"] = database
                     generation.append(gen)
                 continue
-            stamp = _generate(scale, database, regenerate=args.regenerate)
+            stamp = _generate(scale, database, regenerate=regenerate)
             gen = json.loads(stamp.read_text())
             gen["database"] = database
             generation.append(gen)
@@ -426,12 +503,14 @@ def main() -> None:
             results.append(res)
     output = Path(args.output)
     if results:
-        text = report(results, generation, imports)
-    elif imports and output.exists():
-        # Only the import was measured: its section is rewritten, the rest of the report kept.
+        text = report(results, generation, imports, pages)
+    elif (imports or pages) and output.exists():
+        # Only the import or the pages were measured: their sections are rewritten, the rest
+        # of the report kept.
         text = splice(output.read_text(), _import_section(imports))
+        text = splice(text, _pages_section(pages), PAGES_TITLE)
     else:
-        text = report(results, generation, imports)
+        text = report(results, generation, imports, pages)
     print(text)
     output.write_text(text)
     print(f"écrit : {args.output}")

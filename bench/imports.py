@@ -104,7 +104,12 @@ def main() -> None:
     from cper.contracts.models import Contract
     from cper.finance.models import Movement
     from cper.io import writers
-    from cper.io.bench import contract_twin, import_throughput, movements_import_throughput
+    from cper.io.bench import (
+        BENCH_LIMITS,
+        contract_twin,
+        import_throughput,
+        movements_import_throughput,
+    )
     from cper.io.cli import OPERATOR
     from cper.io.exports import lines_sheet
     from cper.io.imports import import_operations
@@ -141,6 +146,7 @@ def main() -> None:
                 file_name="bench.csv",
                 dry_run=True,
                 progress=progress,
+                limits=BENCH_LIMITS,
             )
             seconds = time.perf_counter() - started
             out["unchanged"] = again.unchanged

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     Count,
     Exists,
     F,
@@ -262,10 +263,10 @@ def operation_list(
     """One page of the operations `user` may see, filtered and sorted.
 
     Each item has its owner, objective (and axis), département and EPCI selected, and
-    `contractualised_total` (active contractualised lines). Three queries whatever the size:
-    the count, the page, and the page's totals; with a text search, the count rides on the
-    page; sorted by amount, a query first checks that every operation has its maintained total,
-    then the count and the page (along the totals' index).
+    `contractualised_total` (active contractualised lines). Four queries whatever the size:
+    the count, the page's ids (along the sort's index), those rows, and their totals; with a
+    text search, the count rides on the ids; sorted by amount, a query first checks that every
+    operation has its maintained total, whose index then gives the ids and the amounts.
     """
     filters = dict(filters or {})
     limit = max(1, min(int(limit or 50), MAX_LIMIT))
@@ -280,31 +281,52 @@ def operation_list(
         # an inner join on the maintained totals, walked along their (contract, amount,
         # operation) index
         qs = qs.filter(amount_total__contract=contract).annotate(
-            _amount_cents=F("amount_total__contractualised")
+            _cents=F("amount_total__contractualised")
         )
     elif by_amount:  # totals not kept for every operation yet: summed here (slower)
-        qs = qs.annotate(contractualised_total=Coalesce(_contractualised_sum(), Value(ZERO)))
+        qs = qs.annotate(
+            contractualised_total=Coalesce(_contractualised_sum(), Value(ZERO)),
+            _cents=Value(None, output_field=BigIntegerField()),
+        )
         desc = order.startswith("-")
         ordering = ["-contractualised_total", "-id"] if desc else ["contractualised_total", "id"]
-    rows = qs.select_related("owner", "objective__axis", "departement", "epci").order_by(*ordering)
-    if _values(filters.get("q")):
-        # A text search is counted once: the count rides on the page's rows (a window over the
+    else:
+        qs = qs.annotate(_cents=Value(None, output_field=BigIntegerField()))
+    searching = bool(_values(filters.get("q")))
+    if searching:
+        # The few matches first (trigram indexes), then their sort: a sort key the database
+        # cannot take from an index, lest it walk the whole index testing every operation.
+        first, *rest = ordering
+        key = first.lstrip("-")
+        expr = Coalesce(F(key), F(key))
+        ordering = [expr.desc() if first.startswith("-") else expr.asc(), *rest]  # type: ignore[list-item]
+    # The page's ids first, along the sort's index (nothing joined), then those rows with
+    # what they show: a deep page no longer joins every operation before it.
+    ids = qs.order_by(*ordering)
+    if searching:
+        # A text search is counted once: the count rides on the page's ids (a window over the
         # same matching rows), not a second scan of the text conditions.
-        counted = rows.annotate(_count=Window(Count("pk")))
-        items: list[Operation] = list(counted[(page - 1) * limit : page * limit])
-        total = items[0]._count if items else 0  # type: ignore[attr-defined]
-        if not items and page > 1:  # past the end: the last page
+        found = list(
+            ids.annotate(_count=Window(Count("pk"))).values_list("pk", "_cents", "_count")[
+                (page - 1) * limit : page * limit
+            ]
+        )
+        total = found[0][2] if found else 0
+        if not found and page > 1:  # past the end: the last page
             total = counted_qs.count()
             page = max(1, -(-total // limit))
-            items = list(rows[(page - 1) * limit : page * limit]) if total else []
+            found = list(ids.values_list("pk", "_cents", "pk")[(page - 1) * limit : page * limit])
     else:
         total = counted_qs.count()
         page = min(page, max(1, -(-total // limit)))
-        items = list(rows[(page - 1) * limit : page * limit])
+        found = list(ids.values_list("pk", "_cents", "pk")[(page - 1) * limit : page * limit])
+    rows = Operation.objects.select_related("owner", "objective__axis", "departement", "epci")
+    by_pk = rows.in_bulk([pk for pk, _, _ in found])
+    items = [by_pk[pk] for pk, _, _ in found]
     if kept:
-        for o in items:
-            o.contractualised_total = (Decimal(o._amount_cents) / 100).quantize(CENT)  # type: ignore[attr-defined]
-    elif not by_amount and items:
+        for o, (_, cents, _) in zip(items, found, strict=True):
+            o.contractualised_total = (Decimal(cents) / 100).quantize(CENT)  # type: ignore[attr-defined]
+    elif items:
         sums = dict(
             FinancingLine.objects.filter(
                 operation_id__in=[o.pk for o in items],
