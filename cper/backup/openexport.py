@@ -18,7 +18,6 @@ without cper (YAML, CSV, JSON lines), described by a `datapackage.json`.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -45,6 +44,7 @@ from cper.contracts.models import (
 )
 from cper.io import datapackage, exports, writers
 from cper.io.cli import OPERATOR
+from cper.io.formulas import InertCsvWriter
 from cper.maquette.models import Allocation, Amendment
 
 USERS = "utilisateurs.csv"
@@ -423,7 +423,7 @@ def _write_directory(root: Path) -> ExportReport:
     report = ExportReport(root)
     root.mkdir(parents=True, exist_ok=True)
     with (root / USERS).open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
+        writer = InertCsvWriter(f)
         writer.writerow([n for n, _, _ in USER_FIELDS])
         for row in _users():
             writer.writerow(row)

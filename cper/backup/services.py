@@ -66,6 +66,7 @@ from cper.backup.openexport import (
 )
 from cper.contracts.models import Contract, Partner
 from cper.finance.models import Movement
+from cper.io.formulas import restore
 from cper.io.imports import import_movements, import_operations
 from cper.io.models import ImportLog
 from cper.loading import contract_load
@@ -449,7 +450,11 @@ def full_import(*, source: Path, actor: Actor) -> FullImportReport:
                     last_name=row["nom"],
                     email=row["courriel"],
                 )
-                for row in csv.DictReader(f)
+                for row in (
+                    # The open export neutralises formulas: the names read back as they were.
+                    {k: restore(v) if isinstance(v, str) else v for k, v in raw.items()}
+                    for raw in csv.DictReader(f)
+                )
             ]
         report.users = len(users_create(actor=actor, drafts=drafts))
         for slug, contract in contracts.items():

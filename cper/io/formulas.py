@@ -20,7 +20,10 @@ since a spreadsheet reads it as that number and nothing else.
 
 from __future__ import annotations
 
+import csv
 import re
+from collections.abc import Iterable
+from typing import Any
 
 # What a spreadsheet evaluates at the start of a cell; and the same behind apostrophes (ours or
 # the text's own), so that `restore` can tell an apostrophe of ours from one of the text's.
@@ -58,3 +61,18 @@ def typed_text(text: str) -> str:
 def restore(text: str) -> str:
     """The text as it was before `neutralise` or `typed_text`."""
     return text[1:] if text.startswith(QUOTE) and _QUOTED.match(text) else text
+
+
+class InertCsvWriter:
+    """`csv.writer` whose text cells go through `neutralise`: for the CSV files written outside
+    `cper.io.writers` (command outputs, the maquette's CSV pages, the open export)."""
+
+    def __init__(self, stream: Any, **kwargs: Any) -> None:
+        self._writer = csv.writer(stream, **kwargs)
+
+    def writerow(self, row: Iterable[Any]) -> Any:
+        return self._writer.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)

@@ -4,7 +4,6 @@ differences between two versions or dates. Thin views over the selectors."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from typing import Any
 
@@ -15,6 +14,7 @@ from django.utils import timezone
 
 from cper.contracts import selectors as contract_selectors
 from cper.contracts.models import Contract
+from cper.io.formulas import InertCsvWriter
 from cper.maquette import selectors
 from cper.maquette.charts import stacked_hbar
 from cper.maquette.models import Amendment
@@ -103,7 +103,7 @@ def _table_csv(table: selectors.MaquetteTable) -> HttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="maquette-{table.contract.slug}-{suffix}.csv"'
     )
-    writer = csv.writer(response, lineterminator="\n")
+    writer = InertCsvWriter(response, lineterminator="\n")
     writer.writerow(
         ["partenaire", "code", *[f"axe {a.number}" for a in table.axes], "total", "part (%)"]
     )
@@ -188,7 +188,7 @@ def diff(request: HttpRequest, slug: str) -> HttpResponse:
         response["Content-Disposition"] = (
             f'attachment; filename="ecarts-{contract.slug}-{raw_from}-{raw_to}.csv"'
         )
-        writer = csv.writer(response, lineterminator="\n")
+        writer = InertCsvWriter(response, lineterminator="\n")
         writer.writerow(
             ["partenaire", "axe", "objectif", "année", "avant", "après", "écart", "avenants"]
         )

@@ -3,7 +3,6 @@ and `cper execution rebuild-summaries [SLUG]`: the execution figures from the co
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import sys
@@ -15,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cper.audit.services import Actor
 from cper.contracts.models import Contract
 from cper.finance import aggregation
+from cper.io.formulas import InertCsvWriter
 from cper.money import format_eur, format_percent
 
 REBUILD = "rebuild-summaries"
@@ -162,7 +162,7 @@ class Command(BaseCommand):
         columns = [c for k in result.group_by for c in (k, f"{k}_libelle")] + [
             name for name, _ in MEASURES
         ]
-        writer = csv.writer(self.stdout if hasattr(self.stdout, "write") else sys.stdout)
+        writer = InertCsvWriter(self.stdout if hasattr(self.stdout, "write") else sys.stdout)
         lines: list[list[str]] = [columns]
         for rec in records:
             lines.append(["" if rec[c] is None else str(_plain(rec[c])) for c in columns])

@@ -6,7 +6,6 @@ the API: the command only formats them. Money is written as decimal strings in C
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from typing import Any
@@ -17,6 +16,7 @@ from django.utils.timezone import localdate
 
 from cper.contracts import selectors as contract_selectors
 from cper.contracts.models import Contract
+from cper.io.formulas import InertCsvWriter
 from cper.maquette import selectors
 from cper.maquette.selectors import GROUP_KEYS, MaquetteQueryError
 from cper.money import format_eur
@@ -150,7 +150,7 @@ class Command(BaseCommand):
                 )
             )
         elif fmt == "csv":
-            writer = csv.writer(self.stdout, lineterminator="\n")
+            writer = InertCsvWriter(self.stdout, lineterminator="\n")
             header: list[str] = []
             for g in group_by:
                 header += [g] if g == "year" else [g, f"{g}_label"]
@@ -233,7 +233,7 @@ class Command(BaseCommand):
             }
             self.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2))
         elif fmt == "csv":
-            writer = csv.writer(self.stdout, lineterminator="\n")
+            writer = InertCsvWriter(self.stdout, lineterminator="\n")
             writer.writerow(
                 ["partner", "axis", "objective", "year", "before", "after", "delta", "amendments"]
             )
