@@ -111,11 +111,15 @@ def test_a_missing_page_is_the_french_404_without_technical_detail(client, hdf) 
 def test_a_refused_page_is_the_french_403(hdf) -> None:
     request = RequestFactory().get("/")
     request.user = AnonymousUser()
-    response = defaults.permission_denied(request, PermissionDenied("interne"))
+    # The services' refusals are French sentences meant for the user: the page gives them.
+    reason = "Connectez-vous pour enregistrer un engagement ou un paiement sur cette ligne."
+    response = defaults.permission_denied(request, PermissionDenied(reason))
     html = response.content.decode()
     assert response.status_code == 403
     assert "<h1>Accès refusé</h1>" in html
-    assert "interne" not in html
+    assert reason in html
+    bare = defaults.permission_denied(request, PermissionDenied()).content.decode()
+    assert "Vous n’avez pas les droits nécessaires" in bare
 
 
 class _Inline(HTMLParser):

@@ -100,3 +100,12 @@ def test_recent_imports_of_the_partner_are_listed(client, hdf, lines):
     client.force_login(manager)
     response = client.get(_url(hdf))
     assert b"mandats-novembre.xlsx" in response.content
+
+
+def test_a_refusal_page_gives_its_reason_in_french(client, hdf, lines):
+    client.force_login(_user(Role.PARTNER_MANAGER, "etat"))
+    response = client.get(_url(hdf, partenaire="region"))
+    assert response.status_code == 403
+    assert "Vous gérez l&#x27;espace de État, pas celui d&#x27;un autre partenaire." in (
+        response.content.decode()
+    )

@@ -35,10 +35,15 @@ def partner_of(user: object, contract: Contract, code: str | None) -> Partner:
     if role == Role.PARTNER_MANAGER:
         org_id = getattr(user, "organisation_id", None)
         own = partners.filter(organisation_id=org_id) if org_id else partners.none()
-        found = own.filter(code=code).first() if code else own.first()
-        if found is None:
+        mine = own.first()
+        if mine is None:
             raise PermissionDenied(
                 "Votre organisation n'est pas partenaire de ce contrat : aucun espace partenaire."
+            )
+        found = own.filter(code=code).first() if code else mine
+        if found is None:
+            raise PermissionDenied(
+                f"Vous gérez l'espace de {mine.name}, pas celui d'un autre partenaire."
             )
         return found
     if role not in STAFF_ROLES:
