@@ -66,7 +66,7 @@ ALLOWED_WRITES: dict[str, tuple[frozenset[str], str]] = {
     "cper/io/imports/run.py": (
         frozenset({"ImportLog", "log"}),
         "the import log, written by the import run that it records and by the functions that "
-        "open it for the pages (`import_log_open`, `_pending`, `_failed`): the io app's runner",
+        "open it for the pages (`import_log_open`): the io app's runner",
     ),
     "cper/demo/generator.py": (
         frozenset({"ProjectOwner", "Committee", "SQL"}),

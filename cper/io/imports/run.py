@@ -389,24 +389,3 @@ def import_log_open(
         preview_of=preview_of,
         report={"options": options or {}},
     )
-
-
-def import_log_pending(log: ImportLog) -> None:
-    """The import waits for a worker (a large file runs in the background)."""
-    log.state = ImportState.PENDING
-    log.save(update_fields=["state"])
-
-
-def import_log_failed(log_id: int, error: BaseException) -> None:
-    """The run ended on an unexpected error outside `_run` (a worker's own failure): the page
-    must show an end, with the reason in French, as a rejection of the whole file."""
-    reason = failure_reason(error, "l'exécution")
-    logger.error("import %s : %s", log_id, reason)
-    ImportLog.objects.filter(pk=log_id).update(
-        state=ImportState.FAILED,
-        finished_at=timezone.now(),
-        report={
-            "error": reason,
-            "rejections": [{"sheet": "", "row": 0, "column": "", "message": reason}],
-        },
-    )
