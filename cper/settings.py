@@ -67,6 +67,10 @@ INSTALLED_APPS = [
     "cper.api",
     "cper.web",
     "cper.demo",
+    # issue 16: closings and reports, indicators, forecasts
+    "cper.closings",
+    "cper.indicators",
+    "cper.forecasts",
 ]
 
 MIDDLEWARE = [

@@ -26,5 +26,8 @@ urlpatterns = [
     path("contrats/<slug:slug>/operations/", include("cper.operations.urls")),
     path("contrats/<slug:slug>/operations/", include("cper.finance.urls")),
     path("contrats/<slug:slug>/donnees/", include("cper.io.urls")),
+    path("contrats/<slug:slug>/arretes/", include("cper.closings.urls")),
+    path("contrats/<slug:slug>/indicateurs/", include("cper.indicators.urls")),
+    path("contrats/<slug:slug>/previsions/", include("cper.forecasts.urls")),
     path("", include("cper.web.urls")),
 ]

@@ -58,6 +58,11 @@ class AuditAction(models.TextChoices):
     IMPORT_APPLIED = "import.applied", "import appliqué"
     API_TOKEN_CREATED = "api_token.create", "jeton d'API créé"
     API_TOKEN_REVOKED = "api_token.revoke", "jeton d'API révoqué"
+    # -- issue 12: structure (volets, valorised, levels) --
+    # -- issue 12: budget chains (State AE/CP, AP affectations) --
+    # -- issue 12: partners' decisions --
+    # -- issue 16: indicators and forecasts --
+    # -- issue 16: closings and reports --
     DEMO_GENERATED = "demo.generated", "données de démonstration générées"
     # Entries written as free text before the list was closed (text kept in `changes`)
     LEGACY = "legacy", "action antérieure (texte libre)"

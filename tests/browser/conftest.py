@@ -114,8 +114,13 @@ class PageWatch:
         self.errors: list[str] = []
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))  # type: ignore[attr-defined]
         page.on("pageerror", lambda e: self.errors.append(str(e)))  # type: ignore[attr-defined]
+        # net::ERR_ABORTED is the browser cancelling a request because the page navigated on
+        # (a favicon during a redirect); outside calls are refused with ERR_FAILED below.
         page.on(  # type: ignore[attr-defined]
-            "requestfailed", lambda r: self.errors.append(f"échec {r.url} {r.failure}")
+            "requestfailed",
+            lambda r: (
+                r.failure != "net::ERR_ABORTED" and self.errors.append(f"échec {r.url} {r.failure}")
+            ),
         )
         page.on(  # type: ignore[attr-defined]
             "response",

@@ -116,10 +116,13 @@ def page(browser: Any, site: dict[str, Any]) -> Iterator[Any]:
             p.problems.append(f"réseau extérieur : {route.request.url}")
         route.abort()
 
-    p.on(
-        "requestfailed",
-        lambda r: r.url.startswith(ours) and p.problems.append(f"échec {r.url} {r.failure}"),
-    )
+    def failed(r: Any) -> None:
+        # A request the browser cancels because the page navigated on (the favicon during a
+        # redirect to the provider) is net::ERR_ABORTED: no answer was refused.
+        if r.url.startswith(ours) and r.failure != "net::ERR_ABORTED":
+            p.problems.append(f"échec {r.url} {r.failure}")
+
+    p.on("requestfailed", failed)
     p.on("response", lambda r: r.status >= 500 and p.problems.append(f"HTTP {r.status} {r.url}"))
     p.route(
         "**/*",

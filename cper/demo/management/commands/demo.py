@@ -13,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cper.contracts.models import Contract
+from cper.demo.extras import demo_extras_generate
 from cper.demo.generator import SCALES, demo_generate
 from cper.demo.users import demo_users_ensure
 from cper.finance.demo import movements_generate
@@ -77,6 +78,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  {note}")
         if not opts["no_finance"]:
             self._finance(contract, opts["seed"], opts["scale"])
+            for summary in demo_extras_generate(
+                contract=contract, seed=opts["seed"], scale=opts["scale"]
+            ):
+                self.stdout.write(summary)
         self.stdout.write(
             self.style.SUCCESS(f"démonstration prête en {time.monotonic() - started:.1f} s")
         )

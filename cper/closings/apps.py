@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ClosingsConfig(AppConfig):
+    name = "cper.closings"
+    verbose_name = "Arrêtés et rapports"
