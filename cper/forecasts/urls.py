@@ -1,7 +1,12 @@
 """Pages of the app, mounted under /contrats/<slug>/previsions/ (see cper/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from cper.forecasts import views
 
 app_name = "forecasts"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.forecasts_page, name="page"),
+    path("lignes/<int:line_pk>/echeancier/", views.schedule_edit, name="schedule_edit"),
+]

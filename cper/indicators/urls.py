@@ -1,7 +1,12 @@
 """Pages of the app, mounted under /contrats/<slug>/indicateurs/ (see cper/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from cper.indicators import views
 
 app_name = "indicators"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.catalogue_page, name="catalogue"),
+    path("operations/<int:pk>/valeur/", views.value_new, name="value_new"),
+]

@@ -1,0 +1,397 @@
+"""Reads of the forecasts: the schedules that count (latest version of each line), the payment
+credits needed for a budget year per partner and per programme, the slippage alerts, and the
+section of the annual report.
+
+Actual figures (cumulative commitments and payments of each line at a date) come from the
+aggregation service (`cper.finance.aggregation.line_execution`), never summed here; the
+arithmetic is `cper.forecasts.figures`'. Every read is bounded: the lines that have a schedule,
+a few queries whatever their number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
+
+from cper.accounts.permissions import can
+from cper.contracts.models import Contract, Partner
+from cper.finance.aggregation import line_execution
+from cper.forecasts import figures
+from cper.forecasts.figures import NO_NEED, ZERO, Need, Slip
+from cper.forecasts.models import LineSchedule
+from cper.operations.models import FinancingLine, LineStatus, OperationStatus
+
+# Operations whose lines no longer need credits.
+_DEAD = (OperationStatus.REJECTED, OperationStatus.ABANDONED)
+NO_PROGRAMME = "sans programme"
+
+
+def slippage_rate() -> Decimal:
+    """`CPER_FORECAST_SLIPPAGE_RATE` (a fraction, default 0.20)."""
+    return Decimal(str(getattr(settings, "CPER_FORECAST_SLIPPAGE_RATE", "0.20")))
+
+
+def slippage_floor() -> Decimal:
+    """`CPER_FORECAST_SLIPPAGE_FLOOR` (euros, default 10 000)."""
+    return Decimal(str(getattr(settings, "CPER_FORECAST_SLIPPAGE_FLOOR", "10000")))
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    year: int
+    commitment: Decimal
+    payment: Decimal
+
+
+@dataclass
+class Schedule:
+    line_id: int
+    version: int
+    rows: list[ScheduleRow]
+    recorded_by: Any = None
+    at: dt.datetime | None = None
+    line: Any = None  # the FinancingLine, when read `with_lines`
+
+    @property
+    def payments(self) -> dict[int, Decimal]:
+        return {r.year: r.payment for r in self.rows}
+
+    @property
+    def commitments(self) -> dict[int, Decimal]:
+        return {r.year: r.commitment for r in self.rows}
+
+    @property
+    def total_commitment(self) -> Decimal:
+        return sum((r.commitment for r in self.rows), ZERO)
+
+    @property
+    def total_payment(self) -> Decimal:
+        return sum((r.payment for r in self.rows), ZERO)
+
+
+def current_schedules(
+    *,
+    line_ids: Iterable[int] | None = None,
+    contract: Contract | None = None,
+    operation: Any = None,
+    with_lines: bool = False,
+) -> dict[int, Schedule]:
+    """{line id: its latest schedule} for the given lines, or every scheduled line of
+    `contract` or of `operation` (`with_lines`: each schedule carries its line, with its
+    partner and programme). One query."""
+    latest = (
+        LineSchedule.objects.filter(line=OuterRef("line"))
+        .order_by("-version")
+        .values("version")[:1]
+    )
+    qs = LineSchedule.objects.filter(version=Subquery(latest)).select_related("recorded_by")
+    if with_lines:
+        qs = qs.select_related("line__partner", "line__programme")
+    if line_ids is not None:
+        qs = qs.filter(line_id__in=list(line_ids))
+    if contract is not None:
+        qs = qs.filter(line__operation__contract=contract)
+    if operation is not None:
+        qs = qs.filter(line__operation=operation)
+    out: dict[int, Schedule] = {}
+    for r in qs.order_by("line_id", "year"):
+        s = out.get(r.line_id)
+        if s is None:
+            s = out[r.line_id] = Schedule(r.line_id, r.version, [], r.recorded_by, r.at)
+            if with_lines:
+                s.line = r.line
+        s.rows.append(ScheduleRow(r.year, r.planned_commitment, r.planned_payment))
+    return out
+
+
+# --- an operation's block -----------------------------------------------------------------
+
+
+@dataclass
+class LineForecast:
+    line: FinancingLine
+    schedule: Schedule | None
+    words: tuple[str, str]
+    can_edit: bool
+
+
+def operation_schedules(*, operation: Any, user: Any) -> list[LineForecast]:
+    """The block « Échéancier prévisionnel » of an operation's page: for who may edit lines,
+    each active line of a partner with its current schedule (two queries); for readers, the
+    scheduled active lines alone (one query)."""
+    if can(user, "financing_line.edit"):
+        lines = list(
+            FinancingLine.objects.filter(
+                operation=operation, status=LineStatus.ACTIVE, partner__isnull=False
+            )
+            .select_related("partner", "programme")
+            .order_by("pk")
+        )
+        schedules = current_schedules(line_ids=[line.pk for line in lines])
+    else:
+        schedules = current_schedules(operation=operation, with_lines=True)
+        lines = [
+            s.line
+            for s in schedules.values()
+            if s.line.status == LineStatus.ACTIVE and s.line.partner_id is not None
+        ]
+    out = []
+    for line in lines:
+        line.operation = operation  # the permission reads it: no query
+        out.append(
+            LineForecast(
+                line=line,
+                schedule=schedules.get(line.pk),
+                words=figures.credit_words(line.partner.budget_nature if line.partner else None),
+                can_edit=can(user, "financing_line.edit", line),
+            )
+        )
+    return out
+
+
+# --- the payment credits needed -------------------------------------------------------------
+
+
+@dataclass
+class NeedRow:
+    """A partner's (or a partner's programme's) need for the budget year."""
+
+    partner: Partner
+    programme: str  # "" for the partner's total
+    programme_label: str
+    need: Need
+    lines: int
+    unscheduled: int = 0  # the partner's active lines without a schedule (total rows only)
+
+    @property
+    def words(self) -> tuple[str, str]:
+        return figures.credit_words(self.partner.budget_nature)
+
+
+@dataclass
+class Needs:
+    contract: Contract
+    year: int
+    paid_as_of: dt.date
+    partners: list[NeedRow] = field(default_factory=list)
+    programmes: list[NeedRow] = field(default_factory=list)
+    unscheduled: dict[int, int] = field(default_factory=dict)  # {partner id: active lines}
+
+    @property
+    def total(self) -> Need:
+        return sum((r.need for r in self.partners), NO_NEED)
+
+
+def _scheduled_lines(contract: Contract, partner: Partner | None = None) -> list[FinancingLine]:
+    qs = (
+        FinancingLine.objects.filter(
+            operation__contract=contract,
+            status=LineStatus.ACTIVE,
+            partner__isnull=False,
+            schedule_rows__isnull=False,
+        )
+        .exclude(operation__status__in=_DEAD)
+        .select_related("partner", "programme", "operation")
+        .distinct()
+        .order_by("pk")
+    )
+    if partner is not None:
+        qs = qs.filter(partner=partner)
+    return list(qs)
+
+
+def payment_needs(*, contract: Contract, year: int, today: dt.date | None = None) -> Needs:
+    """« Besoin en CP pour `year` » per partner and per (partner, programme): over the partner's
+    active scheduled lines (operations neither rejected nor abandoned), the planned payments of
+    `year` plus the shortfall carried from the years before (planned payments up to `year` − 1
+    minus payments dated ≤ 31/12/(`year` − 1) as known `today`, when positive; per line)."""
+    today = today or timezone.localdate()
+    paid_as_of = min(today, dt.date(year - 1, 12, 31))
+    lines = _scheduled_lines(contract)
+    schedules = current_schedules(line_ids=[line.pk for line in lines])
+    execution = line_execution(lines=lines, as_of=paid_as_of)
+    per_partner: dict[int, NeedRow] = {}
+    per_programme: dict[tuple[int, str], NeedRow] = {}
+    for line in lines:
+        partner = line.partner
+        assert partner is not None
+        need = figures.payment_need(
+            payments=schedules[line.pk].payments, paid=execution[line.pk].paid, year=year
+        )
+        row = per_partner.setdefault(partner.pk, NeedRow(partner, "", "", NO_NEED, 0))
+        row.need, row.lines = row.need + need, row.lines + 1
+        code = line.programme.code if line.programme else ""
+        label = str(line.programme) if line.programme else NO_PROGRAMME
+        prow = per_programme.setdefault(
+            (partner.pk, code), NeedRow(partner, code, label, NO_NEED, 0)
+        )
+        prow.need, prow.lines = prow.need + need, prow.lines + 1
+    unscheduled = dict.fromkeys(per_partner, 0)
+    for pid, n in (
+        FinancingLine.objects.filter(
+            operation__contract=contract,
+            status=LineStatus.ACTIVE,
+            partner__isnull=False,
+            schedule_rows__isnull=True,
+        )
+        .exclude(operation__status__in=_DEAD)
+        .values_list("partner_id")
+        .annotate(n=Count("pk", distinct=True))
+    ):
+        unscheduled[pid] = n
+        if pid in per_partner:
+            per_partner[pid].unscheduled = n
+    order = {p.pk: (p.position, p.code) for p in Partner.objects.filter(contract=contract)}
+    return Needs(
+        contract=contract,
+        year=year,
+        paid_as_of=paid_as_of,
+        partners=sorted(per_partner.values(), key=lambda r: order[r.partner.pk]),
+        programmes=sorted(
+            per_programme.values(),
+            key=lambda r: (order[r.partner.pk], r.programme == "", r.programme),
+        ),
+        unscheduled=unscheduled,
+    )
+
+
+# --- slippage -------------------------------------------------------------------------------
+
+
+@dataclass
+class Alert:
+    line: FinancingLine
+    slip: Slip
+    words: tuple[str, str]
+
+    @property
+    def what_label(self) -> str:
+        commitment, payment = self.words
+        return (
+            f"engagements ({commitment})"
+            if self.slip.what == "commitment"
+            else f"paiements ({payment})"
+        )
+
+
+@dataclass
+class Alerts:
+    at: dt.date
+    rate: Decimal
+    floor: Decimal
+    rows: list[Alert]
+    count: int
+
+
+def slippage_alerts(
+    *,
+    contract: Contract,
+    at: dt.date | None = None,
+    partner: Partner | None = None,
+    limit: int = 100,
+) -> Alerts:
+    """The scheduled lines whose cumulative commitments or payments at `at` fall behind their
+    schedule by more than the settings' rate and floor (`figures.slippage`), largest gap
+    first; at most `limit` rows, `count` says how many there are."""
+    at = at or timezone.localdate()
+    rate, floor = slippage_rate(), slippage_floor()
+    lines = _scheduled_lines(contract, partner)
+    schedules = current_schedules(line_ids=[line.pk for line in lines])
+    execution = line_execution(lines=lines, as_of=at)
+    found: list[Alert] = []
+    for line in lines:
+        s, x = schedules[line.pk], execution[line.pk]
+        words = figures.credit_words(line.partner.budget_nature if line.partner else None)
+        for what, planned, actual in (
+            ("commitment", s.commitments, x.committed),
+            ("payment", s.payments, x.paid),
+        ):
+            slip = figures.slippage(
+                planned=planned, actual=actual, at=at, what=what, rate=rate, floor=floor
+            )
+            if slip is not None:
+                found.append(Alert(line, slip, words))
+    found.sort(key=lambda a: (-a.slip.gap, a.line.pk, a.slip.what))
+    return Alerts(at=at, rate=rate, floor=floor, rows=found[:limit], count=len(found))
+
+
+# --- the annual report --------------------------------------------------------------------
+
+
+def report_section(*, contract: Contract, at: dt.date) -> dict[str, Any]:
+    """The forecasts of the annual execution report closed at `at` (year N = at.year): the
+    payment credits needed for N+1 per partner and per programme, and the slippage alerts at
+    `at`. Plain data, French labels, Decimal values.
+
+    {"titre": str, "date": date, "annee_besoin": int, "note": str,
+     "besoins": [{"partenaire", "nature", "cp_n1", "report", "besoin", "lignes",
+                  "lignes_sans_echeancier"}],
+     "besoins_par_programme": [{"partenaire", "programme", "cp_n1", "report", "besoin",
+                                "lignes"}],
+     "total": {"cp_n1", "report", "besoin"},
+     "retards": [{"operation", "intitule", "partenaire", "sur", "prevu_cumule",
+                  "realise_cumule", "ecart", "ecart_pct"}],
+     "retards_total": int}
+    """
+    year = at.year + 1
+    needs = payment_needs(contract=contract, year=year, today=at)
+    alerts = slippage_alerts(contract=contract, at=at, limit=50)
+    return {
+        "titre": "Prévisions : besoin en crédits de paiement et retards",
+        "date": at,
+        "annee_besoin": year,
+        "note": (
+            f"Besoin en CP pour {year} : paiements prévus en {year} aux échéanciers des lignes "
+            f"actives, plus le retard de paiement cumulé au 31/12/{year - 1} (prévu − payé, "
+            "s'il est positif)."
+        ),
+        "besoins": [
+            {
+                "partenaire": r.partner.name,
+                "nature": r.partner.get_budget_nature_display(),
+                "cp_n1": r.need.next_year,
+                "report": r.need.carried,
+                "besoin": r.need.total,
+                "lignes": r.lines,
+                "lignes_sans_echeancier": needs.unscheduled.get(r.partner.pk, 0),
+            }
+            for r in needs.partners
+        ],
+        "besoins_par_programme": [
+            {
+                "partenaire": r.partner.name,
+                "programme": r.programme_label,
+                "cp_n1": r.need.next_year,
+                "report": r.need.carried,
+                "besoin": r.need.total,
+                "lignes": r.lines,
+            }
+            for r in needs.programmes
+        ],
+        "total": {
+            "cp_n1": needs.total.next_year,
+            "report": needs.total.carried,
+            "besoin": needs.total.total,
+        },
+        "retards": [
+            {
+                "operation": a.line.operation.code,
+                "intitule": a.line.operation.title,
+                "partenaire": str(a.line.partner),
+                "sur": a.what_label,
+                "prevu_cumule": a.slip.planned,
+                "realise_cumule": a.slip.actual,
+                "ecart": a.slip.gap,
+                "ecart_pct": a.slip.gap_rate,
+            }
+            for a in alerts.rows
+        ],
+        "retards_total": alerts.count,
+    }
