@@ -4,6 +4,7 @@
     python -m bench --scales S           # quicker
     python -m bench --scales S,M,L       # L when asked
     python -m bench --regenerate         # rebuild the databases even if they exist
+    python -m bench --scales S --parts charge   # the concurrent run only (bench.charge)
     python -m bench --databases sqlite   # one database only
     python -m bench --scales S,M --report-only   # rewrite docs/performance.md from the last
                                                  # saved measurements (var/bench/result-*.json)
@@ -105,6 +106,14 @@ def _measure_pages(scale: str, database: str, saved: Path, runs: int) -> None:
     saved.write_text(json.dumps(measured))
 
 
+def _measure_charge(scale: str, database: str, saved: Path, seconds: float) -> None:
+    """Run `bench.charge` (the production server and 20 clients) on the scale's database."""
+    print(f"== charge {scale} sur {database}…", flush=True)
+    measured = _run("bench.charge", scale, database, "--seconds", str(seconds))
+    measured["database"] = database
+    saved.write_text(json.dumps(measured))
+
+
 def _machine() -> dict[str, str]:
     import django
     import duckdb
@@ -151,6 +160,7 @@ def report(
     generation: list[dict[str, Any]],
     imports: list[dict[str, Any]] | None = None,
     pages: list[dict[str, Any]] | None = None,
+    charges: list[dict[str, Any]] | None = None,
 ) -> str:
     machine = _machine()
     lines = [
@@ -227,6 +237,7 @@ def report(
             for name, fig in r["api"].items():
                 lines.append(f"| {name} | {_fmt_ms(fig['p50_ms'])} | {_fmt_ms(fig['p95_ms'])} |")
     lines += _pages_section(pages or [])
+    lines += _charge_section(charges or [])
     lines += _import_section(imports or [])
     lines += ["", "## Cibles", ""]
     targeted = [r for r in results if r["scale"] != "S"] or results
@@ -342,6 +353,71 @@ def _pages_section(pages: list[dict[str, Any]]) -> list[str]:
                 f"{_fmt_ms(row['p95_ms'])} | {row['queries']} | {_fmt_ms(service)} | "
                 f"{'—' if ratio is None else f'{ratio:.1f} ×'} | {verdict} |"
             )
+        if p.get("exports"):
+            lines += [
+                "",
+                f"Exports, échelle {p['scale']} — {p['database']} (CSV : la page, réponse en "
+                "flux ; XLSX : la tâche en arrière-plan, son corps chronométré dans le même "
+                "processus). Cible : CSV du registre entier, premier octet ≤ 1 s et 100 000 "
+                "opérations en ≤ 15 s.",
+                "",
+                "| export | premier octet | total | taille |",
+                "|---|---:|---:|---:|",
+            ]
+            for e in p["exports"]:
+                size = f"{e['bytes'] / 1_048_576:.1f} Mo".replace(".", ",")
+                lines.append(
+                    f"| {e['name']} | {_fmt_ms(e.get('first_byte_ms'))} | "
+                    f"{_fmt_ms(e['total_ms'])} | {size} |"
+                )
+    return lines
+
+
+CHARGE_TITLE = "## Charge (serveur de production, clients simultanés)"
+
+
+def _charge_section(charges: list[dict[str, Any]]) -> list[str]:
+    """The concurrent run: the production server with several workers, N clients on the
+    dashboard, then on the API, for a bounded time (loopback only), with the targets of issue
+    14 for the dashboard at M."""
+    if not charges:
+        return []
+    from bench.charge import TARGET_P95_MS, TARGET_PER_SECOND
+
+    lines = [
+        "",
+        CHARGE_TITLE,
+        "",
+        "`python -m bench.charge` : `cper serve` (gunicorn, plusieurs processus) sur la base de",
+        "banc, puis `bench.load` : N clients simultanés, chacun avec sa connexion persistante,",
+        "sur la boucle locale, pendant une durée bornée (après quelques secondes de mise en",
+        "route non mesurées). Le tableau de bord est demandé en visiteur anonyme (chiffres",
+        "publics) avec et sans filtre département ; l'API (listes d'opérations, de mouvements",
+        "et de lignes, 1re page de 50) avec le jeton d'un observateur. Les clients tournent sur",
+        "la même machine que le serveur et lui prennent du temps de calcul. Cible au tableau de",
+        f"bord, échelle M : ≥ {TARGET_PER_SECOND} requêtes/s, 95e centile ≤ "
+        f"{TARGET_P95_MS} ms, aucune erreur ; S indicatif.",
+        "",
+        "| échelle | base | charge | processus | clients | durée | requêtes | requêtes/s | "
+        "médiane | p95 | erreurs | cible atteinte |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for c in charges:
+        for phase in c["phases"]:
+            verdict = "—"
+            if c["scale"] != "S" and phase["name"].startswith("tableau de bord"):
+                ok = (
+                    phase["per_second"] >= TARGET_PER_SECOND
+                    and phase["p95_ms"] <= TARGET_P95_MS
+                    and phase["errors"] == 0
+                )
+                verdict = "oui" if ok else "**non**"
+            lines.append(
+                f"| {c['scale']} | {c['database']} | {phase['name']} | {c['workers']} | "
+                f"{phase['clients']} | {c['seconds']:.0f} s | {phase['requests']} | "
+                f"{str(phase['per_second']).replace('.', ',')} | {_fmt_ms(phase['median_ms'])} | "
+                f"{_fmt_ms(phase['p95_ms'])} | {phase['errors']} | {verdict} |"
+            )
     return lines
 
 
@@ -443,9 +519,13 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument(
         "--parts",
-        default="measure,import,pages",
-        help="measure (execution, payments, API), import (the spreadsheet import) and/or pages "
-        "(the main pages through the Django request cycle)",
+        default="measure,import,pages,charge",
+        help="measure (execution, payments, API), import (the spreadsheet import), pages "
+        "(the main pages through the Django request cycle) and/or charge (the production "
+        "server under 20 concurrent clients)",
+    )
+    parser.add_argument(
+        "--charge-seconds", type=float, default=15.0, help="durée de chaque charge (secondes)"
     )
     parser.add_argument(
         "--report-only",
@@ -454,7 +534,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    results, generation, imports, pages = [], [], [], []
+    results, generation, imports, pages, charges = [], [], [], [], []
     for scale in [s.strip().upper() for s in args.scales.split(",") if s.strip()]:
         for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
             saved = BENCH_DIR / f"result-{scale}-{database}.json"
@@ -468,6 +548,13 @@ def main() -> None:
                 _measure_pages(scale, database, saved_pages, args.runs)
             if saved_pages.exists():
                 pages.append(json.loads(saved_pages.read_text()))
+            saved_charge = BENCH_DIR / f"charge-{scale}-{database}.json"
+            if "charge" in parts and not args.report_only:
+                _generate(scale, database, regenerate=regenerate)
+                regenerate = False
+                _measure_charge(scale, database, saved_charge, args.charge_seconds)
+            if saved_charge.exists():
+                charges.append(json.loads(saved_charge.read_text()))
             if args.report_only or "measure" not in parts:
                 if "import" in parts and not args.report_only:
                     _generate(scale, database, regenerate=regenerate)
@@ -503,14 +590,15 @@ def main() -> None:
             results.append(res)
     output = Path(args.output)
     if results:
-        text = report(results, generation, imports, pages)
-    elif (imports or pages) and output.exists():
-        # Only the import or the pages were measured: their sections are rewritten, the rest
-        # of the report kept.
+        text = report(results, generation, imports, pages, charges)
+    elif (imports or pages or charges) and output.exists():
+        # Only the import, the pages or the charge were measured: their sections are
+        # rewritten, the rest of the report kept.
         text = splice(output.read_text(), _import_section(imports))
         text = splice(text, _pages_section(pages), PAGES_TITLE)
+        text = splice(text, _charge_section(charges), CHARGE_TITLE)
     else:
-        text = report(results, generation, imports, pages)
+        text = report(results, generation, imports, pages, charges)
     print(text)
     output.write_text(text)
     print(f"écrit : {args.output}")

@@ -49,7 +49,15 @@ class LoadResult:
         }
 
 
-def run(base: str, paths: list[str], *, clients: int = 20, seconds: float = 20.0) -> LoadResult:
+def run(
+    base: str,
+    paths: list[str],
+    *,
+    clients: int = 20,
+    seconds: float = 20.0,
+    headers: dict[str, str] | None = None,
+) -> LoadResult:
+    """`headers` are sent with every request (e.g. an API token: `Authorization`)."""
     parsed = urllib.parse.urlsplit(base)
     if parsed.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise ValueError("la charge ne se lance que sur la boucle locale")
@@ -65,7 +73,7 @@ def run(base: str, paths: list[str], *, clients: int = 20, seconds: float = 20.0
             i += 1
             started = time.perf_counter()
             try:
-                conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
+                conn.request("GET", path, headers={"Accept-Encoding": "gzip", **(headers or {})})
                 response = conn.getresponse()
                 response.read()
                 status = response.status

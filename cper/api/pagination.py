@@ -1,8 +1,12 @@
 """Keyset pagination: a stable order ending with the primary key, and an opaque cursor.
 
 A page is "the `limit` rows after the cursor's row in that order", so rows inserted or removed
-elsewhere never shift a page and deep pages cost what the first one costs. Every page gives the
-total count of the filtered list.
+elsewhere never shift a page and deep pages cost what the first one costs.
+
+The total count of the filtered list is given on the first page only (no cursor); the next
+pages carry `count: null`. Counting is a scan of every matching row: done on each page, it made
+a page of the movements cost as much as the whole ledger (issue 14), and a client walking the
+pages already has the total from the first one.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ MAX_LIMIT = 500
 @dataclass
 class Page:
     items: list[Any]
-    count: int
+    count: int | None  # on the first page only
     next_cursor: str | None
 
 
@@ -66,8 +70,9 @@ def _after(order: tuple[str, ...], values: list[Any]) -> Q:
 def keyset_page(
     queryset: QuerySet[Any], *, order: tuple[str, ...], cursor: str | None, limit: int
 ) -> Page:
-    """`order` names ascending fields and ends with "pk" (or another unique field)."""
-    count = queryset.count()
+    """`order` names ascending fields and ends with "pk" (or another unique field); the
+    count is taken on the first page only (`cursor` empty)."""
+    count = None if cursor else queryset.count()
     rows = queryset.order_by(*order)
     if cursor:
         try:

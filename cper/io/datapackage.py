@@ -120,7 +120,14 @@ RESOURCES: dict[str, dict[str, Any]] = {
                 "string",
                 "nature",
                 required=True,
-                enum=["commitment", "decommitment", "payment", "payment_cancellation"],
+                enum=[
+                    "commitment",
+                    "decommitment",
+                    "payment",
+                    "payment_cancellation",
+                    "affectation",
+                    "desaffectation",
+                ],
             ),
             _f("date", "date", "date", required=True),
             _f(
@@ -205,7 +212,9 @@ def export(
         ),
     )
     ops = operation_queryset(contract=contract, user=user).select_related("owner", "objective")
-    op_ids = list(ops.values_list("pk", flat=True))
+    # A subquery, not a list: a register of 100,000 operations is no list of parameters (SQLite
+    # refuses more than 32,766) and is not held in memory.
+    op_ids = ops.values("pk")
     communes: dict[int, list[str]] = {}
     for op_id, code in (
         OperationCommune.objects.filter(operation__in=ops)

@@ -15,6 +15,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from django.utils import timezone
@@ -31,11 +32,17 @@ from cper.operations.models import (
     FinancerKind,
     FinancingLine,
     LineStatus,
+    Operation,
     OperationCommune,
+    ProjectOwner,
 )
+from cper.operations.rules import LINE_CATEGORY_LABELS, line_category
 from cper.operations.selectors import apply_filters, operation_queryset
 
 EXPORT_KINDS = ("operations", "lines", "movements", "execution")
+# The registers: their rows grow with the contract (streamed in CSV, built by a background job
+# in XLSX and ODS); the execution is an aggregate, a few rows.
+REGISTER_KINDS = ("operations", "lines", "movements")
 KIND_TITLES = {
     "operations": "Opérations et plans de financement (une ligne par opération)",
     "lines": "Lignes de financement (une ligne par financeur)",
@@ -93,6 +100,90 @@ def _operations(contract: Contract, user: Any, filters: Mapping[str, Any] | None
     return qs.select_related("owner", "objective").order_by("code")
 
 
+# Rows are read by chunks of operations: memory is bounded by a chunk (its operations, lines,
+# communes, committee dates and movements), never by the register (issue 14: the export of
+# 100,000 operations used to build 1.9 M model objects before writing its first byte).
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class _Op:
+    """The columns of an operation that the exports write, read by `values_list`."""
+
+    pk: int
+    code: str
+    title: str
+    description: str
+    owner_name: str
+    owner_siret: str | None
+    owner_rna: str | None
+    owner_category: str
+    objective_code: str
+    status: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    cost_ht: Any
+    cost_ttc: Any
+    cost_base: str
+
+
+_OP_FIELDS = (
+    "pk",
+    "code",
+    "title",
+    "description",
+    "owner__name",
+    "owner__siret",
+    "owner__rna",
+    "owner__legal_category",
+    "objective__code",
+    "status",
+    "start_date",
+    "end_date",
+    "cost_ht",
+    "cost_ttc",
+    "cost_base",
+)
+
+
+def _displays(model: Any, name: str) -> dict[Any, str]:
+    """The labels of a field's choices: what `get_<name>_display()` shows."""
+    return {k: str(v) for k, v in model._meta.get_field(name).flatchoices}
+
+
+def _operation_chunks(operations: Any, limit: int | None = None) -> Iterator[list[_Op]]:
+    """The operations of `operations` (a queryset, in its order), by chunks of `CHUNK`, read
+    through one cursor (server-side on PostgreSQL) as tuples, never as model objects."""
+    rows = operations.values_list(*_OP_FIELDS)
+    if limit is not None:
+        rows = rows[:limit]
+    categories = _displays(ProjectOwner, "legal_category")
+    statuses = _displays(Operation, "status")
+    bases = _displays(Operation, "cost_base")
+    cursor = rows.iterator(chunk_size=CHUNK)
+    while chunk := list(islice(cursor, CHUNK)):
+        yield [
+            _Op(
+                pk=r[0],
+                code=r[1],
+                title=r[2],
+                description=r[3],
+                owner_name=r[4],
+                owner_siret=r[5],
+                owner_rna=r[6],
+                owner_category=categories.get(r[7], r[7]),
+                objective_code=r[8],
+                status=statuses.get(r[9], r[9]),
+                start_date=r[10],
+                end_date=r[11],
+                cost_ht=r[12],
+                cost_ttc=r[13],
+                cost_base=bases.get(r[14], r[14]),
+            )
+            for r in chunk
+        ]
+
+
 def _communes_by_operation(op_ids: Iterable[int]) -> dict[int, str]:
     out: dict[int, list[str]] = defaultdict(list)
     for op_id, code in (
@@ -135,30 +226,69 @@ OPERATION_COLUMNS = [
 ]
 
 
-def _operation_cells(op: Any, communes: dict[int, str], committees: dict[int, Any]) -> list[Any]:
+def _operation_cells(op: _Op, communes: dict[int, str], committees: dict[int, Any]) -> list[Any]:
     return [
         op.code,
         op.title,
         op.description,
-        op.owner.name,
-        op.owner.siret or "",
-        op.owner.rna or "",
-        op.owner.get_legal_category_display(),
+        op.owner_name,
+        op.owner_siret or "",
+        op.owner_rna or "",
+        op.owner_category,
         communes.get(op.pk, ""),
-        op.objective.code,
-        op.get_status_display(),
+        op.objective_code,
+        op.status,
         committees.get(op.pk),
         op.start_date,
         op.end_date,
         op.cost_ht,
         op.cost_ttc,
-        op.get_cost_base_display(),
+        op.cost_base,
     ]
+
+
+@dataclass(frozen=True)
+class _Line:
+    """The columns of an active financing line that the exports write, read by
+    `values_list` (a model object per line cost more than the rest of the export)."""
+
+    pk: int
+    operation_id: int
+    financer_kind: str
+    partner_id: int | None
+    financer_label: str
+    amount: Any
+    objective_code: str
+    contractualised: bool
+    budget_nature: str  # its label, as `get_budget_nature_display()`
+    programme_code: str | None
+    bop: str | None
+    activity: str | None
+    year: int | None
+    external_ref: str
+
+
+_LINE_FIELDS = (
+    "pk",
+    "operation_id",
+    "financer_kind",
+    "partner_id",
+    "financer_label",
+    "amount",
+    "objective__code",
+    "contractualised",
+    "budget_nature",
+    "programme__code",
+    "bop",
+    "activity",
+    "year",
+    "external_ref",
+)
 
 
 @dataclass
 class _RankedLine:
-    line: Any
+    line: _Line
     financer: voc.Financer
     rank: int
 
@@ -168,12 +298,29 @@ def _ranked_lines(op_ids: list[int]) -> dict[int, list[_RankedLine]]:
 
     out: dict[int, list[_RankedLine]] = defaultdict(list)
     counters: dict[tuple[int, Any], int] = defaultdict(int)
+    natures = _displays(FinancingLine, "budget_nature")
     lines = (
         FinancingLine.objects.filter(operation_id__in=op_ids, status=LineStatus.ACTIVE)
-        .select_related("partner", "objective", "programme")
         .order_by("operation_id", "id")
+        .values_list(*_LINE_FIELDS)
     )
-    for line in lines:
+    for row in lines:  # positions of `_LINE_FIELDS`
+        line = _Line(
+            pk=row[0],
+            operation_id=row[1],
+            financer_kind=row[2],
+            partner_id=row[3],
+            financer_label=row[4],
+            amount=row[5],
+            objective_code=row[6],
+            contractualised=row[7],
+            budget_nature=natures.get(row[8], row[8]),
+            programme_code=row[9],
+            bop=row[10],
+            activity=row[11],
+            year=row[12],
+            external_ref=row[13],
+        )
         financer = voc.Financer(line.financer_kind, line.partner_id, line.financer_label)
         counters[(line.operation_id, financer.key)] += 1
         out[line.operation_id].append(
@@ -182,7 +329,31 @@ def _ranked_lines(op_ids: list[int]) -> dict[int, list[_RankedLine]]:
     return out
 
 
-def _chunks(items: list[Any], size: int = 2000) -> Iterator[list[Any]]:
+def _financer_columns(operations: Any) -> list[tuple[voc.Financer, int]]:
+    """The financer columns of the wide layout, known before the first row is written: one
+    pass over the active lines' financers (tuples, through one cursor), ranking each line among
+    the lines of the same financer on its operation, as `_ranked_lines` does. In a stable
+    order: partners (contract order), EU funds, other public money, the owner, private money."""
+    present: dict[tuple[Any, int], tuple[voc.Financer, int]] = {}
+    current, counters = None, defaultdict(int)  # type: ignore[var-annotated]
+    lines = (
+        FinancingLine.objects.filter(
+            operation__in=operations.values("pk"), status=LineStatus.ACTIVE
+        )
+        .order_by("operation_id", "id")
+        .values_list("operation_id", "financer_kind", "partner_id", "financer_label")
+    )
+    for op_id, kind, partner_id, label in lines.iterator(chunk_size=CHUNK * 5):
+        if op_id != current:
+            current, counters = op_id, defaultdict(int)
+        financer = voc.Financer(kind, partner_id, label)
+        counters[financer.key] += 1
+        rank = counters[financer.key]
+        present.setdefault((financer.key, rank), (financer, rank))
+    return list(present.values())
+
+
+def _chunks(items: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -192,29 +363,19 @@ def operations_sheet(
 ) -> writers.Sheet:
     """One row per operation, one column per financer (`Part État`, `FEDER`…): the layout of
     the spreadsheets the prefectures keep. A financer with several lines on one operation gets
-    `Part État (2)`… columns, so nothing is summed and nothing is lost."""
+    `Part État (2)`… columns, so nothing is summed and nothing is lost.
+
+    The financer columns are found first (one pass over the lines' financers); the rows are
+    then produced lazily, by chunks of operations, as the writer asks for them."""
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
-    ops = list(_operations(contract, user, filters))
-    ids = [o.pk for o in ops]
-    lines: dict[int, list[_RankedLine]] = {}
-    communes: dict[int, str] = {}
-    committees: dict[int, Any] = {}
-    for chunk in _chunks(ids):
-        lines.update(_ranked_lines(chunk))
-        communes.update(_communes_by_operation(chunk))
-        committees.update(_committee_dates(chunk))
-    # The financer columns present, in a stable order: partners (contract order), EU funds,
-    # other public money, the owner, private money.
+    operations = _operations(contract, user, filters)
     order = {"partner": 0, "eu_fund": 1, "other_public": 2, "owner": 3, "private": 4}
     position = {p.pk: (p.position, p.code) for p in directory.partners.values()}
-    present: dict[tuple[Any, int], tuple[voc.Financer, int]] = {}
-    for rl in (rl for op_lines in lines.values() for rl in op_lines):
-        present.setdefault((rl.financer.key, rl.rank), (rl.financer, rl.rank))
     fin_cols = sorted(
-        present.values(),
+        _financer_columns(operations),
         key=lambda fr: (
-            order[fr[0].kind],
+            order.get(fr[0].kind, len(order)),
             position.get(fr[0].partner_id or 0, (0, "")),
             fr[0].label,
             fr[1],
@@ -224,16 +385,21 @@ def operations_sheet(
     index = {(f.key, r): i for i, (f, r) in enumerate(fin_cols)}
 
     def rows() -> Iterator[list[Any]]:
-        for op in ops:
-            amounts: list[Any] = [None] * len(fin_cols)
-            for rl in lines.get(op.pk, []):
-                amounts[index[(rl.financer.key, rl.rank)]] = rl.line.amount
-            yield [*_operation_cells(op, communes, committees), *amounts]
+        for chunk in _operation_chunks(operations):
+            ids = [o.pk for o in chunk]
+            lines = _ranked_lines(ids)
+            communes = _communes_by_operation(ids)
+            committees = _committee_dates(ids)
+            for op in chunk:
+                amounts: list[Any] = [None] * len(fin_cols)
+                for rl in lines.get(op.pk, []):
+                    amounts[index[(rl.financer.key, rl.rank)]] = rl.line.amount
+                yield [*_operation_cells(op, communes, committees), *amounts]
 
     return writers.Sheet(
         name="Opérations",
         columns=columns,
-        rows=list(rows()),
+        rows=writers.Rows(rows),
         meta=header_block(contract, what=KIND_TITLES["operations"], filters=filters),
     )
 
@@ -245,8 +411,11 @@ LINE_COLUMNS = [
     Col(L("amount"), MONEY),
     Col(L("line_objective"), TEXT, 10),
     Col(L("contractualised"), BOOL),
+    Col(L("line_category"), TEXT, 16),
     Col(L("budget_nature"), TEXT, 10),
     Col(L("programme"), TEXT, 10),
+    Col(L("bop"), TEXT, 14),
+    Col(L("activity"), TEXT, 14),
     Col(L("year"), INTEGER),
     Col(L("line_ref"), TEXT, 16),
 ]
@@ -260,14 +429,15 @@ def lines_sheet(
     limit: int | None = None,
 ) -> writers.Sheet:
     """One row per active financing line, with its operation's columns repeated (the long
-    layout); an operation without lines still has its row."""
+    layout); an operation without lines still has its row. Rows are produced lazily, by
+    chunks of operations."""
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
     kinds = dict(FinancerKind.choices)
-    ops = list(_operations(contract, user, filters)[:limit])
+    operations = _operations(contract, user, filters)
 
     def rows() -> Iterator[list[Any]]:
-        for chunk in _chunks(ops):
+        for chunk in _operation_chunks(operations, limit):
             ids = [o.pk for o in chunk]
             lines = _ranked_lines(ids)
             communes = _communes_by_operation(ids)
@@ -286,10 +456,13 @@ def lines_sheet(
                         name,
                         rl.rank,
                         line.amount,
-                        line.objective.code,
+                        line.objective_code,
                         line.contractualised,
-                        line.get_budget_nature_display(),
-                        line.programme.code if line.programme else "",
+                        LINE_CATEGORY_LABELS[line_category(line)],
+                        line.budget_nature,
+                        line.programme_code or "",
+                        line.bop or "",
+                        line.activity or "",
                         line.year,
                         line.external_ref,
                     ]
@@ -297,7 +470,7 @@ def lines_sheet(
     return writers.Sheet(
         name="Lignes de financement",
         columns=[*OPERATION_COLUMNS, *LINE_COLUMNS],
-        rows=list(rows()),
+        rows=writers.Rows(rows),
         meta=header_block(contract, what=KIND_TITLES["lines"], filters=filters),
     )
 
@@ -317,6 +490,21 @@ MOVEMENT_COLUMNS = [
     Col(M("note"), TEXT, 30),
 ]
 
+_MOVEMENT_FIELDS = (
+    "financing_line_id",
+    "financing_line__operation_id",
+    "financing_line__financer_kind",
+    "financing_line__partner_id",
+    "financing_line__financer_label",
+    "financing_line__external_ref",
+    "kind",
+    "date",
+    "amount",
+    "reference",
+    "cancels__reference",
+    "note",
+)
+
 
 def movements_sheet(
     contract: Contract,
@@ -328,47 +516,62 @@ def movements_sheet(
 ) -> writers.Sheet:
     """One row per movement (dated on or before `as_of`), in the importer's long layout (a
     cancellation names the reference of the movement it cancels); `limit`: of the first
-    operations only."""
+    operations only. Rows are produced lazily, by chunks of operations, the movements of a
+    chunk read as tuples through one cursor."""
 
     directory = voc.FinancerDirectory(list(Partner.objects.filter(contract=contract)))
     kinds = dict(FinancerKind.choices)
-    ops = list(_operations(contract, user, filters)[:limit])
+    movement_kinds = _displays(Movement, "kind")
+    operations = _operations(contract, user, filters)
 
     def rows() -> Iterator[list[Any]]:
-        for chunk in _chunks(ops):
+        for chunk in _operation_chunks(operations, limit):
             ids = [o.pk for o in chunk]
             ranked = {rl.line.pk: rl for lines in _ranked_lines(ids).values() for rl in lines}
             movements = Movement.objects.filter(financing_line__operation_id__in=ids)
             if as_of:
                 movements = movements.filter(date__lte=as_of)
             by_op = {o.pk: o for o in chunk}
-            for m in movements.select_related("financing_line", "cancels").order_by(
+            ordered = movements.order_by(
                 "financing_line__operation__code", "financing_line_id", "date", "id"
-            ):
-                line = m.financing_line
-                rl = ranked.get(line.pk)
-                op = by_op[line.operation_id]
-                financer = voc.Financer(line.financer_kind, line.partner_id, line.financer_label)
-                name = directory.label(financer) if line.partner_id else line.financer_label
+            ).values_list(*_MOVEMENT_FIELDS)
+            for (
+                line_id,
+                op_id,
+                financer_kind,
+                partner_id,
+                financer_label,
+                line_ref,
+                kind,
+                date,
+                amount,
+                reference,
+                cancels_ref,
+                note,
+            ) in ordered.iterator(chunk_size=CHUNK * 5):
+                rl = ranked.get(line_id)
+                op = by_op[op_id]
+                financer = voc.Financer(financer_kind, partner_id, financer_label)
+                name = directory.label(financer) if partner_id else financer_label
                 yield [
                     op.code,
                     op.title,
-                    kinds[line.financer_kind],
+                    kinds[financer_kind],
                     name,
                     rl.rank if rl else None,
-                    line.external_ref,
-                    m.get_kind_display(),
-                    m.date,
-                    m.amount,
-                    m.reference,
-                    m.cancels.reference if m.cancels else None,
-                    m.note,
+                    line_ref,
+                    movement_kinds.get(kind, kind),
+                    date,
+                    amount,
+                    reference,
+                    cancels_ref,
+                    note,
                 ]
 
     return writers.Sheet(
         name="Mouvements",
         columns=MOVEMENT_COLUMNS,
-        rows=list(rows()),
+        rows=writers.Rows(rows),
         meta=header_block(contract, what=KIND_TITLES["movements"], filters=filters, as_of=as_of),
     )
 
@@ -502,6 +705,32 @@ def build(
             execution_sheet(contract, user=user, as_of=as_of, group_by=group_by, filters=filters)
         ]
     raise ValueError(f"export inconnu « {kind} » ({', '.join(EXPORT_KINDS)})")
+
+
+def row_estimate(
+    kind: str,
+    contract: Contract,
+    *,
+    user: Any = None,
+    filters: Mapping[str, Any] | None = None,
+    as_of: dt.date | None = None,
+) -> int:
+    """About how many rows an export of a register will have (one count): the pages prepare
+    an export over `CPER_EXPORT_SYNC_ROWS` rows in the background rather than while the
+    visitor waits. The execution is an aggregate: 0."""
+    if kind not in REGISTER_KINDS:
+        return 0
+    operations = _operations(contract, user, filters).values("pk")
+    if kind == "operations":
+        return int(operations.count())
+    if kind == "lines":
+        return int(
+            FinancingLine.objects.filter(operation__in=operations, status=LineStatus.ACTIVE).count()
+        )
+    movements = Movement.objects.filter(financing_line__operation__in=operations)
+    if as_of:
+        movements = movements.filter(date__lte=as_of)
+    return int(movements.count())
 
 
 def file_name(kind: str, contract: Contract, fmt: str, as_of: dt.date | None = None) -> str:

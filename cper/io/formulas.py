@@ -47,8 +47,15 @@ def _escaped(text: str) -> bool:
     return bool(_QUOTED.match(text)) and not _NUMBER.fullmatch(text)
 
 
+# The first characters after which a text may need escaping (`_QUOTED`); any other text is
+# left as it is without running the patterns (exports neutralise millions of cells).
+_MAY_START = frozenset("'=+-@\t\r")
+
+
 def neutralise(text: str) -> str:
     """`text` for a CSV cell: prefixed with an apostrophe if a spreadsheet would evaluate it."""
+    if not text or (text[0] not in _MAY_START and not text[0].isspace()):
+        return text
     return QUOTE + text if _escaped(text) else text
 
 

@@ -5,7 +5,9 @@ One row per beneficiary per attributing partner per operation: the partner's pro
 on the operation (from the aggregation service), its SIRET (`Partner.siret`, set in the
 contract file, or the `CPER_SCDL_SIRET` setting — never guessed), the maître d'ouvrage as
 beneficiary, the share of the eligible cost as `pourcentageSubvention`, `notificationUE` from
-the plan's EU-fund lines and `datesPeriodeVersement` from the payments.
+the plan's EU-fund lines and `datesPeriodeVersement` from the payments. `dateConvention` and
+`referenceDecision` come from the partner's own decision in force on its line when there is one
+(issue 12), else from the committee and the partner's file number.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import io
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 
@@ -36,6 +39,8 @@ from cper.operations.models import (
     LineStatus,
     Operation,
     OperationTransition,
+    PartnerDecision,
+    PartnerDecisionOutcome,
 )
 from cper.operations.selectors import operation_queryset
 
@@ -125,6 +130,37 @@ def _convention_dates(op_ids: list[int]) -> dict[int, dt.date]:
     return out
 
 
+def _partner_decisions(op_ids: list[int]) -> dict[tuple[int, int], tuple[dt.date, str]]:
+    """{(operation, partner): (date, reference)} of the partner's decision in force granting
+    its line on the operation (issue 12: the latest in date on each line; with several lines,
+    the latest of their decisions) — the SCDL's `dateConvention` and `referenceDecision`."""
+    in_force: dict[int, tuple[dt.date, int, str, str, int, int]] = {}
+    for line_id, op_id, partner_id, day, pk, outcome, reference in PartnerDecision.objects.filter(
+        financing_line__operation_id__in=op_ids, financing_line__status=LineStatus.ACTIVE
+    ).values_list(
+        "financing_line_id",
+        "financing_line__operation_id",
+        "partner_id",
+        "date",
+        "pk",
+        "outcome",
+        "reference",
+    ):
+        seen = in_force.get(line_id)
+        if seen is None or (day, pk) > seen[:2]:
+            in_force[line_id] = (day, pk, outcome, reference, op_id, partner_id)
+    out: dict[tuple[int, int], tuple[dt.date, str]] = {}
+    for day, _, outcome, reference, op_id, partner_id in sorted(in_force.values()):
+        if outcome == PartnerDecisionOutcome.GRANTED:
+            out[(op_id, partner_id)] = (day, reference)  # sorted by date: the latest wins
+    return out
+
+
+# Operations are read by chunks (in the file's order): memory is bounded by a chunk's
+# operations, payments and references, never by the register (issue 14).
+SCDL_CHUNK = 2000
+
+
 def grants(
     contract: Contract,
     *,
@@ -133,13 +169,25 @@ def grants(
     user: Any = None,
 ) -> list[ScdlRow]:
     """The SCDL rows of the contract's grants (programmed partner money per operation)."""
+    return list(iter_grants(contract, partner=partner, as_of=as_of, user=user))
+
+
+def iter_grants(
+    contract: Contract,
+    *,
+    partner: Partner | None = None,
+    as_of: dt.date | None = None,
+    user: Any = None,
+) -> Iterator[ScdlRow]:
+    """`grants`, produced by chunks of operations: what a background export writes. A partner
+    without SIRET refuses the export at the first row asked (`ScdlError`)."""
 
     partners = [partner] if partner else list(contract.partners.all())
     missing = missing_sirets(contract, partner)
     if partner is not None and missing:
         raise ScdlError(missing_siret_message(missing))  # nothing at all to export
     known = {p.code for p in partners if p not in missing}
-    visible = set(operation_queryset(contract=contract, user=user).values_list("pk", flat=True))
+    visible = operation_queryset(contract=contract, user=user).values("pk")
     filters: dict[str, Any] = {"partner": partner.code} if partner else {}
     result = execution(
         contract=contract,
@@ -148,86 +196,111 @@ def grants(
         filters=filters,
         viewer=user,
     )
-    amounts: dict[tuple[str, str], Decimal] = {}
+    by_operation: dict[str, dict[str, Decimal]] = defaultdict(dict)
     for row in result.rows:
         partner_code, op_code = _key(row)
         if row.programmed and row.programmed > 0:
-            amounts[(partner_code, op_code)] = row.programmed
-    ops = {
-        o.code: o
-        for o in Operation.objects.filter(contract=contract, code__in={k[1] for k in amounts})
-        .filter(pk__in=visible)
-        .select_related("owner")
-    }
-    op_ids = [o.pk for o in ops.values()]
+            by_operation[op_code][partner_code] = row.programmed
     by_code = {p.code: p for p in partners}
-    conventions = _convention_dates(op_ids)
-    eu = set(
-        Operation.objects.filter(
-            pk__in=op_ids,
-            financing_lines__financer_kind=FinancerKind.EU_FUND,
-            financing_lines__status=LineStatus.ACTIVE,
-        ).values_list("pk", flat=True)
-    )
-    refs = {
-        (r.partner_id, r.operation_id): r.reference
-        for r in ExternalReference.objects.filter(operation_id__in=op_ids)
-    }
-    payments: dict[tuple[int, int], list[dt.date]] = defaultdict(list)
-    pay = Movement.objects.filter(
-        financing_line__operation_id__in=op_ids, kind=MovementKind.PAYMENT
-    )
-    if as_of:
-        pay = pay.filter(date__lte=as_of)
-    for op_id, partner_id, date in pay.values_list(
-        "financing_line__operation_id", "financing_line__partner_id", "date"
-    ):
-        payments[(op_id, partner_id)].append(date)
     end_of_contract = dt.date(contract.end_year, 12, 31)
-
-    rows: list[ScdlRow] = []
-    for (partner_code, op_code), amount in sorted(
-        amounts.items(), key=lambda kv: (kv[0][1], kv[0][0])
-    ):
-        p = by_code.get(partner_code)
-        op = ops.get(op_code)
-        if p is None or op is None or p.code not in known:
-            continue
-        convention = conventions.get(op.pk, end_of_contract)
-        dates = sorted(payments.get((op.pk, p.pk), []))
-        if dates:
-            period = (
-                dates[0].isoformat()
-                if len(dates) == 1
-                else (f"{dates[0].isoformat()}/{dates[-1].isoformat()}")
-            )
-        elif op.start_date and op.end_date:
-            period = f"{op.start_date.isoformat()}/{op.end_date.isoformat()}"
-        else:
-            period = f"{convention.isoformat()}/{max(convention, end_of_contract).isoformat()}"
-        rows.append(
-            ScdlRow(
-                {
-                    "nomAttribuant": p.name,
-                    "idAttribuant": partner_siret(p),
-                    "dateConvention": convention.isoformat(),
-                    "referenceDecision": refs.get((p.pk, op.pk), op.code),
-                    "nomBeneficiaire": op.owner.name,
-                    "idBeneficiaire": op.owner.siret or "",
-                    "rnaBeneficiaire": op.owner.rna or "",
-                    "objet": op.title[:OBJET_MAX],
-                    "montant": f"{amount:f}",
-                    "nature": "aide en numéraire",
-                    "conditionsVersement": "unique" if len(dates) == 1 else "échelonné",
-                    "datesPeriodeVersement": period,
-                    "idRAE": "",
-                    "notificationUE": "oui" if op.pk in eu else "non",
-                    "pourcentageSubvention": f"{_percent(amount, op.eligible_cost):f}",
-                    "dispositifAide": "",
-                }
-            )
+    codes = sorted(by_operation)
+    for start in range(0, len(codes), SCDL_CHUNK):
+        chunk = codes[start : start + SCDL_CHUNK]
+        ops = {
+            o.code: o
+            for o in Operation.objects.filter(contract=contract, code__in=chunk)
+            .filter(pk__in=visible)
+            .select_related("owner")
+        }
+        op_ids = [o.pk for o in ops.values()]
+        conventions = _convention_dates(op_ids)
+        decided = _partner_decisions(op_ids)
+        eu = set(
+            Operation.objects.filter(
+                pk__in=op_ids,
+                financing_lines__financer_kind=FinancerKind.EU_FUND,
+                financing_lines__status=LineStatus.ACTIVE,
+            ).values_list("pk", flat=True)
         )
-    return rows
+        refs = {
+            (r.partner_id, r.operation_id): r.reference
+            for r in ExternalReference.objects.filter(operation_id__in=op_ids)
+        }
+        payments: dict[tuple[int, int], list[dt.date]] = defaultdict(list)
+        pay = Movement.objects.filter(
+            financing_line__operation_id__in=op_ids, kind=MovementKind.PAYMENT
+        )
+        if as_of:
+            pay = pay.filter(date__lte=as_of)
+        for op_id, partner_id, date in pay.values_list(
+            "financing_line__operation_id", "financing_line__partner_id", "date"
+        ):
+            payments[(op_id, partner_id)].append(date)
+        for op_code in chunk:
+            for partner_code in sorted(by_operation[op_code]):
+                amount = by_operation[op_code][partner_code]
+                p = by_code.get(partner_code)
+                op = ops.get(op_code)
+                if p is None or op is None or p.code not in known:
+                    continue
+                yield _grant_row(
+                    p,
+                    op,
+                    amount,
+                    convention=conventions.get(op.pk, end_of_contract),
+                    decided=decided.get((op.pk, p.pk), (None, "")),
+                    dates=sorted(payments.get((op.pk, p.pk), [])),
+                    reference=refs.get((p.pk, op.pk), op.code),
+                    eu=op.pk in eu,
+                    end_of_contract=end_of_contract,
+                )
+
+
+def _grant_row(
+    p: Partner,
+    op: Any,
+    amount: Decimal,
+    *,
+    convention: dt.date,
+    decided: tuple[dt.date | None, str],
+    dates: list[dt.date],
+    reference: str,
+    eu: bool,
+    end_of_contract: dt.date,
+) -> ScdlRow:
+    decision_day, decision_ref = decided
+    if decision_day is not None:
+        convention = decision_day
+    if dates:
+        period = (
+            dates[0].isoformat()
+            if len(dates) == 1
+            else (f"{dates[0].isoformat()}/{dates[-1].isoformat()}")
+        )
+    elif op.start_date and op.end_date:
+        period = f"{op.start_date.isoformat()}/{op.end_date.isoformat()}"
+    else:
+        period = f"{convention.isoformat()}/{max(convention, end_of_contract).isoformat()}"
+    return ScdlRow(
+        {
+            "nomAttribuant": p.name,
+            "idAttribuant": partner_siret(p),
+            "dateConvention": convention.isoformat(),
+            "referenceDecision": decision_ref or reference,
+            "nomBeneficiaire": op.owner.name,
+            "idBeneficiaire": op.owner.siret or "",
+            "rnaBeneficiaire": op.owner.rna or "",
+            "objet": op.title[:OBJET_MAX],
+            "montant": f"{amount:f}",
+            "nature": "aide en numéraire",
+            "conditionsVersement": "unique" if len(dates) == 1 else "échelonné",
+            "datesPeriodeVersement": period,
+            "idRAE": "",
+            "notificationUE": "oui" if eu else "non",
+            "pourcentageSubvention": f"{_percent(amount, op.eligible_cost):f}",
+            "dispositifAide": "",
+        }
+    )
 
 
 def _key(row: Any) -> tuple[str, str]:
@@ -250,17 +323,26 @@ def _inert(value: Any, spec: dict[str, Any]) -> Any:
     return text
 
 
-def render_csv(rows: list[ScdlRow]) -> bytes:
+def render_csv(rows: Iterable[ScdlRow]) -> bytes:
     """UTF-8, comma-separated, header = field names, as the schema requires; text fields
     neutralised (`cper.io.formulas`)."""
     buffer = io.StringIO(newline="")
+    write_csv(rows, buffer)
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_csv(rows: Iterable[ScdlRow], out: IO[str]) -> int:
+    """`render_csv` into a text stream, row by row (a background export writes its file so);
+    answers the rows written."""
     fields = schema()["fields"]
     names = [f["name"] for f in fields]
-    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
+    written = 0
     for row in rows:
         writer.writerow({f["name"]: _inert(row.values.get(f["name"], ""), f) for f in fields})
-    return buffer.getvalue().encode("utf-8")
+        written += 1
+    return written
 
 
 def export(

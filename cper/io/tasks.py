@@ -6,6 +6,9 @@
   raises ends its log « échec » with the reason.
 - `purge_uploads`: deletes uploaded files past their retention period, then enqueues itself
   for the next day (`cper worker` makes sure one is waiting).
+- `run_export`: an export of a whole register (XLSX, ODS, SCDL, data package) asked on the
+  pages: written under MEDIA_ROOT/exports by chunks (openpyxl write-only, CSV streamed), its
+  rows written so far recorded as it goes; the page polls it, then offers the file.
 - `recover_interrupted`: a worker killed outright (out of memory, SIGKILL) cannot end its
   import; the next `cper worker` started on the same host ends it « échec » (each worker's id
   names its host and process, `worker_id`), so no import stays « en cours » for ever.
@@ -27,9 +30,13 @@ import os
 import secrets
 import socket
 import time
+import zipfile
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -39,9 +46,16 @@ from django_tasks_db.models import DBTaskResult
 
 from cper.audit.models import Via
 from cper.audit.services import Actor
+from cper.io import datapackage, exports, scdl, writers
 from cper.io.imports import actor_for, run_logged
-from cper.io.models import ImportLog, ImportState
+from cper.io.models import ExportJob, ImportLog, ImportState
 from cper.io.services import (
+    export_folder,
+    export_job_fail,
+    export_job_finish,
+    export_job_progress,
+    export_job_start,
+    exports_purge,
     import_fail,
     import_progress_record,
     upload_folder,
@@ -158,6 +172,95 @@ def enqueue_import(log_id: int) -> str:
     return str(run_import.enqueue(log_id).id)
 
 
+# --- exports prepared in the background ---------------------------------------------------
+
+
+EXPORT_PROGRESS_WAIT = 1.0  # seconds between two progress writes
+
+
+def _export_file(job: ExportJob, folder: Path, progress: writers.Progress) -> tuple[Path, int]:
+    """Write the export of `job` into `folder`; answers the file and its rows."""
+    params = job.params or {}
+    user = job.user or AnonymousUser()
+    as_of = dt.date.fromisoformat(params["as_of"]) if params.get("as_of") else None
+    contract = job.contract
+    if job.kind == "scdl":
+        partner = None
+        if params.get("partner"):
+            partner = contract.partners.filter(code=params["partner"]).first()
+        suffix = f"-{partner.code}" if partner else ""
+        path = folder / f"{contract.slug}-subventions-scdl{suffix}.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            written = scdl.write_csv(
+                scdl.iter_grants(contract, partner=partner, as_of=as_of, user=user), handle
+            )
+        return path, written
+    if job.kind == "datapackage":
+        path = folder / f"{contract.slug}-datapackage.zip"
+        with TemporaryDirectory(dir=folder) as tmp:
+            counts = datapackage.export(contract, tmp, as_of=as_of, user=user)
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                for item in sorted(Path(tmp).iterdir()):
+                    archive.write(item, arcname=f"{contract.slug}/{item.name}")
+        return path, sum(counts.values())
+    sheets = exports.build(
+        job.kind,
+        contract,
+        user=user,
+        filters=params.get("filters") or {},
+        as_of=as_of,
+        group_by=params.get("group_by") or [],
+    )
+    path = folder / exports.file_name(job.kind, contract, job.fmt, as_of)
+    writers.write(sheets, job.fmt, path, progress=progress)
+    return path, sum(s.written for s in sheets)
+
+
+def run_export_now(job_id: str) -> str:
+    """Prepare a waiting export to its end, here (the body of the `run_export` job): its file
+    under MEDIA_ROOT/exports/<id>/. An export no longer waiting is left as it is. Answers the
+    export's state."""
+    job = ExportJob.objects.select_related("contract", "user").filter(pk=job_id).first()
+    if job is None:
+        return "absent"
+    if not export_job_start(job_id=job_id):
+        return str(job.state)
+    folder = export_folder() / str(job.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    last = [0.0]
+
+    def progress(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= EXPORT_PROGRESS_WAIT:
+            last[0] = now
+            export_job_progress(job_id=job_id, done=done)
+
+    try:
+        path, rows = _export_file(job, folder, progress)
+    except BaseException as exc:  # the page must show an end, whatever happened
+        export_job_fail(job_id=job_id, reason=f"Échec de l'export ({type(exc).__name__}) : {exc}")
+        raise
+    export_job_finish(
+        job_id=job_id,
+        stored_path=str(path.relative_to(Path(settings.MEDIA_ROOT))),
+        file_name=path.name,
+        size=path.stat().st_size,
+        rows=rows,
+    )
+    return "done"
+
+
+@task()
+def run_export(job_id: str) -> str:
+    """The background job of an export asked on the pages (see `run_export_now`)."""
+    return run_export_now(job_id)
+
+
+def enqueue_export(job_id: str) -> str:
+    """Create the job of a recorded export; answers its id (`cper.io.services.export_job_open`)."""
+    return str(run_export.enqueue(job_id).id)
+
+
 PURGE_EVERY = dt.timedelta(days=1)
 
 
@@ -178,11 +281,17 @@ def schedule_purge(*, after: dt.timedelta = dt.timedelta(0)) -> bool:
 
 @task()
 def purge_uploads() -> dict[str, Any]:
-    """Delete the uploads past their retention period, then come back tomorrow."""
+    """Delete the uploads and prepared exports past their retention periods, then come back
+    tomorrow."""
     result = uploads_purge(actor=SYSTEM)
     logger.info("purge des fichiers importés : %s", result.summary())
+    prepared = exports_purge(actor=SYSTEM)
+    logger.info("purge des exports préparés : %s fichier(s)", len(prepared.files))
     schedule_purge(after=PURGE_EVERY)
-    return {"files": len(result.files), "bytes": result.bytes}
+    return {
+        "files": len(result.files) + len(prepared.files),
+        "bytes": result.bytes + prepared.bytes,
+    }
 
 
 class Interrupted(Exception):
@@ -232,4 +341,15 @@ def recover_interrupted(*, own: str = "") -> list[int]:
             import_fail(log_id=log.pk, reason=str(error))
             ended.append(log.pk)
         job.set_failed(error)
+    # An export whose worker died: ended « échec », the page then offers to prepare it again.
+    for job in DBTaskResult.objects.filter(
+        task_path=run_export.module_path, status=TaskResultStatus.RUNNING
+    ):
+        if job.worker_ids and _dead_here(str(job.worker_ids[-1]), own):
+            for export in ExportJob.objects.filter(job_id=str(job.id)):
+                export_job_fail(
+                    job_id=str(export.pk),
+                    reason="Export interrompu : le traitement en arrière-plan s'est arrêté.",
+                )
+            job.set_failed(Interrupted("Export interrompu"))
     return ended

@@ -18,4 +18,8 @@ urlpatterns = [
     path("export/scdl.csv", views.export_scdl, name="export_scdl"),
     path("export/datapackage.zip", views.export_datapackage, name="export_datapackage"),
     path("export/<str:kind>.<str:fmt>", views.export, name="export"),
+    path("export/<str:kind>.<str:fmt>/preparer/", views.export_prepare, name="export_prepare"),
+    path("exports/<uuid:pk>/", views.export_job, name="export_job"),
+    path("exports/<uuid:pk>/etat/", views.export_job_status, name="export_job_status"),
+    path("exports/<uuid:pk>/fichier/", views.export_download, name="export_download"),
 ]

@@ -15,18 +15,27 @@ import uuid
 import zipfile
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cper.accounts.permissions import can, require
+from cper.audit.models import Via
+from cper.audit.services import Actor
 from cper.contracts.models import Contract
 from cper.io import datapackage, exports, scdl, tasks, writers
 from cper.io import vocabulary as voc
@@ -38,10 +47,17 @@ from cper.io.imports import (
     run_logged,
     template,
 )
-from cper.io.models import ImportKind, ImportLog, ImportState
+from cper.io.models import ExportJob, ExportState, ImportKind, ImportLog, ImportState
 from cper.io.readers import Mapping_, locate_table, read_file, upload_errors
 from cper.io.readers import parse_date as parse_cell_date
-from cper.io.services import import_enqueue, import_fail, upload_folder
+from cper.io.services import (
+    export_folder,
+    export_job_open,
+    export_retention,
+    import_enqueue,
+    import_fail,
+    upload_folder,
+)
 from cper.web.params import guard_input
 from cper.web.params import parse_date as parse_query_date
 
@@ -112,6 +128,11 @@ def index(request: HttpRequest, slug: str) -> HttpResponse:
             "scdl_missing": scdl.missing_siret_message(missing)
             if (missing := scdl.missing_sirets(contract))
             else "",
+            "sync_rows": _sync_rows(),
+            "export_retention_days": export_retention().days,
+            "prepared": ExportJob.objects.filter(contract=contract, user=request.user)[:10]
+            if request.user.is_authenticated
+            else [],
         },
     )
 
@@ -387,29 +408,192 @@ def _as_of(request: HttpRequest) -> Any:
 RESERVED = {"as_of", "date", "by", "format", "partner_scdl"}
 
 
-@guard_input
-def export(request: HttpRequest, slug: str, kind: str, fmt: str) -> HttpResponse:
-    contract = _contract(slug)
-    require(request.user, "export.run")
-    if kind not in exports.EXPORT_KINDS or fmt not in writers.FORMATS:
-        raise Http404("export inconnu")
+def _export_params(request: HttpRequest) -> tuple[dict[str, Any], list[str], Any]:
+    """(filters, group_by, as_of) of an export, from the query string."""
     filters = {
         k: (v if len(v) > 1 else v[0])
         for k, v in request.GET.lists()
         if k not in RESERVED and any(v)
     }
     group_by = [d for d in request.GET.get("by", "").split(",") if d]
-    as_of = _as_of(request)
+    return filters, group_by, _as_of(request)
+
+
+def _sync_rows() -> int:
+    """Over this many rows, a register's XLSX or ODS is prepared in the background."""
+    return int(getattr(settings, "CPER_EXPORT_SYNC_ROWS", 5000))
+
+
+@guard_input
+def export(request: HttpRequest, slug: str, kind: str, fmt: str) -> HttpResponse:
+    contract = _contract(slug)
+    require(request.user, "export.run")
+    if kind not in exports.EXPORT_KINDS or fmt not in writers.FORMATS:
+        raise Http404("export inconnu")
+    filters, group_by, as_of = _export_params(request)
     try:
+        if fmt != "csv" and kind in exports.REGISTER_KINDS:
+            rows = exports.row_estimate(
+                kind, contract, user=request.user, filters=filters, as_of=as_of
+            )
+            if rows > _sync_rows():  # too long to wait for: a background job prepares it
+                return _prepare_page(request, contract, kind, fmt, rows)
         sheets = exports.build(
             kind, contract, user=request.user, filters=filters, as_of=as_of, group_by=group_by
         )
     except ValueError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(writers.render(sheets, fmt), content_type=writers.CONTENT_TYPES[fmt])
+    response: HttpResponseBase
+    if fmt == "csv" and kind in exports.REGISTER_KINDS:
+        # A register's CSV is streamed: the first bytes leave at once, the rows follow as the
+        # database gives them (a server-side cursor on PostgreSQL), memory bounded by a chunk
+        # of operations.
+        response = StreamingHttpResponse(
+            writers.iter_csv(sheets[0]), content_type=writers.CONTENT_TYPES[fmt]
+        )
+    else:
+        response = HttpResponse(
+            writers.render(sheets, fmt), content_type=writers.CONTENT_TYPES[fmt]
+        )
     name = exports.file_name(kind, contract, fmt, as_of)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    # `guard_input` is typed for HttpResponse; a streaming response goes through it unchanged.
+    return cast(HttpResponse, response)
+
+
+# --- exports prepared in the background -------------------------------------------------------
+
+# What a background job prepares: each register and the execution in CSV, XLSX or ODS, the
+# SCDL file (CSV) and the data package (ZIP).
+PREPARED = {
+    **{kind: writers.FORMATS for kind in exports.EXPORT_KINDS},
+    "scdl": ("csv",),
+    "datapackage": ("zip",),
+}
+PREPARED_TITLES = {
+    **exports.KIND_TITLES,
+    "scdl": "Subventions attribuées (SCDL subventions)",
+    "datapackage": "Paquet de données Frictionless",
+}
+
+
+def _prepare_page(
+    request: HttpRequest, contract: Contract, kind: str, fmt: str, rows: int
+) -> HttpResponse:
+    query = request.GET.urlencode()
+    action = reverse("io:export_prepare", kwargs={"slug": contract.slug, "kind": kind, "fmt": fmt})
+    return render(
+        request,
+        "io/export_prepare.html",
+        {
+            "contract": contract,
+            "title": f"Préparer l'export — {PREPARED_TITLES[kind]}",
+            "breadcrumb_data": _crumbs(
+                contract,
+                "Préparer l'export",
+                (reverse("io:index", kwargs={"slug": contract.slug}), "Données"),
+            ),
+            "what": PREPARED_TITLES[kind],
+            "fmt": fmt.upper(),
+            "rows": rows,
+            "action": f"{action}?{query}" if query else action,
+        },
+    )
+
+
+@require_POST
+@guard_input
+def export_prepare(request: HttpRequest, slug: str, kind: str, fmt: str) -> HttpResponse:
+    """« Préparer l'export »: record the export and hand it to a background job; the page of
+    the job shows its progress, then the file. The query string carries the export's filters,
+    `as_of`, `by` (and `partner` for SCDL), as for a direct download."""
+    contract = _contract(slug)
+    require(request.user, "export.run")
+    if fmt not in PREPARED.get(kind, ()):
+        raise Http404("export inconnu")
+    filters, group_by, as_of = _export_params(request)
+    try:
+        rows = exports.row_estimate(kind, contract, user=request.user, filters=filters, as_of=as_of)
+    except ValueError as exc:  # an unknown filter: said before anything is prepared
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    params: dict[str, Any] = {
+        "filters": filters,
+        "group_by": group_by,
+        "as_of": as_of.isoformat() if as_of else None,
+    }
+    if kind == "scdl" and request.GET.get("partner"):
+        params["partner"] = request.GET["partner"]
+    job = export_job_open(
+        actor=Actor(user=request.user, via=Via.WEB),
+        contract=contract,
+        kind=kind,
+        fmt=fmt,
+        params=params,
+        rows_total=rows,
+        enqueue=tasks.enqueue_export,
+    )
+    return redirect("io:export_job", slug=slug, pk=job.pk)
+
+
+def _export_job(request: HttpRequest, slug: str, pk: Any) -> tuple[Contract, ExportJob]:
+    """The export `pk` of `slug`, to the user who asked for it (an anonymous visitor's export,
+    of public data, to whoever has its link): anyone else gets a 404."""
+    contract = _contract(slug)
+    job = get_object_or_404(ExportJob, pk=pk, contract=contract)
+    if job.user_id is not None and job.user_id != getattr(request.user, "pk", None):
+        raise Http404("export introuvable")
+    return contract, job
+
+
+def _export_status_context(contract: Contract, job: ExportJob) -> dict[str, Any]:
+    waited = (timezone.now() - job.created_at).total_seconds()
+    return {
+        "contract": contract,
+        "job": job,
+        "what": PREPARED_TITLES.get(job.kind, job.kind),
+        "available": job.state == ExportState.DONE and bool(job.stored_path),
+        "worker_late": job.state == ExportState.PENDING and waited > WORKER_LATE_SECONDS,
+    }
+
+
+def export_job(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
+    contract, job = _export_job(request, slug, pk)
+    context = _export_status_context(contract, job)
+    return render(
+        request,
+        "io/export_job.html",
+        {
+            **context,
+            "title": f"Export — {context['what']}",
+            "breadcrumb_data": _crumbs(
+                contract, "Export", (reverse("io:index", kwargs={"slug": slug}), "Données")
+            ),
+        },
+    )
+
+
+def export_job_status(request: HttpRequest, slug: str, pk: Any) -> HttpResponse:
+    """The progress fragment the job's page polls (htmx) until the file is ready."""
+    contract, job = _export_job(request, slug, pk)
+    return render(request, "io/_export_status.html", _export_status_context(contract, job))
+
+
+def export_download(request: HttpRequest, slug: str, pk: Any) -> HttpResponseBase:
+    """The prepared file, to the user who asked for it; never served as a static file."""
+    _, job = _export_job(request, slug, pk)
+    if job.state != ExportState.DONE or not job.stored_path:
+        raise Http404("fichier indisponible : préparez l'export à nouveau")
+    root = export_folder().resolve()
+    path = (Path(settings.MEDIA_ROOT) / job.stored_path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise Http404("fichier indisponible : préparez l'export à nouveau")
+    content_type = "application/zip" if job.fmt == "zip" else writers.CONTENT_TYPES.get(job.fmt, "")
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=job.file_name,
+        content_type=content_type or "application/octet-stream",
+    )
 
 
 @guard_input

@@ -6,11 +6,13 @@ wide spreadsheet names in its column headers ("Part État", "Part Région", "Dé
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from cper.io.headers import fold
 from cper.io.readers import FieldSpec, Vocabulary, financer_text, normalize
+from cper.operations.rules import state_operator_label
 
 # --- operations and their co-financing plans -------------------------------------------------
 
@@ -102,6 +104,8 @@ OPERATION_FIELDS = (
         "Objectif",
         ("Code objectif", "Objectif du CPER", "N° objectif", "Objectif principal", "Objectif CPER"),
     ),
+    # The third level of the structure (issue 12): an action of the main objective, by code.
+    FieldSpec("action", "Action", ("Code action", "Sous-objectif", "Type d'action")),
     FieldSpec("status", "Statut", ("Statut de l'opération", "État d'avancement", "Avancement")),
     FieldSpec(
         "start_date",
@@ -149,8 +153,14 @@ OPERATION_FIELDS = (
         "Contractualisé",
         ("Contractualisée", "Part contractualisée", "Dans la maquette", "Contractualisation"),
     ),
+    # contractualisé / valorisé / co-financement: written by the exports, derived on import
+    # from the financer's kind and the contractualised flag (`rules.line_category`).
+    FieldSpec("line_category", "Catégorie de la ligne", ("Catégorie CPER",)),
     FieldSpec("budget_nature", "Nature budgétaire", ("Nature des crédits",)),
-    FieldSpec("programme", "Programme LOLF", ("Programme", "BOP", "Programme budgétaire")),
+    FieldSpec("programme", "Programme LOLF", ("Programme", "Programme budgétaire")),
+    # The State's BOP and activity (Chorus codes) of the line's programme (issue 12).
+    FieldSpec("bop", "BOP", ("Budget opérationnel de programme", "BOP Chorus", "Code BOP")),
+    FieldSpec("activity", "Activité", ("Activité Chorus", "Code activité")),
     FieldSpec("year", "Année", ("Année de programmation", "Exercice", "Millésime")),
     FieldSpec(
         "line_ref",
@@ -256,7 +266,6 @@ MOVEMENT_KINDS = {
     "engagement": "commitment",
     "engagement juridique": "commitment",
     "ej": "commitment",
-    "affectation": "commitment",
     "commitment": "commitment",
     "desengagement": "decommitment",
     "retrait d engagement": "decommitment",
@@ -272,6 +281,13 @@ MOVEMENT_KINDS = {
     "reduction de mandat": "payment_cancellation",
     "reversement": "payment_cancellation",
     "payment cancellation": "payment_cancellation",
+    # AP/CP chain of local authorities (an affectation is not an engagement: its own kind)
+    "affectation": "affectation",
+    "affectation d ap": "affectation",
+    "affectation ap": "affectation",
+    "desaffectation": "desaffectation",
+    "desaffectation d ap": "desaffectation",
+    "desaffectation ap": "desaffectation",
 }
 
 # Statuses as registers write them, any case, gender or number (`status_key` folds them:
@@ -340,7 +356,13 @@ FINANCER_KIND_WORDS = {
     "maitre d ouvrage": "owner",
     "financement prive": "private",
     "prive": "private",
+    "operateur de l etat": "state_operator",
+    "operateurs de l etat": "state_operator",
+    "operateur": "state_operator",
+    "banque des territoires": "banque_des_territoires",
+    "caisse des depots": "banque_des_territoires",
 }
+BANQUE_DES_TERRITOIRES = "Banque des Territoires"
 
 EU_FUNDS = {
     "feder": "FEDER",
@@ -362,6 +384,12 @@ _LABELLED = re.compile(
     r"^\s*(autres? financements? publics?|financements? prives?|fonds europeens?)\s*:\s*(.+)$",
     re.IGNORECASE,
 )
+# « Opérateur de l'État : ADEME », matched on the text without accents (issue 12).
+_OPERATOR_LABELLED = re.compile(r"^\s*operateurs? de l\W?etat\s*:\s*(.+)$", re.IGNORECASE)
+
+
+def _unaccented(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 @dataclass(frozen=True)
@@ -427,7 +455,17 @@ class FinancerDirectory:
             label = raw
             if kind == "eu_fund":
                 label = EU_FUNDS.get(normalize(raw), raw)
+            if kind == "state_operator":
+                label = state_operator_label(raw) or raw
             return Financer(kind=kind, label=label)
+        op = _OPERATOR_LABELLED.match(_unaccented(raw))
+        if op and not kind:
+            name = raw[raw.index(":") + 1 :].strip()
+            return Financer(kind="state_operator", label=state_operator_label(name) or name)
+        if not kind and normalize(raw) in {"banque des territoires", "caisse des depots"}:
+            return Financer(kind="banque_des_territoires", label=BANQUE_DES_TERRITOIRES)
+        if not kind and state_operator_label(raw):
+            return Financer(kind="state_operator", label=state_operator_label(raw) or raw)
         m = _LABELLED.match(raw)
         if m and not kind:
             head = normalize(m.group(1))
@@ -487,6 +525,10 @@ class FinancerDirectory:
             )
         if financer.kind == "other_public":
             return f"Autre financement public : {financer.label}"
+        if financer.kind == "state_operator":
+            return f"Opérateur de l'État : {financer.label}"
+        if financer.kind == "banque_des_territoires":
+            return BANQUE_DES_TERRITOIRES
         return f"Financement privé : {financer.label}"
 
     def column(self, financer: Financer, rank: int = 1) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -46,12 +46,26 @@ class Col:
     width: int = 0  # characters; 0 = by kind
 
 
+class Rows:
+    """Rows produced on demand, again at each reading: `make()` answers a fresh iterator (a
+    generator reading the database by chunks), so that a sheet is written in several formats
+    without ever holding its rows in memory."""
+
+    def __init__(self, make: Callable[[], Iterator[Sequence[Any]]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return self._make()
+
+
 @dataclass
 class Sheet:
     name: str
     columns: list[Col]
     rows: Iterable[Sequence[Any]]
     meta: list[tuple[str, str]] = field(default_factory=list)  # the header block
+    # Rows written so far: `rows` may be a generator, read once, whose length nobody knows.
+    written: int = 0
 
     @property
     def labels(self) -> list[str]:
@@ -61,6 +75,8 @@ class Sheet:
 def _csv_value(value: Any, kind: str) -> str:
     if value is None:
         return ""
+    if type(value) is str:  # the most frequent cell first: exports write millions of them
+        return neutralise(value)
     if isinstance(value, bool):
         return "oui" if value else "non"
     if isinstance(value, dt.datetime):
@@ -83,14 +99,60 @@ def write_csv(sheet: Sheet, out: IO[str], *, header_block: bool = True) -> None:
         writer.writerow([])
     writer.writerow([neutralise(label) for label in sheet.labels])
     kinds = [c.kind for c in sheet.columns]
+    sheet.written = 0
     for row in sheet.rows:
         writer.writerow([_csv_value(v, k) for v, k in zip(row, kinds, strict=False)])
+        sheet.written += 1
+
+
+BOM = b"\xef\xbb\xbf"  # the BOM Excel wants
+CSV_ROWS_PER_CHUNK = 500
+
+
+class _Pending:
+    """A text sink that a generator empties: where `csv.writer` writes between two chunks."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def take(self) -> bytes:
+        data = "".join(self.parts).encode("utf-8")
+        self.parts.clear()
+        return data
+
+
+def iter_csv(sheet: Sheet, *, rows_per_chunk: int | None = None) -> Iterator[bytes]:
+    """The bytes of `csv_bytes(sheet)`, in chunks: the BOM, header block and column labels
+    first, then every `rows_per_chunk` rows, as `sheet.rows` produces them — what a streaming
+    response sends, so the first bytes leave before the last row is read."""
+    pending = _Pending()
+    writer = csv.writer(pending, delimiter=";", lineterminator="\r\n")
+    if sheet.meta:
+        for key, value in sheet.meta:
+            writer.writerow([neutralise(key), neutralise(value)])
+        writer.writerow([])
+    writer.writerow([neutralise(label) for label in sheet.labels])
+    yield BOM + pending.take()
+    kinds = [c.kind for c in sheet.columns]
+    every = rows_per_chunk or CSV_ROWS_PER_CHUNK
+    waiting = sheet.written = 0
+    for row in sheet.rows:
+        writer.writerow([_csv_value(v, k) for v, k in zip(row, kinds, strict=False)])
+        sheet.written += 1
+        waiting += 1
+        if waiting >= every:
+            yield pending.take()
+            waiting = 0
+    if waiting:
+        yield pending.take()
 
 
 def csv_bytes(sheet: Sheet) -> bytes:
-    buffer = io.StringIO(newline="")
-    write_csv(sheet, buffer)
-    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")  # the BOM Excel wants
+    return b"".join(iter_csv(sheet))
 
 
 _XLSX_FORMATS = {
@@ -103,7 +165,21 @@ _XLSX_FORMATS = {
 _WIDTHS = {MONEY: 16, NUMBER: 14, PERCENT: 10, INTEGER: 10, DATE: 12, BOOL: 8, TEXT: 24}
 
 
+Progress = Callable[[int], None]  # rows written so far, called now and then by the writers
+PROGRESS_EVERY = 1000
+
+
 def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
+    buffer = io.BytesIO()
+    write_xlsx(sheets, buffer)
+    return buffer.getvalue()
+
+
+def write_xlsx(
+    sheets: Sequence[Sheet], out: IO[bytes] | str | Path, *, progress: Progress | None = None
+) -> None:
+    """An XLSX workbook to `out`, by openpyxl's write-only mode: rows are streamed to the
+    file as `sheet.rows` produces them, so memory does not grow with the register."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -143,6 +219,7 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
             header.append(c)
         ws.append(header)
         kinds = [c.kind for c in sheet.columns]
+        sheet.written = 0
         for row in sheet.rows:
             cells = []
             for value, kind in zip(row, kinds, strict=False):
@@ -151,9 +228,10 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
                     c.number_format = _XLSX_FORMATS[kind]
                 cells.append(c)
             ws.append(cells)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+            sheet.written += 1
+            if progress is not None and sheet.written % PROGRESS_EVERY == 0:
+                progress(sum(s.written for s in sheets))
+    book.save(out)
 
 
 def _sheet_title(name: str) -> str:
@@ -162,7 +240,9 @@ def _sheet_title(name: str) -> str:
     return name[:31] or "Feuille"
 
 
-def ods_bytes(sheets: Sequence[Sheet]) -> bytes:
+def ods_bytes(sheets: Sequence[Sheet], *, progress: Progress | None = None) -> bytes:
+    """An ODS document. odfpy builds the whole document in memory before writing it: for a
+    whole register, XLSX (streamed) is the lighter format."""
     from odf import number as onum
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.style import Style, TableColumnProperties, TextProperties
@@ -225,11 +305,15 @@ def ods_bytes(sheets: Sequence[Sheet]) -> bytes:
             tr.addElement(text_cell(label, bold))
         table.addElement(tr)
         kinds = [c.kind for c in sheet.columns]
+        sheet.written = 0
         for row in sheet.rows:
             tr = TableRow()
             for value, kind in zip(row, kinds, strict=False):
                 tr.addElement(_ods_cell(value, kind, text_cell, date_cell, money_cell))
             table.addElement(tr)
+            sheet.written += 1
+            if progress is not None and sheet.written % PROGRESS_EVERY == 0:
+                progress(sum(s.written for s in sheets))
         doc.spreadsheet.addElement(table)
     buffer = io.BytesIO()
     doc.write(buffer)
@@ -273,10 +357,24 @@ def render(sheets: Sequence[Sheet], fmt: str) -> bytes:
     raise ValueError(f"format inconnu : {fmt} (csv, xlsx ou ods)")
 
 
-def write(sheets: Sequence[Sheet], fmt: str, path: str | Path) -> Path:
+def write(
+    sheets: Sequence[Sheet], fmt: str, path: str | Path, *, progress: Progress | None = None
+) -> Path:
+    """Write an export to `path`; CSV and XLSX are streamed to the file as rows come."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(render(sheets, fmt))
+    if fmt == "csv":
+        with path.open("wb") as handle:
+            for chunk in iter_csv(sheets[0]):
+                handle.write(chunk)
+                if progress is not None:
+                    progress(sheets[0].written)
+    elif fmt == "xlsx":
+        write_xlsx(sheets, path, progress=progress)
+    elif fmt == "ods":
+        path.write_bytes(ods_bytes(sheets, progress=progress))
+    else:
+        raise ValueError(f"format inconnu : {fmt} (csv, xlsx ou ods)")
     return path
 
 

@@ -37,6 +37,8 @@ KIND_LABELS = {
     "decommitment": "désengagement",
     "payment": "paiement",
     "payment_cancellation": "annulation de paiement",
+    "affectation": "affectation",
+    "desaffectation": "désaffectation",
 }
 
 
@@ -305,7 +307,7 @@ class MovementPlanner(Planner):
                     (
                         self.header("kind"),
                         f"nature inconnue « {kind_text} » (engagement, désengagement, paiement, "
-                        "annulation de paiement)",
+                        "annulation de paiement, affectation, désaffectation)",
                     )
                 )
             amount = self.convert(row, "amount", parse_money, problems)

@@ -56,7 +56,7 @@ from cper.operations.models import (
     OperationStatus,
     ProjectOwner,
 )
-from cper.operations.rules import commune_errors, rna_errors, siret_errors
+from cper.operations.rules import commune_errors, rna_errors, siret_errors, state_line_findings
 from cper.territories.models import Commune
 
 # Decisions taken before cper that an import takes over (`programmed_on`) are recorded as the
@@ -90,6 +90,8 @@ class _LineSpec:
     programme: BudgetProgramme | None = None
     year: int | None = None
     line_ref: str | None = None
+    bop: str | None = None
+    activity: str | None = None
 
 
 @dataclass
@@ -414,6 +416,8 @@ class OperationPlanner(Planner):
             "programme": ls.programme,
             "year": ls.year,
             "external_ref": ls.line_ref or "",
+            "bop": ls.bop,
+            "activity": ls.activity,
         }
 
     def committee_draft(self, date: dt.date) -> Committee | bulk.CommitteeDraft:
@@ -581,6 +585,7 @@ class OperationPlanner(Planner):
             "owner_category",
             "communes",
             "objective",
+            "action",
             "status",
             "start_date",
             "end_date",
@@ -615,6 +620,11 @@ class OperationPlanner(Planner):
                 values["objective"] = self.objective_of(
                     merged["objective"], self.header("objective")
                 )
+            except RowError as err:
+                problems += err.problems
+        if "action" in merged:
+            try:
+                values["action"] = self.action_of(merged["action"], self.header("action"))
             except RowError as err:
                 problems += err.problems
         for name in ("start_date", "end_date"):
@@ -775,6 +785,13 @@ class OperationPlanner(Planner):
             if spec_values["programme"] is None:
                 problems.append((self.header("programme"), f"programme LOLF inconnu « {prog} »"))
         spec_values["year"] = self.convert(row, "year", parse_year, problems)
+        self.warn_state_line(number, financer, spec_values)
+        for key in ("bop", "activity"):
+            code = self.text(row, key)
+            if code and len(code) > 30:
+                problems.append((self.header(key), f"code « {code[:40]} » : 30 caractères au plus"))
+            elif code:
+                spec_values[key] = code
         line_ref = self.text(row, "line_ref") or None
         if problems:
             raise RowError(problems)
@@ -789,6 +806,27 @@ class OperationPlanner(Planner):
             line_ref=line_ref,
             **spec_values,
         )
+
+    def warn_state_line(
+        self, number: int, financer: voc.Financer | None, values: dict[str, Any]
+    ) -> None:
+        """A contractualised State line without its LOLF programme goes in, with a warning
+        (`rules.state_line_findings`); at most 50 such warnings per file."""
+        partner = (
+            self.directory.partners.get(financer.partner_id)
+            if financer is not None and financer.partner_id
+            else None
+        )
+        if partner is None or len(self.report.warnings) >= 50:
+            return
+        for f in state_line_findings(
+            contractualised=values.get("contractualised") is not False,
+            partner_kind=partner.kind,
+            budget_nature=values.get("budget_nature") or partner.budget_nature,
+            has_programme=values.get("programme") is not None,
+        ):
+            column = self.header("programme", "Programme LOLF")
+            self.report.warnings.append(f"ligne {number}, colonne « {column} » : {f.message}")
 
     def _programme(self, text: str) -> BudgetProgramme | None:
         t = text.strip().upper().split(" ")[0]
@@ -906,6 +944,10 @@ class OperationPlanner(Planner):
                 continue
             if key == "objective":  # compared on ids: no query for the operation's objective
                 if value.pk != op.objective_id:
+                    changes[key] = value
+                continue
+            if key == "action":  # likewise
+                if (value.pk if value is not None else None) != op.action_id:
                     changes[key] = value
                 continue
             current = getattr(op, key)

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
 
 from cper.audit.services import Actor
-from cper.contracts.models import Contract, Objective, Partner
+from cper.contracts.models import Action, Contract, Objective, Partner
 from cper.io import vocabulary as voc
 from cper.io.imports.report import ImportReport
 from cper.io.readers import (
@@ -56,6 +56,7 @@ FIELD_COLUMNS = {
     "legal_category": "owner_category",
     "communes": "communes",
     "objective": "objective",
+    "action": "action",
     "start_date": "start_date",
     "end_date": "end_date",
     "cost_ht": "cost_ht",
@@ -102,6 +103,7 @@ class Planner:
         self.directory = directory
         self.cols = table.field_columns()
         self.objectives = {o.code: o for o in Objective.objects.filter(contract=contract)}
+        self.actions = {a.code: a for a in Action.objects.filter(contract=contract)}
         self.known_communes: dict[int, list[str]] = {}
         self.known_lines: dict[int, list[Any]] = {}
 
@@ -214,6 +216,19 @@ class Planner:
             raise RowError(f"objectif inconnu « {text} » (objectifs du contrat : {known})", column)
         return objective
 
+    def action_of(self, raw: Any, column: str) -> Action | None:
+        """An action of the contract's third level by its code (« 1.1.1 », « Action 1.1.1 —
+        … »); None for a blank cell. Its objective is checked by the services."""
+        text = cell_text(raw)
+        if not text:
+            return None
+        m = re.match(r"^\s*(?:action\s*)?(\d+(?:\.\d+[a-z]?)+)", text, re.IGNORECASE)
+        action = self.actions.get(m.group(1) if m else text)
+        if action is None:
+            known = ", ".join(sorted(self.actions)[:30]) or "aucune"
+            raise RowError(f"action inconnue « {text} » (actions du contrat : {known})", column)
+        return action
+
     def financer_of(self, row: list[Any]) -> voc.Financer | None:
         kind_text = self.text(row, "financer_kind")
         kind = None
@@ -222,7 +237,8 @@ class Planner:
             if kind is None:
                 raise RowError(
                     f"type de financeur inconnu « {kind_text} » (partenaire du contrat, fonds "
-                    "européen, autre financement public, autofinancement, financement privé)",
+                    "européen, opérateur de l'État, Banque des Territoires, autre financement "
+                    "public, autofinancement, financement privé)",
                     self.header("financer_kind"),
                 )
         text = self.text(row, "financer")

@@ -43,6 +43,10 @@ HELP: dict[str, dict[str, str]] = {
         "financer": "Financeur de la ligne (liste des partenaires), ou FEDER, Autofinancement, "
         "« Autre financement public : NOM ». Une ligne du fichier par financeur.",
         "amount": "Montant de la ligne de financement en euros.",
+        "programme": "Ligne de l'État : son programme LOLF (ex. P112), attendu pour "
+        "l'exécution par programme.",
+        "bop": "Ligne de l'État : code Chorus de son BOP, facultatif.",
+        "activity": "Ligne de l'État : code Chorus de son activité, facultatif.",
         "year": "Année de programmation de la ligne (AAAA), facultative.",
     },
     "movements": {
@@ -53,7 +57,8 @@ HELP: dict[str, dict[str, str]] = {
         "kind": "Nature (liste) : engagement, désengagement, paiement, annulation de paiement.",
         "date": "Date du mouvement (JJ/MM/AAAA).",
         "amount": "Montant en euros, positif.",
-        "movement_ref": "N° de l'engagement juridique ou du mandat (identifie le mouvement).",
+        "movement_ref": "N° de l'engagement juridique ou du mandat (identifie le mouvement). "
+        "Engagement de l'État : le n° d'EJ de Chorus, 10 chiffres.",
         "cancels_ref": "Pour une annulation : le N° du mouvement annulé.",
         "note": "Commentaire libre.",
     },

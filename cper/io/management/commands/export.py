@@ -80,5 +80,5 @@ class Command(BaseCommand):
         except ValueError as exc:  # unknown filter or dimension (French message)
             raise CommandError(str(exc)) from exc
         writers.write(sheets, fmt, output)
-        rows = sum(len(s.rows) for s in sheets if isinstance(s.rows, list))  # type: ignore[arg-type]
+        rows = sum(s.written for s in sheets)
         self.stdout.write(self.style.SUCCESS(f"{output} : {rows} ligne(s), format {fmt}"))
