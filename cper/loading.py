@@ -18,6 +18,7 @@ from cper.contracts.loader import LoadReport, contract_structure_load
 from cper.contracts.models import Contract, ContractTerritory
 from cper.finance import summaries
 from cper.maquette.loader import maquette_load_from_file
+from cper.maquette.valorised import valorised_load_from_file
 from cper.operations.models import Operation
 
 # What a load changes that the execution summaries depend on: the territories of the contract
@@ -32,6 +33,10 @@ def contract_load(*, path: Path | str, actor: Actor) -> tuple[Contract, LoadRepo
     contract, data, report = contract_structure_load(path=path, actor=actor)
     if data.get("maquette") is not None or data.get("amendments") is not None:
         maquette_load_from_file(
+            contract=contract, data=data, path=str(path), actor=actor, report=report
+        )
+    if data.get("valorised") is not None:  # valorised credits, apart from the maquette
+        valorised_load_from_file(
             contract=contract, data=data, path=str(path), actor=actor, report=report
         )
     if any(kind in report.created or kind in report.updated for kind in TERRITORY_KINDS):

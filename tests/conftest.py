@@ -23,6 +23,11 @@ def ensure_reference_data() -> None:
         geography_load()
     if not Contract.objects.filter(slug=HDF_SLUG).exists():
         contract_load(path=HDF_FILE, actor=Actor.system())
+        # The reference file programmes each line by its partner's decision (CPER practice,
+        # issue 12). Most tests build operations whose lines a committee avis programmes: they
+        # run under the committee setting, and the tests of the partners' decisions switch the
+        # contract to `partner_decision` themselves (tests/operations/test_partner_decisions.py).
+        Contract.objects.filter(slug=HDF_SLUG).update(programming_mode="committee")
 
 
 @pytest.fixture(scope="session")
@@ -48,4 +53,17 @@ def hdf_without_maquette(hdf):  # type: ignore[no-untyped-def]
 
     Allocation.objects.filter(contract=hdf).delete()
     Amendment.objects.filter(contract=hdf).delete()
+    return hdf
+
+
+@pytest.fixture
+def hdf_as_filed(hdf):  # type: ignore[no-untyped-def]
+    """The Hauts-de-France contract exactly as its file says, programming setting included: for
+    the tests that load the file again and expect nothing to change."""
+    from cper.contracts.loader import contract_file_parse
+    from cper.contracts.models import Contract
+
+    parsed, _ = contract_file_parse(HDF_FILE)
+    Contract.objects.filter(pk=hdf.pk).update(programming_mode=parsed.settings.programming_mode)
+    hdf.refresh_from_db()
     return hdf

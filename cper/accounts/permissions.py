@@ -39,6 +39,10 @@ ACTIONS: dict[str, str] = {
     "owner.edit": "créer ou modifier un maître d'ouvrage",
     "financing_line.edit": "modifier cette ligne de financement",
     "movement.record": "enregistrer un engagement ou un paiement sur cette ligne",
+    # issue 12: partners' decisions
+    "partner_decision.record": "enregistrer la décision du financeur sur cette ligne",
+    "partner_decision.document": "consulter l'acte signé de cette décision",
+    "ae.record": "enregistrer des AE mises en place pour l'État",
     "committee.view": "consulter les comités",
     "committee.edit": "créer ou modifier un comité et ses décisions",
     "maquette.edit": "modifier la maquette financière",
@@ -48,6 +52,7 @@ ACTIONS: dict[str, str] = {
     "export.run": "exporter des données",
     "audit.view": "consulter le journal d'audit",
     "user.manage": "gérer les utilisateurs et les organisations",
+    "closing.create": "arrêter la situation d'exécution et commenter le bilan",
 }
 
 STAFF_ROLES = frozenset({Role.ADMINISTRATOR, Role.PARTNER_MANAGER, Role.INSTRUCTOR, Role.OBSERVER})
@@ -95,7 +100,9 @@ def can(user: Any, action: str, obj: Any = None) -> bool:
         return False
     if role == Role.ADMINISTRATOR:
         return True
-    if action in {"operation.history", "audit.view", "committee.view"}:
+    if action in {"operation.history", "audit.view", "committee.view"} | {
+        "partner_decision.document"  # issue 12: the signed act, as the history
+    }:
         return True  # every authenticated non-public role reads
     if role == Role.OBSERVER:
         return False
@@ -103,6 +110,8 @@ def can(user: Any, action: str, obj: Any = None) -> bool:
     if action in {"operation.create", "operation.edit", "operation.transition", "owner.edit"}:
         return role == Role.INSTRUCTOR
     if action == "committee.edit":
+        return role == Role.INSTRUCTOR
+    if action == "closing.create":  # issue 16: closings and their report's commentary
         return role == Role.INSTRUCTOR
     if action == "financing_line.edit":
         if role not in {Role.PARTNER_MANAGER, Role.INSTRUCTOR}:
@@ -120,6 +129,18 @@ def can(user: Any, action: str, obj: Any = None) -> bool:
             return True
         _, partner = _line_target(obj)
         return _same_organisation(user, partner)
+    if action == "ae.record":
+        # The State's credits: its partner managers (obj: the contract's State partner).
+        return role == Role.PARTNER_MANAGER and (obj is None or _same_organisation(user, obj))
+    if action == "partner_decision.record":
+        # issue 12: the line's partner's managers record its decision; instructors (who keep
+        # the committees and their decisions) too.
+        if role == Role.INSTRUCTOR:
+            return True
+        if role != Role.PARTNER_MANAGER:
+            return False
+        _, partner = _line_target(obj)
+        return obj is None or _same_organisation(user, partner)
     if action == "import.run":
         return role in {Role.PARTNER_MANAGER, Role.INSTRUCTOR}
     # maquette.edit, contract.load, user.manage: administrators only.
@@ -136,7 +157,7 @@ def refusal_message(user: Any, action: str, obj: Any = None) -> str:
     role = role_of(user)
     if role is None:
         return f"Connectez-vous pour {what}."
-    if action in {"financing_line.edit", "movement.record"} and role in {
+    if action in {"financing_line.edit", "movement.record", "partner_decision.record"} and role in {
         Role.PARTNER_MANAGER,
         Role.INSTRUCTOR,
     }:

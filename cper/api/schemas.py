@@ -2,7 +2,7 @@
 
 Money is a decimal string with two decimals (`"1234567.89"`), never a JSON number; dates are
 ISO 8601 (`2024-03-31`); every list is `{"count": total, "results": […]}` (plus `next_cursor`
-where the list is paginated).
+where the list is paginated; there `count` is given on the first page only, null after).
 """
 
 from __future__ import annotations
@@ -150,7 +150,11 @@ class ListOut(Schema):
     count: int = Field(description="Nombre total d'éléments de la liste (toutes pages).")
 
 
-class CursorListOut(ListOut):
+class CursorListOut(Schema):
+    count: int | None = Field(
+        description="Nombre total d'éléments de la liste (toutes pages), donné sur la première "
+        "page seulement ; null sur les pages suivantes (lues avec `cursor`)."
+    )
     next_cursor: str | None = Field(
         description="Curseur de la page suivante (paramètre `cursor`), null à la dernière page."
     )
@@ -226,6 +230,7 @@ class AxisOut(Schema):
     title: str
     stated_share: str | None = Field(description="Part annoncée des crédits, en %.")
     share_note: str
+    volet: str | None = Field(None, description="Code du volet de l'axe.")  # issue 12
     objectives: list[ObjectiveBrief]
 
 
@@ -264,6 +269,17 @@ class TerritoryListOut(ListOut):
     results: list[CodeName]
 
 
+class VoletOut(Schema):
+    """Issue 12: a volet of the contract, with its own period and envelope."""
+
+    code: str
+    title: str
+    period: Period
+    envelope: EnvelopeOut
+    amendment: int | None = Field(description="Numéro de l'avenant qui l'a créé.")
+    axes: list[int]
+
+
 class ContractOut(Schema):
     slug: str
     title: str
@@ -274,6 +290,7 @@ class ContractOut(Schema):
     signature: SignatureOut
     partners: list[PartnerOut]
     axes: list[AxisOut]
+    volets: list[VoletOut] = []  # issue 12
     stated_share_total: str
     priorities: list[PriorityOut]
     markers: list[MarkerOut]

@@ -60,9 +60,20 @@ class AuditAction(models.TextChoices):
     API_TOKEN_REVOKED = "api_token.revoke", "jeton d'API révoqué"
     # -- issue 12: structure (volets, valorised, levels) --
     # -- issue 12: budget chains (State AE/CP, AP affectations) --
+    AE_MISE_EN_PLACE = "ae.mise_en_place", "AE mises en place enregistrées"
+    AE_WITHDRAWAL = "ae.withdrawal", "retrait d'AE mises en place enregistré"
+    MOVEMENT_AFFECTATION = "movement.affectation", "affectation d'AP enregistrée"
+    MOVEMENT_DESAFFECTATION = "movement.desaffectation", "désaffectation enregistrée"
     # -- issue 12: partners' decisions --
+    PARTNER_DECISION_RECORDED = "partner_decision.recorded", "décision du financeur enregistrée"
     # -- issue 16: indicators and forecasts --
+    INDICATOR_CREATED = "indicator.created", "indicateur créé (catalogue)"
+    INDICATOR_UPDATED = "indicator.updated", "indicateur modifié (catalogue)"
+    INDICATOR_VALUE_RECORDED = "indicator.value_recorded", "valeur d'indicateur enregistrée"
+    SCHEDULE_REPLACED = "line.schedule_replaced", "échéancier prévisionnel enregistré"
     # -- issue 16: closings and reports --
+    CLOSING_CREATED = "closing.created", "situation arrêtée (arrêté créé)"
+    REPORT_COMMENT_WRITTEN = "closing.comment_written", "commentaire du bilan d'exécution écrit"
     DEMO_GENERATED = "demo.generated", "données de démonstration générées"
     # Entries written as free text before the list was closed (text kept in `changes`)
     LEGACY = "legacy", "action antérieure (texte libre)"
@@ -76,4 +87,6 @@ MOVEMENT_ACTIONS = {
     "decommitment": AuditAction.MOVEMENT_DECOMMITMENT,
     "payment": AuditAction.MOVEMENT_PAYMENT,
     "payment_cancellation": AuditAction.MOVEMENT_PAYMENT_CANCELLATION,
+    "affectation": AuditAction.MOVEMENT_AFFECTATION,
+    "desaffectation": AuditAction.MOVEMENT_DESAFFECTATION,
 }

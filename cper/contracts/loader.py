@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from cper.accounts.services import organisations_write
 from cper.audit.services import Actor, UpsertDraft, Upserted
 from cper.contracts.models import (
+    Action,
     Axis,
     BudgetProgramme,
     Contract,
@@ -35,6 +36,7 @@ from cper.contracts.models import (
     Partner,
     PartnerStatedAmount,
     Priority,
+    Volet,
 )
 from cper.contracts.schema import ContractFile
 from cper.contracts.services import (
@@ -42,11 +44,16 @@ from cper.contracts.services import (
     contract_upsert,
     links_set,
     structure_write,
+    volets_unused_delete,
 )
 from cper.db import Provenance
 from cper.findings import Finding
 from cper.territories.models import Commune, Epci, ProjectTerritory, Region
 from cper.territories.services import project_territories_write, project_territory_members_set
+
+# issue 12: the volet of a contract whose file names none (as the migration names it).
+DEFAULT_VOLET_CODE = "principal"
+DEFAULT_VOLET_TITLE = "Volet principal"
 
 
 def file_error(path: str, line: int | None, message: str) -> Finding:
@@ -233,6 +240,7 @@ def contract_structure_load(
             "share_tolerance": spec.settings.share_tolerance,
             "over_programming": spec.settings.over_programming.value,
             "execution_tolerance": spec.settings.execution_tolerance,
+            "programming_mode": spec.settings.programming_mode.value,  # issue 12
         },
     )
     contract: Contract = _one([upserted], report, "contrat")
@@ -265,6 +273,41 @@ def contract_structure_load(
         "programmes",
     )
 
+    # -- issue 12: volets (none in the file: one volet spanning the contract) --
+    volet_drafts = [
+        UpsertDraft(
+            {"contract": contract, "code": vo.code},
+            {
+                "title": vo.title,
+                "start_year": vo.period.start,
+                "end_year": vo.period.end,
+                "envelope": vo.envelope.amount if vo.envelope else None,
+                "provenance": vo.envelope.provenance if vo.envelope else Provenance.ILLUSTRATIVE,
+                "source": vo.envelope.source if vo.envelope else "",
+                "position": pos,
+                "amendment_number": vo.amendment,
+            },
+        )
+        for pos, vo in enumerate(spec.volets, start=1)
+    ] or [
+        UpsertDraft(
+            {"contract": contract, "code": DEFAULT_VOLET_CODE},
+            {
+                "title": DEFAULT_VOLET_TITLE,
+                "start_year": spec.period.start,
+                "end_year": spec.period.end,
+                "envelope": spec.envelope.amount,
+                "provenance": spec.envelope.provenance,
+                "source": spec.envelope.source,
+                "position": 1,
+                "amendment_number": None,
+            },
+        )
+    ]
+    volets: dict[str, Volet] = {v.code: v for v in write(Volet, volet_drafts, "volets")}
+    first_volet = next(iter(volets.values()))
+    # -- end volets --
+
     axes: dict[int, Axis] = dict(
         zip(
             (ax.number for ax in spec.axes),
@@ -278,6 +321,7 @@ def contract_structure_load(
                             "stated_share": ax.share.value if ax.share else None,
                             "share_note": ax.share.note if ax.share else "",
                             "share_source": ax.share.source if ax.share else "",
+                            "volet": volets[ax.volet] if ax.volet else first_volet,
                         },
                     )
                     for ax in spec.axes
@@ -306,6 +350,25 @@ def contract_structure_load(
             ),
             strict=True,
         )
+    )
+    # The third level (issue 12): actions under their objective, numbered as the contract does.
+    write(
+        Action,
+        [
+            UpsertDraft(
+                {"contract": contract, "code": ac.code},
+                {
+                    "objective": objectives[ob.code],
+                    "title": ac.title,
+                    "position": pos,
+                    "kind": ac.kind.value,
+                    "provenance": ac.provenance,
+                },
+            )
+            for _, _, ob in objective_specs
+            for pos, ac in enumerate(ob.actions, start=1)
+        ],
+        "actions",
     )
 
     organisations = _counted(
@@ -345,6 +408,8 @@ def contract_structure_load(
                     "siret": pa.siret,
                     "budget_nature": pa.budget_nature.value,
                     "signatory": pa.signatory,
+                    "affectation_required": pa.affectation_required,
+                    "caducity_months": pa.caducity_months,
                     "position": pos,
                 },
             )
@@ -475,6 +540,11 @@ def contract_structure_load(
             {territories[t].pk for t in co.territories},
             "territoires des contributions",
         )
+
+    # issue 12: a volet no axis belongs to any more (the migration's default one) holds no
+    # money: it goes.
+    for code in volets_unused_delete(actor=actor, contract=contract, keep=set(volets)):
+        report.count("updated", f"volet supprimé ({code})")
 
     # Rows in the database that the file no longer names are reported, never deleted: money
     # may hang on them.

@@ -18,6 +18,13 @@ class ContractStatus(models.TextChoices):
     CLOSED = "closed", "clos"
 
 
+class ProgrammingMode(models.TextChoices):
+    """What makes a contractualised financing line *programmed* (issue 12)."""
+
+    COMMITTEE = "committee", "l'avis du comité programme les lignes"
+    PARTNER_DECISION = "partner_decision", "la décision de chaque financeur programme sa ligne"
+
+
 class OverProgrammingPolicy(models.TextChoices):
     WARN = "warn", "signaler"
     BLOCK = "block", "bloquer"
@@ -54,6 +61,15 @@ class Contract(models.Model):
         default=OverProgrammingPolicy.WARN,
     )
     execution_tolerance = MoneyField("tolérance payé ≤ engagé ≤ programmé (€)", default=0)
+    # issue 12: EU-fund style (the committee's approval programmes every line) or CPER style
+    # (each partner's own decision programmes its line; the committee gives an avis).
+    programming_mode = models.CharField(
+        "mode de programmation",
+        max_length=16,
+        choices=ProgrammingMode.choices,
+        default=ProgrammingMode.COMMITTEE,
+        db_default=ProgrammingMode.COMMITTEE,
+    )
 
     class Meta:
         verbose_name = "contrat"
@@ -110,6 +126,18 @@ class Partner(models.Model):
     )
     signatory = models.BooleanField("signataire", default=True)
     position = models.PositiveSmallIntegerField("ordre", default=0)
+    # -- issue 12: AP/CP chain (localchain) --
+    # Local authorities voting AP/CP affect part of an AP to a line before committing it;
+    # with this flag a commitment beyond the line's net affected amount is refused.
+    affectation_required = models.BooleanField(
+        "affectation d'AP requise avant engagement", default=False, db_default=False
+    )
+    # Months without any payment after which an affectation or a commitment lapses (caducité
+    # of the partner's budget rules); null: no caducité followed.
+    caducity_months = models.PositiveSmallIntegerField(
+        "délai de caducité (mois)", null=True, blank=True
+    )
+    # -- end localchain --
 
     class Meta:
         verbose_name = "partenaire"
@@ -153,6 +181,15 @@ class Axis(models.Model):
     )
     share_note = models.CharField("note sur la part", max_length=300, blank=True)
     share_source = models.CharField(max_length=500, blank=True)
+    # issue 12 (volets): nullable column for existing rows; the loader always sets it.
+    volet = models.ForeignKey(
+        "contracts.Volet",
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="axes",
+        verbose_name="volet",
+    )
 
     class Meta:
         verbose_name = "axe"
@@ -279,3 +316,88 @@ class BudgetProgramme(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} — {self.label}"
+
+
+# -- issue 12: third level of the structure (actions under an objective) --
+
+
+class ActionKind(models.TextChoices):
+    NAMED_OPERATION = "operation_nommee", "opération inscrite au contrat"
+    ENVELOPE = "enveloppe", "enveloppe"
+    CALL_FOR_PROJECTS = "appel_a_projets", "appel à projets"
+
+
+class Action(models.Model):
+    """The third level of a contract's structure, where the contract has one: a sub-objective
+    or a type of action under an objective, numbered as the contract numbers it (« 1.1.1 »),
+    and whether it is an operation named in the contract's text, an envelope, or a call for
+    projects. Operations may point at one of their objective's actions."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="actions")
+    objective = models.ForeignKey(Objective, on_delete=models.CASCADE, related_name="actions")
+    code = models.CharField("code", max_length=16)  # "1.1.1"
+    title = models.CharField("intitulé", max_length=400)
+    position = models.PositiveSmallIntegerField("ordre", default=0)
+    kind = models.CharField(
+        "nature", max_length=16, choices=ActionKind.choices, default=ActionKind.ENVELOPE
+    )
+    # The contract lists typologies of actions in prose: a numbered list is often ours.
+    provenance = models.CharField(
+        "provenance", max_length=16, choices=Provenance.choices, default=Provenance.OFFICIAL
+    )
+
+    class Meta:
+        verbose_name = "action"
+        ordering = ["contract", "objective__axis__number", "objective__position", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "code"], name="action_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+
+# -- issue 12: volets of a contract (volets) --
+
+
+class Volet(Sourced):
+    """A part of the contract with its own calendar and envelope (« volet hors mobilités »
+    2021-2027, « volet mobilités » 2023-2027 brought by an amendment). Each axis belongs to one
+    volet; shares, the linear pace and the alerts are computed per volet. `provenance` and
+    `source` are the envelope's. The amendment that created the volet is named by its number
+    (a foreign key to the maquette's amendments would make contracts depend on maquette)."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="volets")
+    code = models.SlugField("code", max_length=50)
+    title = models.CharField("intitulé", max_length=300)
+    start_year = models.PositiveSmallIntegerField("première année")
+    end_year = models.PositiveSmallIntegerField("dernière année")
+    envelope = MoneyField("enveloppe du volet (€)", null=True, blank=True)
+    position = models.PositiveSmallIntegerField("ordre", default=0)
+    amendment_number = models.PositiveSmallIntegerField(
+        "créé par l'avenant n°", null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = "volet"
+        ordering = ["contract", "position", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "code"], name="volet_code_unique"),
+            models.CheckConstraint(
+                condition=models.Q(end_year__gte=models.F("start_year")), name="volet_period"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(envelope__isnull=True) | models.Q(envelope__gte=0),
+                name="volet_envelope_pos",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def years(self) -> range:
+        return range(self.start_year, self.end_year + 1)
+
+
+# -- end volets --

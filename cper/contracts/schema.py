@@ -12,7 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cper.contracts.models import BudgetNature, ContractStatus, OverProgrammingPolicy, PartnerKind
+from cper.contracts.models import (
+    ActionKind,
+    BudgetNature,
+    ContractStatus,
+    OverProgrammingPolicy,
+    PartnerKind,
+    ProgrammingMode,
+)
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, allow_inf_nan=False)]
 Share = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]
@@ -57,6 +64,8 @@ class PartnerIn(Strict):
     siret: str = Field(default="", pattern=r"^(\d{14})?$")
     budget_nature: BudgetNature = BudgetNature.AP_CP
     signatory: bool = True
+    affectation_required: bool = False  # AP affectée before any engagement (localchain)
+    caducity_months: int | None = Field(default=None, ge=1, le=240)
     organisation: OrganisationIn | None = None
     stated_total: SourcedAmount | None = None
     stated_by_axis: list[AxisAmount] = []
@@ -75,15 +84,38 @@ class ShareIn(Strict):
         )
 
 
+class ActionIn(Strict):
+    """The third level of the structure (issue 12): a sub-objective or a type of action."""
+
+    code: str = Field(pattern=r"^\d+\.\d+[a-z]?\.\d+[a-z]?$")
+    title: str = Field(min_length=1, max_length=400)
+    kind: ActionKind = ActionKind.ENVELOPE
+    provenance: ProvenanceStr = "official"
+
+
 class ObjectiveIn(Strict):
     code: str = Field(pattern=r"^\d+\.\d+[a-z]?$")
     title: str = Field(min_length=1, max_length=400)
+    actions: list[ActionIn] = []
+
+    @model_validator(mode="after")
+    def _actions_belong_to_objective(self) -> ObjectiveIn:
+        codes = [a.code for a in self.actions]
+        for i, action in enumerate(self.actions):
+            if not action.code.startswith(f"{self.code}."):
+                raise ValueError(
+                    f"actions[{i}].code « {action.code} » n'appartient pas à l'objectif {self.code}"
+                )
+            if codes.count(action.code) > 1:
+                raise ValueError(f"actions[{i}].code « {action.code} » en double")
+        return self
 
 
 class AxisIn(Strict):
     number: int = Field(ge=1, le=99)
     title: str = Field(min_length=1, max_length=300)
     share: ShareIn | None = None
+    volet: str | None = None  # issue 12 (volets): a volet's code; default the first volet
     objectives: list[ObjectiveIn]
 
     @model_validator(mode="after")
@@ -139,6 +171,17 @@ class PeriodIn(Strict):
     end: int = Field(ge=2000, le=2100)
 
 
+class VoletIn(Strict):
+    """Issue 12: a volet of the contract, with its own period and envelope; `amendment` is the
+    number of the amendment that brought it (none: the contract as signed)."""
+
+    code: str = Field(pattern=r"^[a-z0-9-]+$", max_length=50)
+    title: str = Field(min_length=1, max_length=300)
+    period: PeriodIn
+    envelope: SourcedAmount | None = None
+    amendment: int | None = Field(default=None, ge=1)
+
+
 class SignatureIn(Strict):
     date: dt.date | None = None
     place: str = ""
@@ -148,6 +191,7 @@ class SignatureIn(Strict):
 class SettingsIn(Strict):
     share_tolerance: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("0.5")
     over_programming: OverProgrammingPolicy = OverProgrammingPolicy.WARN
+    programming_mode: ProgrammingMode = ProgrammingMode.COMMITTEE  # issue 12
     execution_tolerance: Amount = Decimal("0")
 
 
@@ -168,6 +212,7 @@ class ContractFile(Strict):
     settings: SettingsIn = SettingsIn()
     notes: list[NoteIn] = []
     partners: list[PartnerIn]
+    volets: list[VoletIn] = []  # issue 12; none: one volet spanning the contract
     axes: list[AxisIn]
     priorities: list[PriorityIn] = []
     territories: list[TerritoryIn] = []
@@ -176,6 +221,7 @@ class ContractFile(Strict):
     # Sections owned by other apps (the maquette and its amendments) are validated there.
     maquette: dict | None = None  # type: ignore[type-arg]
     amendments: list | None = None  # type: ignore[type-arg]
+    valorised: list | None = None  # type: ignore[type-arg]  # valorised credits (maquette app)
 
     @model_validator(mode="after")
     def _cross_references(self) -> ContractFile:
@@ -191,6 +237,21 @@ class ContractFile(Strict):
                 seen.add(v)
 
         dupes("partners", [p.code for p in self.partners])
+        # -- issue 12: volets --
+        dupes("volets", [v.code for v in self.volets])
+        volet_codes = {v.code for v in self.volets}
+        for vi, v in enumerate(self.volets):
+            if v.period.end < v.period.start:
+                errors.append(f"volets[{vi}].period.end : la dernière année précède la première")
+            if v.period.start < self.period.start or v.period.end > self.period.end:
+                errors.append(
+                    f"volets[{vi}].period : {v.period.start}-{v.period.end} sort de la période "
+                    f"du contrat ({self.period.start}-{self.period.end})"
+                )
+        for ai, a in enumerate(self.axes):
+            if a.volet is not None and a.volet not in volet_codes:
+                errors.append(f"axes[{ai}].volet : volet inconnu « {a.volet} »")
+        # -- end volets --
         dupes("axes", [str(a.number) for a in self.axes])
         all_codes: list[str] = []
         for a in self.axes:

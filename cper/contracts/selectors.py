@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from cper.contracts.models import (
+    Action,
     Axis,
     Contract,
     Marker,
@@ -18,6 +19,7 @@ from cper.contracts.models import (
     Partner,
     PartnerStatedAmount,
     Priority,
+    Volet,
 )
 
 
@@ -30,9 +32,11 @@ def contract_get(*, slug: str) -> Contract:
 
 
 def axes_with_objectives(contract: Contract) -> QuerySet[Axis]:
-    return contract.axes.prefetch_related(
-        Prefetch("objectives", queryset=Objective.objects.order_by("position"))
-    ).order_by("number")
+    return (
+        contract.axes.select_related("volet")  # issue 12
+        .prefetch_related(Prefetch("objectives", queryset=Objective.objects.order_by("position")))
+        .order_by("number")
+    )
 
 
 def partners_with_stated(contract: Contract) -> QuerySet[Partner]:
@@ -44,6 +48,80 @@ def partners_with_stated(contract: Contract) -> QuerySet[Partner]:
     )
 
 
+# -- issue 12: volets --
+
+
+@dataclass(frozen=True)
+class VoletPart:
+    """A volet of a contract with its axes, as the share checks, the pace and the pages read
+    it. `volet` is None for the axes that belong to no volet (a contract built without the
+    loader): they form one part spanning the contract, with its envelope."""
+
+    volet: Volet | None
+    code: str
+    title: str
+    start_year: int
+    end_year: int
+    envelope: Decimal | None
+    provenance: str
+    amendment_number: int | None
+    axes: tuple[Axis, ...]
+
+    @property
+    def axis_numbers(self) -> tuple[int, ...]:
+        return tuple(a.number for a in self.axes)
+
+    @property
+    def period_label(self) -> str:
+        return f"{self.start_year}-{self.end_year}"
+
+    @property
+    def years(self) -> range:
+        return range(self.start_year, self.end_year + 1)
+
+
+def volet_parts(*, contract: Contract) -> list[VoletPart]:
+    """The contract's volets in order, each with its axes (ordered by number); one query (a
+    volet that holds no axis holds no money: it is left out). Axes without a volet form one
+    part spanning the contract."""
+    axes = list(Axis.objects.filter(contract=contract).select_related("volet").order_by("number"))
+    found = {a.volet.pk: a.volet for a in axes if a.volet is not None}
+    volets = sorted(found.values(), key=lambda v: (v.position, v.code))
+    parts = [
+        VoletPart(
+            volet=v,
+            code=v.code,
+            title=v.title,
+            start_year=v.start_year,
+            end_year=v.end_year,
+            envelope=v.envelope,
+            provenance=v.get_provenance_display(),
+            amendment_number=v.amendment_number,
+            axes=tuple(a for a in axes if a.volet_id == v.pk),
+        )
+        for v in volets
+    ]
+    loose = tuple(a for a in axes if a.volet_id is None)
+    if loose or not parts:
+        parts.append(
+            VoletPart(
+                volet=None,
+                code="",
+                title="Contrat",
+                start_year=contract.start_year,
+                end_year=contract.end_year,
+                envelope=contract.envelope,
+                provenance=contract.get_envelope_provenance_display(),
+                amendment_number=None,
+                axes=loose,
+            )
+        )
+    return parts
+
+
+# -- end volets --
+
+
 @dataclass
 class ContractOverview:
     axes: list[Axis]
@@ -51,6 +129,7 @@ class ContractOverview:
     priorities: list[Priority]
     markers: list[Marker]
     stated_share_total: Decimal
+    volets: list[VoletPart] = field(default_factory=list)  # issue 12
 
     @property
     def objective_count(self) -> int:
@@ -77,6 +156,7 @@ def contract_overview(*, contract: Contract) -> ContractOverview:
         stated_share_total=sum(
             (a.stated_share for a in axes if a.stated_share is not None), Decimal("0")
         ),
+        volets=volet_parts(contract=contract),
     )
 
 
@@ -133,11 +213,27 @@ def contract_as_dict(*, contract: Contract) -> dict[str, Any]:
                 if a.stated_share is None
                 else f"{a.stated_share.normalize():f}",
                 "share_note": a.share_note,
+                "volet": a.volet.code if a.volet else None,  # issue 12
                 "objectives": [{"code": o.code, "title": o.title} for o in a.objectives.all()],
             }
             for a in ov.axes
         ],
         "stated_share_total": f"{ov.stated_share_total.normalize():f}",
+        "volets": [
+            {
+                "code": v.code,
+                "title": v.title,
+                "period": {"start": v.start_year, "end": v.end_year},
+                "envelope": {
+                    "amount": _money(v.envelope),
+                    "provenance": v.volet.provenance if v.volet else contract.envelope_provenance,
+                    "source": v.volet.source if v.volet else contract.envelope_source,
+                },
+                "amendment": v.amendment_number,
+                "axes": list(v.axis_numbers),
+            }
+            for v in ov.volets
+        ],
         "priorities": [
             {"number": p.number, "title": p.title, "axes": sorted(a.number for a in p.axes.all())}
             for p in ov.priorities
@@ -162,3 +258,12 @@ def contract_as_dict(*, contract: Contract) -> dict[str, Any]:
             {"code": ct.territory.code, "name": ct.territory.name} for ct in territories
         ],
     }
+
+
+# -- issue 12: third level of the structure --
+
+
+def objective_actions(*, objective: Objective) -> list[Action]:
+    """The actions under an objective (third level of the structure), in the contract's
+    order; empty where the contract has no third level."""
+    return list(Action.objects.filter(objective=objective).order_by("position", "code"))

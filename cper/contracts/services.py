@@ -19,6 +19,7 @@ from cper.audit.services import (
     audited_upsert_many,
 )
 from cper.contracts.models import (
+    Action,
     Axis,
     BudgetProgramme,
     Contract,
@@ -29,12 +30,14 @@ from cper.contracts.models import (
     Partner,
     PartnerStatedAmount,
     Priority,
+    Volet,
 )
 from cper.territories.models import ProjectTerritory
 
 # The rows of a contract's structure, written by `structure_write`.
 STRUCTURE_MODELS: frozenset[type[models.Model]] = frozenset(
     {
+        Action,
         Axis,
         BudgetProgramme,
         Marker,
@@ -43,6 +46,7 @@ STRUCTURE_MODELS: frozenset[type[models.Model]] = frozenset(
         Partner,
         PartnerStatedAmount,
         Priority,
+        Volet,  # issue 12
     }
 )
 
@@ -132,3 +136,25 @@ def contract_territories_link(
         )
         count += 1
     return count
+
+
+# -- issue 12: volets --
+
+
+@transaction.atomic
+def volets_unused_delete(*, actor: Actor, contract: Contract, keep: set[str]) -> list[str]:
+    """Delete the contract's volets not in `keep` that no axis belongs to any more (the
+    default volet a contract got at migration, once its file names its own volets); audited.
+    A volet that still holds an axis is kept. Returns the deleted codes."""
+    deleted: list[str] = []
+    for volet in Volet.objects.filter(contract=contract, axes__isnull=True).exclude(code__in=keep):
+        audit_record(
+            actor=actor,
+            action=AuditAction.CONTRACT_LOAD_DELETED,
+            subject=volet,
+            changes={"code": {"avant": volet.code, "après": None}},
+            contract_id=contract.pk,
+        )
+        deleted.append(volet.code)
+        volet.delete()
+    return deleted

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cper.closings.demo import demo_closings  # issue 16: closings
 from cper.contracts.models import Contract
+from cper.demo.partner_decisions import demo_partner_decisions  # issue 12: decisions
+from cper.demo.state_chain import state_chain_demo  # issue 12: State budget chain
+from cper.forecasts.demo import demo_forecasts  # issue 16: forecasts
+from cper.indicators.demo import demo_indicators  # issue 16: indicators
 
 DemoExtra = Callable[..., str]
 
@@ -18,9 +23,13 @@ def extras() -> list[DemoExtra]:
     chapters: list[DemoExtra] = []
     # -- issue 12: structure (volets, valorised, levels) --
     # -- issue 12: budget chains (State AE/CP, AP affectations) --
+    chapters.append(state_chain_demo)
     # -- issue 12: partners' decisions --
+    chapters.append(demo_partner_decisions)
     # -- issue 16: indicators and forecasts --
+    chapters += [demo_indicators, demo_forecasts]
     # -- issue 16: closings (last: they freeze what the others wrote) --
+    chapters.append(demo_closings)
     return chapters
 
 

@@ -381,7 +381,17 @@ REASONS: dict[str, str] = {
     S.ADJOURNED: "dossier à compléter",
     S.REJECTED: "ne répond pas aux critères de l'objectif",
 }
-OTHER_PUBLIC = ["ADEME", "Banque des Territoires", "Agence de l'eau Artois-Picardie"]
+# Co-financers outside the contract, each with its kind (issue 12): the State's operators and
+# Banque des Territoires are co-financing, shown apart from the signatories' credits.
+OTHER_PUBLIC = [
+    (FinancerKind.STATE_OPERATOR, "ADEME"),
+    (FinancerKind.BANQUE_DES_TERRITOIRES, "Banque des Territoires"),
+    (FinancerKind.STATE_OPERATOR, "Agence de l'eau Artois-Picardie"),
+]
+# One operation in VALORISED_EVERY also carries a valorised line of a signatory (credits
+# outside the contracted envelope): chosen by number, not by the random stream, so that the
+# rest of the demo is unchanged for a seed.
+VALORISED_EVERY = 19
 
 
 def _valorised(kind: str, label: str, objective_id: int, euros: int) -> tuple[Any, ...]:
@@ -509,6 +519,14 @@ class Generator:
             m.pk: set(m.objectives.values_list("pk", flat=True)) for m in self.markers
         }
         self.programmes = {p.code: p for p in BudgetProgramme.objects.all()}
+        # The State's programme of each objective in the maquette (issue 12): a State line of
+        # the demo carries it, so that execution by programme meets the contractualised amount.
+        self.state_programme: dict[int, int] = dict(
+            maquette_selectors.allocation_lines(contract=c)
+            .filter(partner__kind="state", programme__isnull=False, amendment__isnull=True)
+            .order_by("objective_id", "pk")
+            .values_list("objective_id", "programme_id")
+        )
         self.committee_dates = self._committee_dates()
 
     def _committee_dates(self) -> list[dt.date]:
@@ -966,6 +984,9 @@ class Generator:
                 codes = STATE_PROGRAMMES.get(axis, ["P112"])
                 prog = self.programmes.get(codes[rng.randrange(len(codes))])
                 programme = prog.pk if prog else None
+                # the maquette's programme for the objective when it names one (drawn above
+                # all the same: the draws that follow stay those of the seed)
+                programme = self.state_programme.get(obj, programme)
                 if year:
                     ref = f"{2100000000 + op.n:010d}"
             lines.append(
@@ -990,10 +1011,20 @@ class Generator:
                 others += euros
                 lines.append(_valorised(FinancerKind.EU_FUND, eu, obj, euros))
             if rng.random() < 0.12:
-                label = OTHER_PUBLIC[rng.randrange(len(OTHER_PUBLIC))]
+                kind, label = OTHER_PUBLIC[rng.randrange(len(OTHER_PUBLIC))]
                 euros = math.floor(contract_total * rng.uniform(0.05, 0.3))
                 others += euros
-                lines.append(_valorised(FinancerKind.OTHER_PUBLIC, label, obj, euros))
+                lines.append(_valorised(kind, label, obj, euros))
+            signatory = next((p for p in op.partners if op.amounts.get(p.pk, 0) > 0), None)
+            if op.n % VALORISED_EVERY == 0 and signatory is not None:
+                euros = max(1, math.floor(contract_total * 0.1))
+                others += euros
+                lines.append(
+                    (
+                        FinancerKind.PARTNER, signatory.pk, "", obj, Decimal(euros), False,
+                        signatory.budget_nature, None, year, "",
+                    )
+                )  # fmt: skip
         public = contract_total + others
         share = rng.uniform(0.2, 0.4)
         own = math.ceil(public * share / (1 - share)) if public else rng.randint(20_000, 200_000)

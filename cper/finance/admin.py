@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from cper.finance.models import ExecutionCell, LineState, Movement
+from cper.finance.models import AeMiseEnPlace, ExecutionCell, LineState, Movement
 from cper.readonly_admin import ReadOnlyAdmin
 
 
@@ -49,3 +49,11 @@ class ExecutionCellAdmin(ReadOnlyAdmin):
         "paid",
     )
     list_filter = ("grain", "dim")
+
+
+@admin.register(AeMiseEnPlace)
+class AeMiseEnPlaceAdmin(ReadOnlyAdmin):  # issue 12: recorded through the service only
+    list_display = ("id", "contract", "programme", "bop", "year", "kind", "amount", "date")
+    list_filter = ("kind", "year", "provenance")
+    search_fields = ("reference", "bop")
+    list_select_related = ("contract", "programme")

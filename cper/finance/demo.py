@@ -3,6 +3,11 @@ and dates, about ten per financing line, recorded through the ledger's one write
 (`movements_record_many`, by batches of lines, as the system): the rules check them, each is
 audited and the summaries are kept in the same transaction, as for any other writer.
 
+On the lines of partners that affect AP before committing (`Partner.affectation_required`:
+the Region, départements, métropoles), an affectation d'AP comes first, and some of what is
+left is désaffecté (`with_affectations`); a few lines are affected without any commitment,
+the older of which are past their caducité. Every figure is illustrative.
+
 Called by `cper demo` once operations and financing lines exist. Every generated sequence
 respects the ledger's invariants (checked by `cper contract check`): commitments on or after
 the programming date, payments after a commitment and never above it, cancellations after and
@@ -24,7 +29,7 @@ from django.utils import timezone
 
 from cper.audit.services import Actor
 from cper.db import collector_paused
-from cper.finance import summaries
+from cper.finance import rules, summaries
 from cper.finance.models import Movement
 from cper.finance.services import MovementDraft, movements_record_many
 from cper.operations.models import PROGRAMMED_STATUSES, FinancingLine, LineStatus
@@ -130,12 +135,73 @@ def line_movements(
     return out
 
 
+# Lines of partners requiring affectations left unpaid since their commitments (illustrative).
+STALLED_SHARE = 0.05
+STALLED_AFTER_MONTHS = 40
+
+
+def with_affectations(
+    seq: list[tuple[str, dt.date, int, int | None]],
+    *,
+    amount: int,
+    programmed_on: dt.date,
+    today: dt.date,
+    rng: random.Random,
+) -> list[tuple[str, dt.date, int, int | None]]:
+    """A line's movements (`line_movements`) on a line whose partner requires AP
+    affectations: one affectation before the first commitment (the committed total and
+    sometimes more, within the line's amount), the unused remainder désaffecté now and then
+    (always after a closed operation's decommitment); a line without commitment is sometimes
+    affected alone — the older ones are past their caducité, for the alerts to show. All
+    illustrative; the invariants hold (affected ≥ committed at every date)."""
+    if amount <= 0 or programmed_on > today:
+        return seq
+    if (
+        any(k == "commitment" for k, *_ in seq)
+        and programmed_on <= rules.add_months(today, -STALLED_AFTER_MONTHS)
+        and rng.random() < STALLED_SHARE
+    ):
+        # a stalled operation: affected and committed long ago, never paid (past caducité)
+        seq = [m for m in seq if m[0] == "commitment"]
+    commits = [(d, c) for k, d, c, _ in seq if k == "commitment"]
+    if not commits:
+        if seq or rng.random() > 0.3:
+            return seq
+        day = programmed_on + dt.timedelta(days=rng.randint(0, (today - programmed_on).days))
+        return [("affectation", day, max(1, int(amount * rng.uniform(0.3, 1.0))), None)]
+    committed_total = sum(c for _, c in commits)
+    first = min(d for d, _ in commits)
+    day = programmed_on + dt.timedelta(days=rng.randint(0, (first - programmed_on).days))
+    headroom = max(0, amount - committed_total)
+    affected = committed_total + int(headroom * rng.choice((0.0, 0.0, 0.5, 1.0)))
+    # the affectation comes first: the commitments are checked against it
+    out = [("affectation", day, affected, None)] + [
+        (k, d, c, None if x is None else x + 1) for k, d, c, x in seq
+    ]
+    decommitted = sum(c for k, _, c, _ in seq if k == "decommitment")
+    free = affected - committed_total + decommitted  # never committed, or released since
+    last = max(d for _, d, _, _ in out)
+    if free > 0 and (decommitted or rng.random() < 0.3):
+        # released once nothing more will be committed on it (after the decommitments)
+        part = free if decommitted else max(1, int((affected - committed_total) * rng.random()))
+        if part > 0 and affected - committed_total + decommitted >= part:
+            release = min(today, last + dt.timedelta(days=rng.randint(0, 60)))
+            out.append(("desaffectation", release, part, None))
+    return out
+
+
 def _reference(kind: str, day: dt.date, n: int) -> str:
+    if kind == "commitment":
+        # An engagement juridique number (10 digits), which a State AE/CP line requires
+        # (`rules.ej_reference_findings`); the other partners' engagements are numbered alike.
+        return f"{2200000000 + n % 100000000:010d}"
     prefix = {
         "commitment": "EJ",
         "decommitment": "DEJ",
         "payment": "MDT",
         "payment_cancellation": "AMDT",
+        "affectation": "AFF",
+        "desaffectation": "DAFF",
     }[kind]
     return f"{prefix}-{day.year}-{n:08d}"
 
@@ -148,7 +214,14 @@ def _lines(contract: Any, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
             operation__status__in=list(PROGRAMMED_STATUSES),
         )
         .order_by("pk")
-        .values_list("pk", "amount", "operation_id", "operation__status", "operation__created_at")
+        .values_list(
+            "pk",
+            "amount",
+            "operation_id",
+            "operation__status",
+            "operation__created_at",
+            "partner__affectation_required",
+        )
     )
     batch: list[tuple[Any, ...]] = []
     for row in qs.iterator(chunk_size=chunk):
@@ -190,7 +263,7 @@ def movements_generate(
         lines = total = 0
         for batch in _lines(contract, LINES_PER_BATCH):
             drafts: list[MovementDraft] = []
-            for line_id, amount, op_id, status, created_at in batch:
+            for line_id, amount, op_id, status, created_at, affects in batch:
                 if line_id in busy:
                     continue
                 on = programmed_on.get(op_id) or summaries._local_date(created_at) or first_day
@@ -202,6 +275,16 @@ def movements_generate(
                     today=today,
                     rng=rng,
                 )
+                if affects:
+                    # AP/CP chain: a generator of its own per line, so that the other lines'
+                    # movements stay those of the seed.
+                    seq = with_affectations(
+                        seq,
+                        amount=summaries.cents(amount),
+                        programmed_on=on,
+                        today=today,
+                        rng=random.Random(rng_seed * 1_000_003 + line_id),
+                    )
                 if not seq:
                     continue
                 lines += 1

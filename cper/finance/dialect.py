@@ -36,3 +36,12 @@ def movement_cents_sql(alias: str = "m") -> tuple[str, str]:
         f"WHEN 'payment_cancellation' THEN -{amount} ELSE 0 END"
     )
     return committed, paid
+
+
+def movement_affected_cents_sql(alias: str = "m") -> str:
+    """SQL expression of a movement's signed net affected cents (AP affectée)."""
+    amount = f"CAST(ROUND({alias}.amount * 100) AS BIGINT)"
+    return (
+        f"CASE {alias}.kind WHEN 'affectation' THEN {amount} "
+        f"WHEN 'desaffectation' THEN -{amount} ELSE 0 END"
+    )

@@ -14,7 +14,8 @@ from typing import Any
 from django import forms
 from dsfr.forms import DsfrBaseForm
 
-from cper.finance.models import Movement, MovementKind
+from cper.finance.models import AeKind, Movement, MovementKind
+from cper.finance.vocabulary import movement_kind_choices
 from cper.findings import Finding
 from cper.money import format_eur
 from cper.operations.forms import DateInput, MoneyInput
@@ -43,9 +44,20 @@ class MovementForm(DsfrBaseForm):
     note = forms.CharField(label="Note", max_length=300, required=False)
     idempotency_key = forms.CharField(widget=forms.HiddenInput(), max_length=100)
 
-    def __init__(self, *args: Any, payments: list[Movement], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        payments: list[Movement],
+        budget_nature: str | None = None,
+        affectation_required: bool = False,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("initial", {}).setdefault("idempotency_key", f"web-{uuid.uuid4()}")
         super().__init__(*args, **kwargs)
+        # The line's chain's kinds and words: affectation / désaffectation for AP/CP lines.
+        self.fields["kind"].choices = movement_kind_choices(  # type: ignore[attr-defined]
+            list(MovementKind.choices), budget_nature, affectation_required
+        )
         choices: list[tuple[Any, str]] = [("", "—")]
         choices += [
             (m.pk, f"n° {m.pk} — {m.date:%d/%m/%Y} — {format_eur(m.amount)} — {m.reference}")
@@ -57,3 +69,34 @@ class MovementForm(DsfrBaseForm):
         """Put each refusal of the ledger on the input it names."""
         for f in findings:
             self.add_error(f.field if f.field in _FIELDS else None, f.message)
+
+
+# -- issue 12: the State's budget chain (AE mises en place) --------------------------------------
+
+_AE_FIELDS = {"programme", "bop", "year", "kind", "amount", "date", "reference", "note"}
+
+
+class AeForm(DsfrBaseForm):
+    """An AE mise en place (or a withdrawal) of the State: `finance.services.ae_mise_en_place_
+    record` validates and writes; its refusals go back on the inputs they name."""
+
+    programme = forms.ChoiceField(label="Programme LOLF")
+    bop = forms.CharField(
+        label="BOP", max_length=30, required=False, help_text="Code Chorus du BOP (facultatif)"
+    )
+    year = forms.IntegerField(label="Exercice", min_value=1990, max_value=2100)
+    kind = forms.ChoiceField(label="Nature", choices=AeKind.choices, initial=AeKind.DELEGATION)
+    amount = MoneyInput(label="Montant (€)", help_text="Par exemple 1 500 000,00")
+    date = forms.DateField(label="Date de la notification", widget=DateInput())
+    reference = forms.CharField(label="Référence de la notification", max_length=60)
+    note = forms.CharField(
+        label="Note", max_length=300, required=False, help_text="Motif, obligatoire pour un retrait"
+    )
+
+    def __init__(self, *args: Any, programmes: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["programme"].choices = [("", "—"), *programmes]
+
+    def add_findings(self, findings: list[Finding]) -> None:
+        for f in findings:
+            self.add_error(f.field if f.field in _AE_FIELDS else None, f.message)

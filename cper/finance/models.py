@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from cper.audit.models import Via
-from cper.db import MoneyField
+from cper.db import MoneyField, Provenance
 
 
 class MovementKind(models.TextChoices):
@@ -16,6 +16,9 @@ class MovementKind(models.TextChoices):
     DECOMMITMENT = "decommitment", "désengagement"
     PAYMENT = "payment", "paiement (mandatement)"
     PAYMENT_CANCELLATION = "payment_cancellation", "annulation de paiement"
+    # AP/CP chain of local authorities: part of an AP earmarked for the line, or released.
+    AFFECTATION = "affectation", "affectation d'AP"
+    DESAFFECTATION = "desaffectation", "désaffectation"
 
 
 class LedgerImmutable(Exception):
@@ -65,7 +68,12 @@ class Movement(models.Model):
     class Meta:
         verbose_name = "mouvement"
         ordering = ["financing_line", "date", "id"]
-        indexes = [models.Index(fields=["financing_line", "date"]), models.Index(fields=["date"])]
+        indexes = [
+            models.Index(fields=["financing_line", "date"]),
+            # The API lists movements in (date, id) order, by keyset: an index walk (issue 14);
+            # it also serves every filter on the date alone.
+            models.Index(fields=["date", "id"], name="finance_mov_date_id_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="movement_amount_pos"),
         ]
@@ -86,6 +94,14 @@ class Movement(models.Model):
         if self.kind == MovementKind.COMMITMENT:
             return self.amount
         if self.kind == MovementKind.DECOMMITMENT:
+            return -self.amount
+        return 0
+
+    @property
+    def signed_affected(self):  # type: ignore[no-untyped-def]
+        if self.kind == MovementKind.AFFECTATION:
+            return self.amount
+        if self.kind == MovementKind.DESAFFECTATION:
             return -self.amount
         return 0
 
@@ -143,6 +159,9 @@ class LineState(models.Model):
     programmed_on = models.DateField(null=True, blank=True)
     committed = models.BigIntegerField(default=0)  # cents, every movement whatever its date
     paid = models.BigIntegerField(default=0)  # cents
+    # Net AP affected to the line (affectations − désaffectations), cents: local authorities'
+    # AP/CP chain (localchain).
+    affected = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name = "état d'exécution d'une ligne"
@@ -249,3 +268,93 @@ class ExecutionCell(models.Model):
                 name="execution_cell_unique",
             )
         ]
+
+
+# -- issue 12: the State's budget chain (AE mises en place) --------------------------------------
+
+
+class AeKind(models.TextChoices):
+    """An AE mise en place adds to the credits delegated; a withdrawal (a correction, or credits
+    taken back by the ministry) takes some away. The amount stays positive, as a movement's: the
+    kind gives the sign, and the withdrawal says why in its note."""
+
+    DELEGATION = "delegation", "mise en place"
+    WITHDRAWAL = "withdrawal", "retrait"
+
+
+class AeImmutable(Exception):
+    """Raised on any attempt to edit or delete a recorded AE mise en place."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "une mise en place d'AE enregistrée ne se modifie ni ne se supprime : enregistrez "
+            "un retrait"
+        )
+
+
+class AeQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+        raise AeImmutable()
+
+    def delete(self):  # type: ignore[no-untyped-def]
+        raise AeImmutable()
+
+
+class AeMiseEnPlace(models.Model):
+    """AE (autorisations d'engagement) delegated by a ministry to the region for a LOLF programme,
+    a BOP and a year: what the State's services may commit on the contract. Recorded beside the
+    contract, appended, never edited (a correction is a withdrawal)."""
+
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.PROTECT, related_name="ae_mises_en_place"
+    )
+    programme = models.ForeignKey(
+        "contracts.BudgetProgramme",
+        on_delete=models.PROTECT,
+        related_name="ae_mises_en_place",
+        verbose_name="programme LOLF",
+    )
+    bop = models.CharField("BOP", max_length=30, null=True, blank=True)
+    year = models.PositiveSmallIntegerField("exercice")
+    kind = models.CharField("nature", max_length=10, choices=AeKind.choices)
+    amount = MoneyField("montant (€)")  # always positive: the kind gives the sign
+    date = models.DateField("date")
+    reference = models.CharField("référence (notification, délégation)", max_length=60)
+    note = models.CharField("note", max_length=300, blank=True)
+    provenance = models.CharField(
+        "provenance", max_length=16, choices=Provenance.choices, default=Provenance.OFFICIAL
+    )
+    via = models.CharField("chemin", max_length=10, choices=Via.choices, default=Via.WEB)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "AE mise en place"
+        verbose_name_plural = "AE mises en place"
+        ordering = ["contract", "programme", "year", "date", "id"]
+        indexes = [models.Index(fields=["contract", "programme", "year"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="ae_mep_amount_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.reference} {self.amount} € ({self.year})"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self._state.adding:
+            raise AeImmutable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AeImmutable()
+
+    @property
+    def signed_amount(self):  # type: ignore[no-untyped-def]
+        return self.amount if self.kind == AeKind.DELEGATION else -self.amount
+
+
+# -- end of issue 12: the State's budget chain ---------------------------------------------------

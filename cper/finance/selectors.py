@@ -16,14 +16,17 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, Max, Min, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cper.accounts.permissions import STAFF_ROLES, can, role_of
+from cper.contracts.models import Partner
+from cper.finance import rules, vocabulary
 from cper.finance.aggregation import ExecutionQueryError, ExecutionRow, line_execution
 from cper.finance.aggregation.ledger import _where
 from cper.finance.aggregation.planning import _complete, _normalise, _ref
 from cper.finance.dialect import movement_cents_sql
-from cper.finance.models import LineState, Movement, MovementKind
+from cper.finance.models import AeMiseEnPlace, LineState, Movement, MovementKind
 from cper.finance.summaries import euros
 from cper.money import rate
 from cper.operations.models import FinancingLine, LineStatus, Operation
@@ -41,8 +44,18 @@ class MovementView:
     @property
     def signed_amount(self) -> Decimal:
         kind = self.movement.kind
-        negative = kind in {MovementKind.DECOMMITMENT, MovementKind.PAYMENT_CANCELLATION}
+        negative = kind in {
+            MovementKind.DECOMMITMENT,
+            MovementKind.PAYMENT_CANCELLATION,
+            MovementKind.DESAFFECTATION,
+        }
         return -self.movement.amount if negative else self.movement.amount
+
+    @property
+    def kind_label(self) -> str:
+        """The movement's kind in its line's chain's words (AP/CP: « mandat »…)."""
+        m = self.movement
+        return vocabulary.kind_label(m.kind, m.financing_line.budget_nature, m.get_kind_display())
 
 
 class _Derived:
@@ -79,6 +92,13 @@ class LineExecutionView(_Derived):
     paid: Decimal
     movements: list[MovementView] = field(default_factory=list)
     can_record: bool = False
+    # AP/CP chain: the net AP affectée at `as_of` (None where the line's chain has none)
+    affected: Decimal | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The words of the line's budget chain (`vocabulary.ap_labels`)."""
+        return vocabulary.ap_labels(self.line.budget_nature)
 
     @property
     def last_movement(self) -> Movement | None:
@@ -145,14 +165,26 @@ def operation_execution(
     views = []
     for line in lines:
         f = figures[line.pk]
+        own = by_line.get(line.pk, [])
+        for v in own:  # the line is at hand: no query per movement for its words
+            v.movement.financing_line = line
+        partner = line.partner
+        affected = None
+        if vocabulary.offers_affectation(
+            line.budget_nature, partner is not None and partner.affectation_required
+        ):
+            affected = sum(
+                (v.movement.signed_affected for v in own if v.movement.date <= as_of), ZERO
+            )
         views.append(
             LineExecutionView(
                 line=line,
                 programmed=f.programmed,
                 committed=f.committed,
                 paid=f.paid,
-                movements=by_line.get(line.pk, []),
+                movements=own,
                 can_record=can(user, "movement.record", line),
+                affected=affected,
             )
         )
     return OperationExecution(
@@ -257,6 +289,134 @@ def movements_between(
     return WorkList(rows, qs.count())
 
 
+# -- caducité: affectations and commitments without payment (AP/CP chain) -------------------------
+
+CADUCITY_WARN_MONTHS = 3  # lines within this many months of their caducité are listed too
+_CADUCITY_SCAN = 5  # candidates read per row shown (the SQL date is a lower bound, see below)
+
+
+@dataclass
+class CaducityLine:
+    """A line whose affectation or commitment lapses (`lapses_on`) for want of payment since
+    `since`; `past` when the date is reached at `as_of`."""
+
+    line: FinancingLine
+    affected: Decimal
+    committed: Decimal
+    paid: Decimal
+    since: dt.date
+    lapses_on: dt.date
+    past: bool
+    message: str
+
+
+def lines_near_caducity(
+    *,
+    as_of: dt.date,
+    partner: Any = None,
+    contract: Any = None,
+    warn_months: int = CADUCITY_WARN_MONTHS,
+    limit: int = WORK_LIST_LIMIT,
+    published_only: bool = False,
+) -> WorkList:
+    """The lines of `partner` (or of every partner of `contract` that follows a caducité) whose
+    affectation or commitment lapses at `as_of` or within `warn_months` after it, the earliest
+    first (`CaducityLine`s; dates by `rules.caducity_date`, the partner's `caducity_months`).
+
+    One query picks candidates among the line states with something unpaid — ordered by their
+    last payment or else first affectation/commitment date, a lower bound of the exact date,
+    and limited (ORDER BY … LIMIT) to `_CADUCITY_SCAN` × `limit`; their movements are then read
+    in one query and the exact dates computed. `count` counts the rows found among them."""
+    partners: list[tuple[int, int]] = [
+        (pk, int(months or 0))
+        for pk, months in Partner.objects.filter(
+            **({"pk": partner.pk} if partner is not None else {"contract": contract}),
+            caducity_months__isnull=False,
+        ).values_list("pk", "caducity_months")
+    ]
+    if not partners:
+        return WorkList([], 0)
+    horizon = rules.add_months(as_of, warn_months)
+    due = Q()
+    for pk, months in partners:
+        due |= Q(partner_id=pk, since__lte=rules.add_months(horizon, -months))
+    states = (
+        LineState.objects.filter(
+            Q(affected__gt=F("paid")) | Q(committed__gt=F("paid")),
+            partner_id__in=[pk for pk, _ in partners],
+        )
+        .annotate(
+            since=Coalesce(
+                Max(
+                    "line__movements__date",
+                    filter=Q(
+                        line__movements__kind=MovementKind.PAYMENT,
+                        line__movements__date__lte=as_of,
+                    ),
+                ),
+                Min(
+                    "line__movements__date",
+                    filter=Q(
+                        line__movements__kind__in=[
+                            MovementKind.AFFECTATION,
+                            MovementKind.COMMITMENT,
+                        ]
+                    ),
+                ),
+            )
+        )
+        .filter(due)
+    )
+    if published_only:
+        states = states.filter(operation__published=True)
+    found = list(
+        states.order_by("since", "line_id").values_list(
+            "line_id", "partner_id", "affected", "committed", "paid"
+        )[: limit * _CADUCITY_SCAN]
+    )
+    months_of = dict(partners)
+    entries: dict[int, list[rules.Entry]] = {}
+    for lid, kind, day, amount in Movement.objects.filter(
+        financing_line_id__in=[r[0] for r in found], date__lte=as_of
+    ).values_list("financing_line_id", "kind", "date", "amount"):
+        entries.setdefault(lid, []).append(rules.Entry(kind=kind, date=day, amount=amount))
+    due_rows: list[tuple[dt.date, int, tuple[Any, ...], dt.date]] = []
+    for row in found:
+        lid, pid = row[0], row[1]
+        since = rules.unpaid_since(entries=entries.get(lid, []), as_of=as_of)
+        if since is None:
+            continue
+        lapse = rules.add_months(since, months_of[pid])
+        if lapse <= horizon:
+            due_rows.append((lapse, lid, row, since))
+    due_rows.sort(key=lambda r: (r[0], r[1]))
+    shown = due_rows[:limit]
+    lines = FinancingLine.objects.select_related("operation", "partner").in_bulk(
+        [r[1] for r in shown]
+    )
+    out = []
+    for lapse, lid, (_, pid, affected, committed, paid), since in shown:
+        finding = rules.caducity_findings(
+            entries=entries.get(lid, []),
+            months=months_of[pid],
+            as_of=as_of,
+            warn_months=warn_months,
+        )
+        out.append(
+            CaducityLine(
+                line=lines[lid],
+                affected=cents_to_euros(affected),
+                committed=cents_to_euros(committed),
+                paid=cents_to_euros(paid),
+                since=since,
+                lapses_on=lapse,
+                past=lapse <= as_of,
+                message=finding[0].message if finding else "",
+            )
+        )
+    return WorkList(out, len(due_rows))
+
+
 # -- the dashboard's "programmed without commitment" alert: the N rows it shows ------------------
 
 
@@ -354,3 +514,18 @@ def stale_programmed_operations(
         for code, title, prog, paid, _ in found
     ]
     return StaleOperations(rows, int(found[0][4]) if found else 0)
+
+
+# -- issue 12: the State's budget chain (AE mises en place) --------------------------------------
+
+
+def ae_mises_en_place(*, contract: Any, limit: int = 500) -> list[Any]:
+    """The AE mises en place of a contract, newest first (programme and recorder read in the
+    same query), at most `limit`."""
+    from_model = AeMiseEnPlace.objects.filter(contract=contract).select_related(
+        "programme", "recorded_by"
+    )
+    return list(from_model.order_by("-date", "-id")[:limit])
+
+
+# -- end of issue 12: the State's budget chain ---------------------------------------------------

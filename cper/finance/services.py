@@ -1,6 +1,7 @@
 """Writes of the execution ledger: recording a movement (commitment, decommitment, payment,
-payment cancellation). Named, keyword-only, atomic and audited; the summaries are updated in the
-same transaction. Movements are never edited nor deleted: a correction is a new movement.
+payment cancellation; affectation and désaffectation of AP for local authorities). Named,
+keyword-only, atomic and audited; the summaries are updated in the same transaction. Movements
+are never edited nor deleted: a correction is a new movement.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ from django.utils import timezone
 from cper.accounts.permissions import require_actor
 from cper.audit.actions import MOVEMENT_ACTIONS, AuditAction
 from cper.audit.services import Actor, AuditDraft, Subject, audit_record, audit_record_many
-from cper.contracts.models import Contract
-from cper.db import insert_rows
+from cper.contracts.models import (
+    BudgetProgramme,
+    Contract,
+    Partner,
+    PartnerKind,
+    ProgrammingMode,
+)
+from cper.db import Provenance, insert_rows
 from cper.finance import rules, summaries
-from cper.finance.models import Movement, MovementKind
+from cper.finance.models import AeKind, AeMiseEnPlace, Movement, MovementKind
 from cper.findings import Finding
 from cper.money import MoneyError, to_money
 from cper.operations.models import (
@@ -121,6 +128,8 @@ class _Ledger:
     first_day: dt.date
     status: str
     entries: list[rules.Entry] = field(default_factory=list)
+    affectation_required: bool = False  # the partner affects AP before committing
+    state_chain: bool = False  # a State line (AE/CP): a commitment's reference is an EJ number
 
     def errors(
         self,
@@ -152,6 +161,10 @@ class _Ledger:
             cancels_other_line=target is not None and target[1] != request["line_id"],
             already_cancelled=already,
             status=self.status,
+            affectation_required=self.affectation_required,
+        )
+        findings += rules.ej_reference_findings(
+            kind=request["kind"], reference=request["reference"], state_line=self.state_chain
         )
         return [f for f in findings if f.is_error]
 
@@ -167,24 +180,33 @@ def _ledgers(cursor: Any, line_ids: Sequence[int], *, lock: bool = False) -> dic
     line_table = FinancingLine._meta.db_table
     op_table = Operation._meta.db_table
     contract_table = Contract._meta.db_table
+    partner_table = Partner._meta.db_table
     mov_table = Movement._meta.db_table
     suffix = " FOR UPDATE OF l" if lock and connection.features.has_select_for_update_of else ""
     out: dict[int, _Ledger] = {}
+    by_decision: list[int] = []  # issue 12: lines programmed by their partner's decision
     for chunk, marks in _in_lists(line_ids):
         cursor.execute(
             f"SELECT l.id, l.amount, l.status, l.operation_id, o.status, o.contract_id, "
-            f"c.start_year, c.execution_tolerance FROM {line_table} l "
+            f"c.start_year, c.execution_tolerance, p.affectation_required, "
+            f"l.budget_nature, p.kind, c.programming_mode FROM {line_table} l "
             f"JOIN {op_table} o ON o.id = l.operation_id "
             f"JOIN {contract_table} c ON c.id = o.contract_id "
+            f"LEFT JOIN {partner_table} p ON p.id = l.partner_id "
             f"WHERE l.id IN ({marks}) ORDER BY l.id{suffix}",
             chunk,
         )
-        for lid, amount, status, op_id, op_status, contract_id, start, tolerance in cursor:
+        for (
+            lid, amount, status, op_id, op_status, contract_id, start, tolerance, ar, nature,
+            partner_kind, mode,
+        ) in cursor.fetchall():  # fmt: skip
             programmed = (
                 _dec(amount)
                 if status == LineStatus.ACTIVE and op_status in PROGRAMMED_STATUSES
                 else Decimal("0.00")
             )
+            if programmed and mode == ProgrammingMode.PARTNER_DECISION and partner_kind:
+                by_decision.append(lid)
             out[lid] = _Ledger(
                 operation_id=op_id,
                 contract_id=contract_id,
@@ -192,6 +214,8 @@ def _ledgers(cursor: Any, line_ids: Sequence[int], *, lock: bool = False) -> dic
                 tolerance=_dec(tolerance or 0),
                 first_day=dt.date(start, 1, 1),
                 status=str(_STATUS_LABELS.get(op_status, op_status)),
+                affectation_required=bool(ar),
+                state_chain=nature == "ae_cp" and partner_kind == "state",
             )
         cursor.execute(
             f"SELECT financing_line_id, id, kind, date, amount, cancels_id FROM {mov_table} "
@@ -202,6 +226,13 @@ def _ledgers(cursor: Any, line_ids: Sequence[int], *, lock: bool = False) -> dic
             out[lid].entries.append(
                 rules.Entry(kind=k, date=_date(d), amount=_dec(a), id=mid, cancels_id=c)
             )
+    if by_decision:
+        # Under the CPER setting, what the partner's decision in force grants (the summaries'
+        # own reading), 0 while the line awaits its decision.
+        granted = summaries.decisions_in_force(line_ids=by_decision)
+        for lid in by_decision:
+            grant = granted.get(lid)
+            out[lid].programmed = summaries.euros(grant[0]) if grant else Decimal("0.00")
     return out
 
 
@@ -724,7 +755,8 @@ def _date(value: Any) -> dt.date:
 
 
 def commitment_record(**kwargs: Any) -> Movement:
-    """An engagement (State: legal commitment EJ; local authorities: AP affectation)."""
+    """An engagement (State: legal commitment EJ; local authorities: the engagement that
+    follows the AP affectation, `affectation_record`)."""
     return movement_record(kind=MovementKind.COMMITMENT, **kwargs)
 
 
@@ -743,6 +775,18 @@ def payment_cancellation_record(**kwargs: Any) -> Movement:
     return movement_record(kind=MovementKind.PAYMENT_CANCELLATION, **kwargs)
 
 
+def affectation_record(**kwargs: Any) -> Movement:
+    """An affectation d'AP to a line (local authorities' AP/CP chain), `reference` being the
+    deliberation's or the affectation's number."""
+    return movement_record(kind=MovementKind.AFFECTATION, **kwargs)
+
+
+def desaffectation_record(**kwargs: Any) -> Movement:
+    """A désaffectation: releases part of the line's net affected AP (never what is
+    committed); it also ends a caducité alert once nothing affected is left unpaid."""
+    return movement_record(kind=MovementKind.DESAFFECTATION, **kwargs)
+
+
 def summaries_rebuild(*, actor: Actor, contract: Any) -> summaries.RebuildReport:
     """Recompute a contract's execution summaries from the ledger (audited)."""
     report = summaries.rebuild(contract)
@@ -754,3 +798,158 @@ def summaries_rebuild(*, actor: Actor, contract: Any) -> summaries.RebuildReport
         contract_id=contract.pk,
     )
     return report
+
+
+# -- issue 12: the State's budget chain (AE mises en place) --------------------------------------
+
+
+class AeRefused(ValidationError):
+    """AE mises en place the rules refuse; `.findings` keeps the field (and the draft's number,
+    as `line`) of each message. Nothing of the batch is written."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        by_field: dict[str, list[str]] = {}
+        for f in findings:
+            by_field.setdefault(f.field, []).append(f.message)
+        super().__init__(by_field)
+
+    def __str__(self) -> str:
+        return " ; ".join(
+            (f"n° {f.line} : " if f.line is not None else "") + f.message for f in self.findings
+        )
+
+
+@dataclass(frozen=True)
+class AeDraft:
+    """One AE mise en place to record: programme code (P112…), exercice, amount, date of the
+    notification and its reference; a withdrawal (`kind="withdrawal"`) says why in `note`."""
+
+    programme: str
+    year: int
+    amount: Decimal | str | int
+    date: dt.date
+    reference: str
+    bop: str | None = None
+    kind: str = AeKind.DELEGATION
+    note: str = ""
+    provenance: str = Provenance.OFFICIAL
+
+
+def _state_partner(contract: Contract) -> Partner | None:
+    return (
+        Partner.objects.filter(contract=contract, kind=PartnerKind.STATE)
+        .select_related("organisation")
+        .order_by("position", "pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def ae_mise_en_place_record_many(
+    *, actor: Actor, contract: Contract, drafts: Sequence[AeDraft]
+) -> list[AeMiseEnPlace]:
+    """Record AE mises en place (and withdrawals) of the State on a contract, all or nothing:
+    the State partner's managers and administrators (`ae.record`); each draft checked by
+    `rules.ae_mise_en_place_findings` against the net amount already in place for its
+    programme × BOP × year (the batch's earlier drafts included); appended (never edited), one
+    audit entry each."""
+    require_actor(actor, "ae.record", _state_partner(contract))
+    items = list(drafts)
+    codes = {str(d.programme or "").strip().upper() for d in items}
+    programmes = {p.code.upper(): p for p in BudgetProgramme.objects.filter(code__in=codes)}
+    net: dict[tuple[int, str | None, int], Decimal] = {}
+    for pid, stored_bop, year, kind, value in (
+        AeMiseEnPlace.objects.select_for_update()
+        .filter(contract=contract)
+        .values_list("programme_id", "bop", "year", "kind", "amount")
+    ):
+        sign = 1 if kind == AeKind.DELEGATION else -1
+        key = (pid, stored_bop, year)
+        net[key] = net.get(key, Decimal("0.00")) + sign * _dec(value)
+    today = timezone.localdate()
+    findings: list[Finding] = []
+    rows: list[AeMiseEnPlace] = []
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    for n, d in enumerate(items, start=1):
+        programme = programmes.get(str(d.programme or "").strip().upper())
+        bop = (d.bop or "").strip() or None
+        amount: Decimal | None
+        try:
+            amount = to_money(d.amount)
+        except MoneyError as exc:
+            findings.append(Finding("amount", f"montant : {exc}", line=n))
+            amount = None
+        key = (programme.pk if programme else 0, bop, int(d.year or 0))
+        found = rules.ae_mise_en_place_findings(
+            kind=d.kind,
+            amount=amount,
+            year=d.year,
+            date=d.date,
+            reference=d.reference,
+            note=d.note,
+            bop=bop,
+            programme_known=programme is not None,
+            first_year=contract.start_year,
+            last_year=contract.end_year,
+            today=today,
+            net_before=net.get(key, Decimal("0.00")),
+        )
+        if found:
+            findings += [Finding(f.field, f.message, f.level, line=n) for f in found]
+            continue
+        assert programme is not None and amount is not None
+        net[key] = net.get(key, Decimal("0.00")) + (
+            amount if d.kind == AeKind.DELEGATION else -amount
+        )
+        rows.append(
+            AeMiseEnPlace(
+                contract=contract,
+                programme=programme,
+                bop=bop,
+                year=d.year,
+                kind=d.kind,
+                amount=amount,
+                date=d.date,
+                reference=d.reference.strip(),
+                note=(d.note or "").strip()[:300],
+                provenance=d.provenance,
+                via=actor.via,
+                recorded_by=user,
+            )
+        )
+    if findings:
+        raise AeRefused(findings)
+    created = AeMiseEnPlace.objects.bulk_create(rows)
+    audit_record_many(
+        actor=actor,
+        entries=[
+            AuditDraft(
+                action=AuditAction.AE_MISE_EN_PLACE
+                if r.kind == AeKind.DELEGATION
+                else AuditAction.AE_WITHDRAWAL,
+                subject=r,
+                changes={
+                    "programme": r.programme.code,
+                    "bop": r.bop,
+                    "exercice": r.year,
+                    "nature": r.kind,
+                    "montant": str(r.amount),
+                    "date": r.date.isoformat(),
+                    "référence": r.reference,
+                },
+                message=r.note,
+                contract_id=contract.pk,
+            )
+            for r in created
+        ],
+    )
+    return created
+
+
+def ae_mise_en_place_record(*, actor: Actor, contract: Contract, draft: AeDraft) -> AeMiseEnPlace:
+    """One AE mise en place: the batch service given one draft."""
+    return ae_mise_en_place_record_many(actor=actor, contract=contract, drafts=[draft])[0]
+
+
+# -- end of issue 12: the State's budget chain ---------------------------------------------------

@@ -9,6 +9,8 @@ that redirects to the operation.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -42,6 +44,15 @@ def _execution(request: HttpRequest, slug: str, pk: int) -> OperationExecution:
     return operation_execution(operation=op, user=request.user)
 
 
+def _chain(view: Any) -> dict[str, Any]:
+    """The line's budget chain, which sets the form's kinds and words (AP/CP: affectation)."""
+    partner = view.line.partner
+    return {
+        "budget_nature": view.line.budget_nature,
+        "affectation_required": bool(partner is not None and partner.affectation_required),
+    }
+
+
 @require_http_methods(["GET", "POST"])
 def movement_new(request: HttpRequest, slug: str, pk: int, line_pk: int) -> HttpResponse:
     """Record a movement on line `line_pk` of operation `pk` (GET: the form)."""
@@ -55,7 +66,7 @@ def movement_new(request: HttpRequest, slug: str, pk: int, line_pk: int) -> Http
         raise PermissionDenied(refusal_message(request.user, "movement.record", view.line))
     detail_url = reverse("operations:detail", kwargs={"slug": slug, "pk": pk})
     if request.method == "POST":
-        form = MovementForm(request.POST, payments=view.cancellable_payments)
+        form = MovementForm(request.POST, payments=view.cancellable_payments, **_chain(view))
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -95,7 +106,7 @@ def movement_new(request: HttpRequest, slug: str, pk: int, line_pk: int) -> Http
                 messages.success(request, done)
                 return redirect(f"{detail_url}#ligne-{line_pk}")
     else:
-        form = MovementForm(payments=view.cancellable_payments)
+        form = MovementForm(payments=view.cancellable_payments, **_chain(view))
     context = {
         "form": form,
         "v": view,

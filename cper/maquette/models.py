@@ -90,3 +90,38 @@ class Allocation(Sourced):
 
     def __str__(self) -> str:
         return f"{self.partner_id}/{self.objective_id}/{self.year or '-'}: {self.amount}"
+
+
+# -- issue 12: valorised credits, apart from the maquette --
+
+
+class ValorisedCredit(Sourced):
+    """A signatory's credits *valorised* in the contract: they serve its objectives outside
+    the contracted envelope (CPER practice; e.g. Pays de la Loire 2021-2027 shows 1,327.3 M€
+    valorised beside 1,046.8 M€ contracted). Their own optional maquette, in a table of its own
+    so that no sum of `Allocation` (the maquette, the envelope, the shares, the execution
+    rates) can ever include them."""
+
+    contract = models.ForeignKey(
+        "contracts.Contract", on_delete=models.PROTECT, related_name="valorised_credits"
+    )
+    partner = models.ForeignKey(
+        "contracts.Partner", on_delete=models.PROTECT, related_name="valorised_credits"
+    )
+    objective = models.ForeignKey(
+        "contracts.Objective", on_delete=models.PROTECT, related_name="valorised_credits"
+    )
+    year = models.PositiveSmallIntegerField("année", null=True, blank=True)
+    amount = MoneyField("montant (€)")
+    note = models.CharField("note", max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = "crédits valorisés"
+        verbose_name_plural = "crédits valorisés"
+        ordering = ["contract", "partner", "objective", "year"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="valorised_amount_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}/{self.objective_id}/{self.year or '-'}: {self.amount} (valorisé)"

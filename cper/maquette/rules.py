@@ -22,6 +22,7 @@ from django.db.models import Count, Q, Sum
 
 from cper.checks import register_check
 from cper.contracts.models import Contract, PartnerStatedAmount
+from cper.contracts.selectors import volet_parts
 from cper.findings import ERROR, INFO, WARNING, Finding
 from cper.maquette.models import Amendment, AmendmentKind
 from cper.maquette.selectors import (
@@ -568,38 +569,74 @@ def check_partner_stated_totals(contract: Contract) -> list[Finding]:
 
 @register_check
 def check_computed_axis_shares(contract: Contract) -> list[Finding]:
-    """Axis shares stated by the contract vs computed on the initial maquette (version 0)."""
-    axes = list(contract.axes.order_by("number"))
-    by_axis = maquette_amounts(contract=contract, version=0, group_by=("axis",))
-    total = sum(by_axis.values(), ZERO)
-    if not total:
-        return []
+    """Axis shares stated by the contract vs computed, volet by volet (issue 12): an axis's
+    share is of its volet's own maquette — version 0 for the volets of the contract as signed,
+    the version of the amendment that brought a volet for that volet — never of the whole
+    contract's (the mobility volet added by an amendment would otherwise shrink every share of
+    the other volet). With several volets, one line per volet explains its envelope, its
+    maquette and the shares of its axes."""
+    parts = [p for p in volet_parts(contract=contract) if p.axes]
+    several = len(parts) > 1
     tolerance = Decimal(contract.share_tolerance)
-    findings: list[Finding] = []
-    parts = []
-    for axis in axes:
-        computed = rate(by_axis.get((axis.number,), ZERO), total)
-        parts.append(
-            f"axe {axis.number} : annoncée {_pct(axis.stated_share)}, calculée {_pct(computed)}"
-        )
-        if axis.stated_share is None or computed is None:
+    by_version: dict[int, dict[tuple, Decimal]] = {}  # type: ignore[type-arg]
+    in_force = maquette_amounts(contract=contract, group_by=("axis",)) if several else {}
+    lines: list[Finding] = []
+    gaps: list[Finding] = []
+    for part in parts:
+        version = part.amendment_number or 0
+        if version not in by_version:
+            by_version[version] = maquette_amounts(
+                contract=contract, version=version, group_by=("axis",)
+            )
+        amounts = by_version[version]
+        total = sum((amounts.get((n,), ZERO) for n in part.axis_numbers), ZERO)
+        if not total:
             continue
-        gap = computed - Decimal(axis.stated_share)
-        if abs(gap) > tolerance:
-            findings.append(
+        where = f" du {part.title[0].lower()}{part.title[1:]}" if several else ""
+        maquette = "maquette initiale" if not version else f"maquette de l'avenant n°{version}"
+        texts = []
+        for axis in part.axes:
+            computed = rate(amounts.get((axis.number,), ZERO), total)
+            texts.append(
+                f"axe {axis.number} : annoncée {_pct(axis.stated_share)}, calculée {_pct(computed)}"
+            )
+            if axis.stated_share is None or computed is None:
+                continue
+            gap = computed - Decimal(axis.stated_share)
+            if abs(gap) > tolerance:
+                gaps.append(
+                    Finding(
+                        "part-calculee-ecart",
+                        f"Axe {axis.number} : part calculée sur la {maquette}{where} "
+                        f"{_pct(computed)} pour {_pct(axis.stated_share)} annoncée, soit un écart "
+                        f"de {format_number(gap, 2)} point(s), au-delà de la tolérance "
+                        f"({format_number(tolerance, 2)} point).",
+                        WARNING,
+                    )
+                )
+        if not several:
+            lines.append(
                 Finding(
-                    "part-calculee-ecart",
-                    f"Axe {axis.number} : part calculée sur la maquette initiale {_pct(computed)} "
-                    f"pour {_pct(axis.stated_share)} annoncée, soit un écart de "
-                    f"{format_number(gap, 2)} point(s), au-delà de la tolérance "
-                    f"({format_number(tolerance, 2)} point).",
-                    WARNING,
+                    "parts-calculees",
+                    "Parts par axe (maquette initiale) — " + " ; ".join(texts),
+                    INFO,
                 )
             )
-    findings.insert(
-        0,
-        Finding(
-            "parts-calculees", "Parts par axe (maquette initiale) — " + " ; ".join(parts), INFO
-        ),
-    )
-    return findings
+            continue
+        envelope = (
+            f"enveloppe {format_eur(part.envelope)} ({part.provenance})"
+            if part.envelope is not None
+            else "enveloppe non renseignée"
+        )
+        brought = f", avenant n°{part.amendment_number}" if part.amendment_number else ""
+        now = sum((in_force.get((n,), ZERO) for n in part.axis_numbers), ZERO)
+        lines.append(
+            Finding(
+                "parts-calculees",
+                f"{part.title} ({part.period_label}{brought}) : {envelope}, {maquette} "
+                f"{format_eur(total)}, en vigueur aujourd'hui {format_eur(now)} ; parts de ses "
+                f"axes dans sa maquette — " + " ; ".join(texts),
+                INFO,
+            )
+        )
+    return lines + gaps

@@ -113,3 +113,19 @@ class AmendmentIn(Strict):
     modes: list[ModeIn] = []
     partners: list[BlockIn] = []
     changes: list[LineIn] = []
+
+
+# -- issue 12: valorised credits --
+
+
+class ValorisedIn(Strict):
+    """One line of the file's `valorised:` section: a signatory's credits valorised in the
+    contract (outside the contracted envelope), partner × objective × year (optional)."""
+
+    partner: str
+    objective: str
+    year: int | None = None
+    amount: PositiveMoney
+    note: str = Field(default="", max_length=300)
+    provenance: ProvenanceStr = "illustrative"
+    source: str = ""

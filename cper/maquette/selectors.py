@@ -20,20 +20,23 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from cper.contracts.models import Axis, Contract, Objective, Partner, PartnerStatedAmount
-from cper.maquette.models import Allocation, Amendment
+from cper.contracts.selectors import VoletPart, volet_parts
+from cper.maquette.models import Allocation, Amendment, ValorisedCredit
 from cper.money import rate
 
 ZERO = Decimal("0.00")
-GROUP_KEYS = ("partner", "axis", "objective", "year")
+GROUP_KEYS = ("partner", "axis", "objective", "year", "volet")
 _FIELD = {
     "partner": "partner__code",
     "axis": "objective__axis__number",
     "objective": "objective__code",
     "year": "year",
+    "volet": "objective__axis__volet__code",  # issue 12: the volet's code
 }
 _ORDER: dict[str, list[Any]] = {
     "partner": ["partner__position", "partner__code"],
     "axis": ["objective__axis__number"],
+    "volet": ["objective__axis__volet__position", "objective__axis__volet__code"],
     "objective": ["objective__axis__number", "objective__position", "objective__code"],
     "year": [F("year").asc(nulls_first=True)],
 }
@@ -102,7 +105,8 @@ def maquette_amounts(
     In force means version 0 plus the amendments effective on or before `as_of` (default
     today), or, with `version=n`, version 0 plus the amendments numbered up to n (not both).
     Group keys, in the order given, among "partner" (partner code), "axis" (axis number),
-    "objective" (objective code) and "year" (int, or None for lines not split by year);
+    "objective" (objective code), "year" (int, or None for lines not split by year) and
+    "volet" (the code of the objective's axis's volet, issue 12);
     `group_by=()` gives {(): total}. `filters` uses the same names with a value or a list of
     values, e.g. {"axis": 5, "partner": ["etat", "region"]}. Groups appear in the contract's
     order (partner position, axis number, objective position, year); a group whose lines net
@@ -352,10 +356,23 @@ class Row:
 class ShareRow:
     axis: Axis
     amount: Decimal
-    computed: Decimal | None
+    computed: Decimal | None  # of the axis's volet's maquette (issue 12)
     stated: Decimal | None
     gap: Decimal | None
     flagged: bool
+    volet: VoletPart | None = None
+
+
+@dataclass
+class VoletRow:
+    """Issue 12: a volet in the maquette table — its period, envelope and maquette total."""
+
+    part: VoletPart
+    total: Decimal
+
+    @property
+    def unallocated(self) -> Decimal | None:
+        return None if self.part.envelope is None else self.part.envelope - self.total
 
 
 @dataclass
@@ -386,6 +403,7 @@ class MaquetteTable:
     envelope: Decimal
     shares: list[ShareRow]
     details: dict[int, AxisDetail] = field(default_factory=dict)
+    volets: list[VoletRow] = field(default_factory=list)  # issue 12
 
     @property
     def partner_totals(self) -> dict[str, Decimal]:
@@ -472,14 +490,30 @@ def maquette_table(
         )
     axis_totals = [_sum(pa.get((p.code, a.number), ZERO) for p in partners) for a in axes]
     tolerance = Decimal(contract.share_tolerance)
+    # issue 12: an axis's share is of its volet's maquette, not of the whole contract's.
+    parts = volet_parts(contract=contract)
+    part_of = {n: part for part in parts for n in part.axis_numbers}
+    amount_of = {a.number: amount for a, amount in zip(axes, axis_totals, strict=True)}
+    volet_rows = [
+        VoletRow(part=part, total=_sum(amount_of.get(n, ZERO) for n in part.axis_numbers))
+        for part in parts
+    ]
+    volet_total = {id(r.part): r.total for r in volet_rows}
     shares = []
     for a, amount in zip(axes, axis_totals, strict=True):
-        computed = rate(amount, total)
+        part = part_of.get(a.number)
+        computed = rate(amount, volet_total[id(part)] if part is not None else total)
         stated_share = Decimal(a.stated_share) if a.stated_share is not None else None
         gap = computed - stated_share if computed is not None and stated_share is not None else None
         shares.append(
             ShareRow(
-                a, amount, computed, stated_share, gap, gap is not None and abs(gap) > tolerance
+                a,
+                amount,
+                computed,
+                stated_share,
+                gap,
+                gap is not None and abs(gap) > tolerance,
+                volet=part,
             )
         )
     details: dict[int, AxisDetail] = {}
@@ -523,6 +557,7 @@ def maquette_table(
         envelope=envelope_in_force(contract=contract, as_of=as_of, version=version),
         shares=shares,
         details=details,
+        volets=volet_rows,
     )
 
 
@@ -755,4 +790,36 @@ def amendment_detail(*, contract: Contract, number: int) -> AmendmentDetail:
         diff=maquette_diff(contract=contract, from_=number - 1, to=number),
         envelope_before=envelope_in_force(contract=contract, version=number - 1),
         envelope_after=envelope_in_force(contract=contract, version=number),
+    )
+
+
+# -- issue 12: valorised credits --
+
+
+@dataclass(frozen=True)
+class ValorisedCredits:
+    """The signatories' valorised credits, apart from the maquette: never in its total."""
+
+    lines: list[ValorisedCredit]
+    by_partner: list[tuple[str, Decimal]]  # (partner label, total), in the contract's order
+    total: Decimal
+    illustrative: bool  # some line is invented
+
+
+def valorised_credits(*, contract: Contract) -> ValorisedCredits:
+    """The contract's valorised credits (one query)."""
+    lines = list(
+        ValorisedCredit.objects.filter(contract=contract)
+        .select_related("partner", "objective")
+        .order_by("partner__position", "partner__code", "objective__code", "year")
+    )
+    sums: dict[str, Decimal] = {}
+    for line in lines:
+        label = line.partner.short_name or line.partner.name
+        sums[label] = sums.get(label, Decimal("0.00")) + line.amount
+    return ValorisedCredits(
+        lines=lines,
+        by_partner=list(sums.items()),
+        total=sum((line.amount for line in lines), Decimal("0.00")),
+        illustrative=any(line.provenance == "illustrative" for line in lines),
     )

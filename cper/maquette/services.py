@@ -32,7 +32,7 @@ from cper.audit.services import (
 from cper.contracts.models import BudgetProgramme, Contract, Objective
 from cper.db import Provenance
 from cper.findings import Finding
-from cper.maquette.models import Allocation, Amendment
+from cper.maquette.models import Allocation, Amendment, ValorisedCredit
 from cper.maquette.rules import (
     ChangeLine,
     amendment_errors,
@@ -486,3 +486,25 @@ __all__ = [
     "amendments_write",
     "audit_lines",
 ]
+
+
+# -- issue 12: valorised credits --
+
+
+@transaction.atomic
+def valorised_credits_write(
+    *, actor: Actor, contract: Contract, drafts: list[UpsertDraft]
+) -> list[Upserted]:
+    """Create or update the contract's valorised credits (`ValorisedCredit`, apart from the
+    maquette) keyed on partner × objective × year, audited as the contract file's load."""
+    for draft in drafts:
+        if draft.lookup.get("contract") != contract:
+            raise ValueError("des crédits valorisés d'un autre contrat")
+    return audited_upsert_many(
+        actor=actor,
+        model=ValorisedCredit,
+        drafts=drafts,
+        created=AuditAction.CONTRACT_LOAD_CREATED,
+        updated=AuditAction.CONTRACT_LOAD_UPDATED,
+        contract_id=contract.pk,
+    )

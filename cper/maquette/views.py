@@ -91,6 +91,7 @@ def index(request: HttpRequest, slug: str) -> HttpResponse:
             "query": query.urlencode(),
             "title": f"Maquette financière — {contract.title}",
             "breadcrumb_data": _crumbs(contract, "Maquette financière"),
+            "valorised": selectors.valorised_credits(contract=contract),
         },
     )
 

@@ -32,6 +32,7 @@ from cper.accounts.permissions import require_actor
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, AuditDraft, audit_record_many, diff_fields
 from cper.contracts.models import (
+    Action,
     BudgetNature,
     BudgetProgramme,
     Contract,
@@ -132,6 +133,8 @@ class LineDraft:
     programme: BudgetProgramme | None = None
     year: int | None = None
     external_ref: str = ""
+    bop: str | None = None  # the State's BOP and activity (issue 12)
+    activity: str | None = None
 
 
 @dataclass
@@ -158,6 +161,7 @@ class OperationDraft:
     physical_progress: str = ""
     published: bool = False
     provenance: str = Provenance.OFFICIAL
+    action: Action | None = None  # third level of the structure (issue 12)
     lines: Sequence[LineDraft] = ()
     status: str = OperationStatus.DRAFT
     committee: Committee | CommitteeDraft | None = None
@@ -317,14 +321,22 @@ def line_values(
     programme: Any,
     year: int | None,
     external_ref: str,
+    bop: str | None = None,
+    activity: str | None = None,
 ) -> dict[str, Any]:
     """A new line's fields with `financing_line_add`'s defaults: the operation's objective; a
-    partner's line contractualised (it counts against the maquette), others valorised; the
-    partner's budget nature."""
+    partner's line contractualised (it counts against the maquette), others co-financing (a
+    partner's line not contractualised is valorised: `rules.line_category`); the partner's
+    budget nature; a State operator named by its label (`rules.STATE_OPERATORS`)."""
+    label = (financer_label or "").strip()
+    if financer_kind == FinancerKind.STATE_OPERATOR:
+        label = rules.state_operator_label(label) or label
+    if financer_kind == FinancerKind.BANQUE_DES_TERRITOIRES and not label:
+        label = FinancerKind.BANQUE_DES_TERRITOIRES.label
     return {
         "financer_kind": financer_kind,
         "partner": partner,
-        "financer_label": (financer_label or "").strip(),
+        "financer_label": label,
         "objective": objective or operation.objective,
         "amount": amount,
         "contractualised": (financer_kind == FinancerKind.PARTNER)
@@ -335,6 +347,8 @@ def line_values(
         "programme": programme,
         "year": year,
         "external_ref": (external_ref or "").strip(),
+        "bop": (bop or "").strip() or None,
+        "activity": (activity or "").strip() or None,
     }
 
 
@@ -569,6 +583,7 @@ def _prepare(actor: Actor, batch: _Batch, index: int, draft: OperationDraft) -> 
         secondary_objectives=values["secondary_objectives"],
         markers=values["markers"],
         external_references=values["external_references"],
+        action=draft.action,
     )
     code = (draft.code or "").strip() or None
     if code is not None and code in batch.codes_taken:
@@ -599,6 +614,7 @@ def _prepare(actor: Actor, batch: _Batch, index: int, draft: OperationDraft) -> 
         description=values["description"],
         owner=owner,
         objective=values["objective"],
+        action=draft.action,
         start_date=draft.start_date,
         end_date=draft.end_date,
         cost_ht=values["cost_ht"],
@@ -647,6 +663,8 @@ def _line(
         programme=draft.programme,
         year=draft.year,
         external_ref=draft.external_ref,
+        bop=draft.bop,
+        activity=draft.activity,
     )
     _stop(line_findings(operation, values, secondary_ids=secondary_ids), "line", i)
     return FinancingLine(operation=operation, **values)

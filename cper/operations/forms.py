@@ -17,6 +17,7 @@ from django.forms.utils import ErrorDict
 from dsfr.forms import DsfrBaseForm
 
 from cper.contracts.models import (
+    Action,
     BudgetNature,
     BudgetProgramme,
     Contract,
@@ -37,6 +38,8 @@ from cper.operations.models import (
     LegalCategory,
     Operation,
     OperationStatus,
+    PartnerDecisionKind,
+    PartnerDecisionOutcome,
     ProjectOwner,
 )
 from cper.operations.selectors import communes_resolve, owner_find
@@ -133,6 +136,12 @@ class OperationForm(DsfrBaseForm):
     objective = forms.ModelChoiceField(
         label="Objectif principal", queryset=Objective.objects.none()
     )
+    action = forms.ModelChoiceField(
+        label="Action (troisième niveau du contrat)",
+        queryset=Action.objects.none(),
+        required=False,
+        help_text="Une action de l'objectif principal, où le contrat en distingue.",
+    )
     secondary_objectives = forms.ModelMultipleChoiceField(
         label="Objectifs secondaires",
         queryset=Objective.objects.none(),
@@ -220,6 +229,12 @@ class OperationForm(DsfrBaseForm):
         self.fields["markers"].queryset = Marker.objects.filter(contract=contract)  # type: ignore[attr-defined]
         self.fields["objective"].label_from_instance = lambda o: f"{o.code} — {o.title}"  # type: ignore[attr-defined]
         self.fields["secondary_objectives"].label_from_instance = lambda o: f"{o.code} — {o.title}"  # type: ignore[attr-defined]
+        actions = Action.objects.filter(contract=contract).order_by("code")
+        if actions.exists():  # a contract without a third level shows no such field
+            self.fields["action"].queryset = actions  # type: ignore[attr-defined]
+            self.fields["action"].label_from_instance = lambda a: f"{a.code} — {a.title}"  # type: ignore[attr-defined]
+        else:
+            del self.fields["action"]
 
     @classmethod
     def initial_for(cls, op: Operation) -> dict[str, Any]:
@@ -228,6 +243,7 @@ class OperationForm(DsfrBaseForm):
             "description": op.description,
             "owner_identifier": op.owner.siret or op.owner.rna,
             "objective": op.objective_id,
+            "action": op.action_id,
             "secondary_objectives": list(op.secondary_objectives.values_list("pk", flat=True)),
             "communes": ", ".join(
                 op.operationcommune_set.order_by("position").values_list("commune_id", flat=True)
@@ -441,6 +457,14 @@ class LineForm(DsfrBaseForm):
     programme = forms.ModelChoiceField(
         label="Programme LOLF (État)", queryset=BudgetProgramme.objects.all(), required=False
     )
+    bop = forms.CharField(
+        label="BOP (État)", help_text="Code Chorus du budget opérationnel de programme",
+        max_length=30, required=False,
+    )  # fmt: skip
+    activity = forms.CharField(
+        label="Activité (État)", help_text="Code de l'activité Chorus", max_length=30,
+        required=False,
+    )  # fmt: skip
     year = forms.IntegerField(label="Année de programmation", required=False)
     external_ref = forms.CharField(label="Référence du financeur", max_length=100, required=False)
 
@@ -492,6 +516,8 @@ class LineForm(DsfrBaseForm):
             "contractualised": line.contractualised,
             "budget_nature": line.budget_nature,
             "programme": line.programme_id,
+            "bop": line.bop or "",
+            "activity": line.activity or "",
             "year": line.year,
             "external_ref": line.external_ref,
         }
@@ -558,3 +584,38 @@ class DecisionForm(DsfrBaseForm):
             if value is not None:
                 out[line] = value
         return out
+
+
+# -- issue 12: partners' decisions ------------------------------------------------------------
+
+
+class PartnerDecisionForm(DsfrBaseForm):
+    """A partner's decision on its line, from the operation's page; the service validates
+    (`services.partner_decision_record`) and its errors go back on the inputs."""
+
+    kind = forms.ChoiceField(label="Nature de l'acte", choices=PartnerDecisionKind.choices)
+    body = forms.CharField(
+        label="Instance",
+        max_length=200,
+        required=False,
+        help_text="Par exemple : commission permanente du conseil régional",
+    )
+    date = forms.DateField(label="Date de la décision", widget=DateInput())
+    reference = forms.CharField(
+        label="Référence",
+        max_length=100,
+        required=False,
+        help_text="N° de délibération, d'arrêté ou de convention",
+    )
+    outcome = forms.ChoiceField(
+        label="Sens", choices=PartnerDecisionOutcome.choices, initial="granted"
+    )
+    amount = MoneyInput(
+        label="Montant décidé (€)", help_text="0 pour un refus ou un retrait; ex. 250 000,00"
+    )
+    document = forms.FileField(
+        label="Acte signé", required=False, help_text="PDF, ODT ou DOCX, 20 Mo au plus"
+    )
+    notes = forms.CharField(
+        label="Observations", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )

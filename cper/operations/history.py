@@ -35,6 +35,7 @@ LABELS = {
     "description": "description",
     "owner": "maître d'ouvrage",
     "objective": "objectif",
+    "action": "action",
     "start_date": "début prévu",
     "end_date": "fin prévue",
     "cost_ht": "coût HT",

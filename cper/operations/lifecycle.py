@@ -111,6 +111,27 @@ def committed_by_line(
     return out
 
 
+def affected_peaks(line_ids: Iterable[int]) -> dict[int, tuple[Decimal, dt.date | None]]:
+    """{line: (highest net AP affectée it reached, the day it did)} for the lines with AP
+    affectations (AP/CP chain), one day's movements taken together."""
+    per: dict[int, dict[dt.date, int]] = {}
+    for line_id, day, kind, amount in Movement.objects.filter(
+        financing_line_id__in=sorted(set(line_ids)), kind__in=["affectation", "desaffectation"]
+    ).values_list("financing_line_id", "date", "kind", "amount"):
+        days = per.setdefault(line_id, {})
+        days[day] = days.get(day, 0) + summaries.signed_affected(kind, summaries.cents(amount))
+    out: dict[int, tuple[Decimal, dt.date | None]] = {}
+    for line_id, days in per.items():
+        running = peak = 0
+        peak_day: dt.date | None = None
+        for day in sorted(days):
+            running += days[day]
+            if running > peak:
+                peak, peak_day = running, day
+        out[line_id] = (summaries.euros(peak), peak_day)
+    return out
+
+
 def _line_name(line: FinancingLine) -> str:
     who = str(line.partner) if line.partner else line.financer_label
     return f"{who} (n° {line.pk})" if who else f"n° {line.pk}"
@@ -128,10 +149,23 @@ def ledger_floor_findings(
     committed amount on each (`rules.committed_floor_findings`). Lock the lines first."""
     lines = list(lines)
     committed = committed_by_line(line.pk for line in lines)
+    affected = affected_peaks(line.pk for line in lines if line.pk in committed)
     out: list[Finding] = []
     for line in lines:
         if line.pk not in committed:
             continue
+        if line.pk in affected:  # AP/CP chain: nor below the AP affectée it reached
+            cancelling = amounts is None or line.pk not in amounts
+            out += rules.affected_floor_findings(
+                amount=Decimal("0.00") if cancelling else amounts[line.pk],  # type: ignore[index]
+                peak=affected[line.pk][0],
+                peak_day=affected[line.pk][1],
+                tolerance=Decimal(line.operation.contract.execution_tolerance or 0),
+                cancelling=cancelling,
+                field="amount" if not cancelling else "status",
+                subject=f"la ligne {_line_name(line)}" if name_lines else "la ligne",
+                cancel_verb=cancel_verb,
+            )
         now, peak, peak_day = committed[line.pk]
         cancelling = amounts is None or line.pk not in amounts
         tolerance = Decimal(line.operation.contract.execution_tolerance or 0)

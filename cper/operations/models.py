@@ -106,6 +106,16 @@ class Operation(models.Model):
         related_name="operations",
         verbose_name="objectif principal",
     )
+    # The third level of the structure, where the contract has one (issue 12): an action of the
+    # main objective (the services check it belongs to it).
+    action = models.ForeignKey(
+        "contracts.Action",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="operations",
+        verbose_name="action",
+    )
     secondary_objectives = models.ManyToManyField(
         "contracts.Objective", related_name="secondary_operations", blank=True
     )
@@ -219,6 +229,9 @@ class FinancerKind(models.TextChoices):
     OTHER_PUBLIC = "other_public", "autre financement public"
     OWNER = "owner", "autofinancement du maître d'ouvrage"
     PRIVATE = "private", "financement privé"
+    # Co-financers that are neither signatories nor EU funds (issue 12): shown apart.
+    STATE_OPERATOR = "state_operator", "opérateur de l'État"
+    BANQUE_DES_TERRITOIRES = "banque_des_territoires", "Banque des Territoires"
 
 
 class LineStatus(models.TextChoices):
@@ -233,7 +246,7 @@ class FinancingLine(models.Model):
         Operation, on_delete=models.PROTECT, related_name="financing_lines"
     )
     financer_kind = models.CharField(
-        "type de financeur", max_length=14, choices=FinancerKind.choices
+        "type de financeur", max_length=24, choices=FinancerKind.choices
     )
     partner = models.ForeignKey(
         "contracts.Partner",
@@ -259,6 +272,10 @@ class FinancingLine(models.Model):
         blank=True,
         related_name="financing_lines",
     )
+    # The State's budget chain (issue 12): BOP and activity of the programme, as Chorus names
+    # them; nullable columns (the demo inserts lines by raw SQL naming its columns).
+    bop = models.CharField("BOP", max_length=30, null=True, blank=True)
+    activity = models.CharField("activité", max_length=30, null=True, blank=True)
     year = models.PositiveSmallIntegerField("année de programmation", null=True, blank=True)
     external_ref = models.CharField("référence du financeur", max_length=100, blank=True)
     status = models.CharField(
@@ -374,3 +391,80 @@ class DecisionAmount(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="decision_amount_pos")
         ]
+
+
+# -- issue 12: partners' decisions --------------------------------------------------------------
+
+
+class PartnerDecisionKind(models.TextChoices):
+    ARRETE_ATTRIBUTIF = "arrete_attributif", "arrêté attributif"
+    CONVENTION = "convention", "convention"
+    DELIBERATION_CP = "deliberation_cp", "délibération de la commission permanente"
+    DELIBERATION_CONSEIL = (
+        "deliberation_conseil",
+        "délibération du conseil (départemental, métropolitain…)",
+    )
+    DECISION_BUREAU = "decision_bureau", "décision du bureau"
+    OTHER = "autre", "autre"
+
+
+class PartnerDecisionOutcome(models.TextChoices):
+    GRANTED = "granted", "accordée"
+    REFUSED = "refused", "refusée"
+    WITHDRAWN = "withdrawn", "retirée"
+
+
+class PartnerDecision(models.Model):
+    """A co-financer's own decision on its financing line (arrêté attributif, délibération of
+    the commission permanente…), taken in its own body. A line may carry several (an amending
+    deliberation): the latest in date (then in recording order) is the one in force. Under the
+    contract's `partner_decision` programming mode, the decision in force, when it grants an
+    amount, is what programmes the line (`cper.finance.summaries`). Rows are appended, never
+    edited: a correction is a new decision."""
+
+    financing_line = models.ForeignKey(
+        FinancingLine, on_delete=models.PROTECT, related_name="partner_decisions"
+    )
+    # The line's partner, copied by the service (the decision is that partner's act).
+    partner = models.ForeignKey("contracts.Partner", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField("nature de l'acte", max_length=20, choices=PartnerDecisionKind.choices)
+    body = models.CharField("instance", max_length=200, blank=True)
+    date = models.DateField("date de la décision")
+    reference = models.CharField("référence", max_length=100, blank=True)
+    amount = MoneyField("montant décidé (€)")
+    outcome = models.CharField(
+        "sens", max_length=10, choices=PartnerDecisionOutcome.choices, default="granted"
+    )
+    # Stored under MEDIA_ROOT but never served as a static file: a view checks the permission
+    # and streams it.
+    document = models.FileField("acte signé", upload_to="decisions/%Y/", blank=True)
+    notes = models.TextField("observations", blank=True)
+    provenance = models.CharField(
+        "provenance", max_length=16, choices=Provenance.choices, default=Provenance.OFFICIAL
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField("enregistrée le", default=timezone.now)
+
+    class Meta:
+        verbose_name = "décision du financeur"
+        verbose_name_plural = "décisions des financeurs"
+        ordering = ["financing_line", "date", "id"]
+        indexes = [models.Index(fields=["financing_line", "date"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="partner_decision_amount_pos"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(outcome="granted") | models.Q(amount=0),
+                name="partner_decision_refusal_zero",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} du {self.date:%d/%m/%Y}"
+
+    @property
+    def grants(self) -> bool:
+        return self.outcome == PartnerDecisionOutcome.GRANTED and self.amount > 0

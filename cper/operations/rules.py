@@ -206,14 +206,27 @@ def contract_objects_findings(
     secondary_objectives: Iterable[Any] = (),
     markers: Iterable[Any] = (),
     external_references: Any = None,
+    action: Any = None,
 ) -> list[Finding]:
     """The objects an operation names belong to its contract (each has `contract_id`, `code`);
-    its main objective and owner are given."""
+    its main objective and owner are given; its action, if any, is one of its main
+    objective's (`objective_id`)."""
     out: list[Finding] = []
     if objective is None:
         out.append(Finding("objective", "l'objectif principal est obligatoire"))
     elif objective.contract_id != contract_id:
         out.append(Finding("objective", "cet objectif n'est pas celui de ce contrat"))
+    if action is not None:
+        if action.contract_id != contract_id:
+            out.append(Finding("action", f"l'action {action.code} n'est pas de ce contrat"))
+        elif objective is not None and action.objective_id != objective.pk:
+            out.append(
+                Finding(
+                    "action",
+                    f"l'action {action.code} n'appartient pas à l'objectif principal "
+                    f"{objective.code}",
+                )
+            )
     if owner is None:
         out.append(Finding("owner", "le maître d'ouvrage est obligatoire"))
     for obj in secondary_objectives or []:
@@ -316,14 +329,23 @@ def line_errors(
             Finding(
                 "contractualised",
                 "seule la part d'un partenaire du contrat peut être contractualisée "
-                "(les autres financements sont valorisés)",
+                "(les autres financements sont des co-financements)",
             )
         )
     if (
-        financer_kind in {"eu_fund", "other_public", "private"}
+        financer_kind in {"eu_fund", "other_public", "private", "state_operator"}
         and not (financer_label or "").strip()
     ):
         out.append(Finding("financer_label", "nommez le financeur (ex. FEDER, FSE+, FTJ, ADEME…)"))
+    elif financer_kind == "state_operator" and state_operator_label(financer_label) is None:
+        known = ", ".join(label for _, label in STATE_OPERATORS)
+        out.append(
+            Finding(
+                "financer_label",
+                f"opérateur de l'État inconnu « {financer_label} » (opérateurs connus : {known} ; "
+                "sinon : autre financement public)",
+            )
+        )
     return out
 
 
@@ -381,18 +403,118 @@ def plan_line_findings(
         out.append(
             Finding("status", f"le plan de financement d'une opération « {status_label} » est figé")
         )
+    for key, label in (("bop", "BOP"), ("activity", "activité")):
+        if len(str(values.get(key) or "").strip()) > 30:
+            out.append(Finding(key, f"{label} : le code dépasse 30 caractères"))
+    out += state_line_findings(
+        contractualised=bool(values.get("contractualised")),
+        partner_kind=getattr(partner, "kind", None),
+        budget_nature=values.get("budget_nature"),
+        has_programme=values.get("programme") is not None,
+    )
     return out
+
+
+def state_line_findings(
+    *,
+    contractualised: bool,
+    partner_kind: str | None,
+    budget_nature: str | None,
+    has_programme: bool,
+) -> list[Finding]:
+    """A contractualised State line (AE/CP) says its LOLF programme: execution by programme,
+    what the ministries and the ANCT ask for, counts it nowhere otherwise. A warning, not an
+    error: lines recorded before issue 12 have none."""
+    if (
+        contractualised
+        and partner_kind == "state"
+        and budget_nature == "ae_cp"
+        and not has_programme
+    ):
+        return [
+            Finding(
+                "programme",
+                "programme : une ligne contractualisée de l'État (AE/CP) indique son programme "
+                "LOLF (P112…), sans quoi elle manque à l'exécution par programme",
+                WARNING,
+            )
+        ]
+    return []
+
+
+# --- contracted, valorised, co-financed (issue 12) -----------------------------------------------
+
+# The State's operators that co-finance CPER operations, as (code, label): a line of kind
+# « opérateur de l'État » names one of them in its financer label. A constant rather than a
+# table: the list is short, changes with a law (not with a contract), and is read by pure rules,
+# forms and imports without a query; a new operator is a reviewed one-line change.
+STATE_OPERATORS: tuple[tuple[str, str], ...] = (
+    ("ademe", "ADEME"),
+    ("agence-eau-artois-picardie", "Agence de l'eau Artois-Picardie"),
+    ("agence-eau-seine-normandie", "Agence de l'eau Seine-Normandie"),
+    ("afitf", "AFITF"),
+    ("vnf", "VNF"),
+    ("anru", "ANRU"),
+    ("bpifrance", "Bpifrance"),
+    ("anah", "Anah"),
+    ("anct", "ANCT"),
+    ("ofb", "Office français de la biodiversité"),
+    ("cnc", "CNC"),
+    ("ans", "Agence nationale du sport"),
+)
+
+
+def _folded(text: str) -> str:
+    return re.sub(r"[\s'’\-]+", " ", (text or "").strip().casefold())
+
+
+_OPERATOR_NAMES = {
+    _folded(name): label for code, label in STATE_OPERATORS for name in (code, label)
+}
+
+
+def state_operator_label(text: str | None) -> str | None:
+    """The label of the State operator `text` names (its code or its label, in any case);
+    None when it is not one of `STATE_OPERATORS`."""
+    return _OPERATOR_NAMES.get(_folded(text or ""))
+
+
+CONTRACTUALISE = "contractualise"
+VALORISE = "valorise"
+COFINANCEMENT = "cofinancement"
+LINE_CATEGORY_LABELS = {
+    CONTRACTUALISE: "contractualisé",
+    VALORISE: "valorisé",
+    COFINANCEMENT: "co-financement",
+}
+
+
+def line_category(line: Any) -> str:
+    """Where a line's money stands, as CPER practice says: `contractualise` (a signatory's
+    credits in the maquette), `valorise` (a signatory's credits outside the contracted
+    envelope: a partner's line not contractualised) or `cofinancement` (EU funds, the State's
+    operators, Banque des Territoires, other public or private funds, the owner's own funds).
+    `line`: an object or a dict with `financer_kind` and `contractualised`."""
+
+    def get(key: str) -> Any:
+        return line[key] if isinstance(line, dict) else getattr(line, key)
+
+    if get("financer_kind") != "partner":
+        return COFINANCEMENT
+    return CONTRACTUALISE if get("contractualised") else VALORISE
 
 
 @dataclass(frozen=True)
 class PlanFigures:
-    """The totals of a co-financing plan (active lines only)."""
+    """The totals of a co-financing plan (active lines only), the three categories apart:
+    contractualised + valorised + cofinanced = total."""
 
     eligible_cost: Decimal | None
     total: Decimal
     contractualised: Decimal
     valorised: Decimal
     public: Decimal
+    cofinanced: Decimal = ZERO
 
     @property
     def gap(self) -> Decimal | None:
@@ -406,13 +528,16 @@ class PlanFigures:
         return public_aid_rate(public=self.public, eligible_cost=self.eligible_cost)
 
 
-PUBLIC_KINDS = frozenset({"partner", "eu_fund", "other_public"})
+PUBLIC_KINDS = frozenset(
+    {"partner", "eu_fund", "other_public", "state_operator", "banque_des_territoires"}
+)
 
 
 def plan_figures(*, eligible_cost: Decimal | None, lines: Iterable[Any]) -> PlanFigures:
     """Totals of the active lines (objects or dicts with amount, financer_kind,
-    contractualised, status)."""
-    total = contractualised = valorised = public = ZERO
+    contractualised, status), each line in its `line_category`."""
+    total = public = ZERO
+    by_category = dict.fromkeys((CONTRACTUALISE, VALORISE, COFINANCEMENT), ZERO)
 
     def get(line: Any, key: str) -> Any:
         return line[key] if isinstance(line, dict) else getattr(line, key)
@@ -422,13 +547,17 @@ def plan_figures(*, eligible_cost: Decimal | None, lines: Iterable[Any]) -> Plan
             continue
         amount = Decimal(get(line, "amount"))
         total += amount
-        if get(line, "contractualised"):
-            contractualised += amount
-        elif get(line, "financer_kind") != "owner":
-            valorised += amount
+        by_category[line_category(line)] += amount
         if get(line, "financer_kind") in PUBLIC_KINDS:
             public += amount
-    return PlanFigures(eligible_cost, total, contractualised, valorised, public)
+    return PlanFigures(
+        eligible_cost,
+        total,
+        contractualised=by_category[CONTRACTUALISE],
+        valorised=by_category[VALORISE],
+        public=public,
+        cofinanced=by_category[COFINANCEMENT],
+    )
 
 
 def public_aid_rate(*, public: Decimal, eligible_cost: Decimal | None) -> Decimal | None:
@@ -534,6 +663,35 @@ def over_programming_findings(figures: Iterable[ProgrammedFigure], *, policy: st
 # --- the ledger's floor --------------------------------------------------------------------------
 
 
+def affected_floor_findings(
+    *,
+    amount: Decimal,
+    peak: Decimal,
+    peak_day: Any = None,
+    tolerance: Decimal = ZERO,
+    cancelling: bool = False,
+    field: str = "amount",
+    subject: str = "la ligne",
+    cancel_verb: str = "l'annuler",
+) -> list[Finding]:
+    """A line's programmed amount never falls below the AP affectée it reached (`peak`, on
+    `peak_day`): the ledger's invariant `affected ≤ programmed + tolerance` at every date (AP/CP
+    chain of local authorities), as `committed_floor_findings` for the committed amount."""
+    floor = amount + tolerance
+    if peak <= floor:
+        return []
+    beyond = f" (au-delà de la tolérance du contrat, {format_eur(tolerance)})" if tolerance else ""
+    when = f" le {peak_day:%d/%m/%Y}" if peak_day is not None else ""
+    what = cancel_verb if cancelling else f"ramener son montant à {format_eur(amount)}"
+    return [
+        Finding(
+            field,
+            f"L'AP affectée à {subject} a atteint {format_eur(peak)}{when} : {what} la rendrait "
+            f"supérieure au programmé à cette date dans le grand livre{beyond}.",
+        )
+    ]
+
+
 def committed_floor_findings(
     *,
     amount: Decimal,
@@ -579,3 +737,96 @@ def committed_floor_findings(
             )
         ]
     return []
+
+
+# --- issue 12: partners' decisions ---------------------------------------------------------------
+
+DECISION_DOCUMENT_TYPES = {".pdf": "PDF", ".odt": "ODT", ".docx": "DOCX"}
+DECISION_DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+# What each accepted type starts with: a PDF its header, ODT and DOCX are ZIP archives.
+_DOCUMENT_MAGIC = {".pdf": (b"%PDF-",), ".odt": (b"PK\x03\x04",), ".docx": (b"PK\x03\x04",)}
+
+
+def decision_document_findings(*, name: str, size: int, head: bytes) -> list[Finding]:
+    """The signed act attached to a partner's decision: PDF, ODT or DOCX (checked on its first
+    bytes too, not only its name), at most 20 Mo."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix not in DECISION_DOCUMENT_TYPES:
+        return [
+            Finding(
+                "document",
+                f"acte signé : format « {suffix or name} » refusé (PDF, ODT ou DOCX attendu)",
+            )
+        ]
+    out: list[Finding] = []
+    if not head.startswith(_DOCUMENT_MAGIC[suffix]):
+        out.append(
+            Finding(
+                "document",
+                f"acte signé : le contenu n'est pas un fichier {DECISION_DOCUMENT_TYPES[suffix]}",
+            )
+        )
+    if size > DECISION_DOCUMENT_MAX_BYTES:
+        out.append(
+            Finding(
+                "document",
+                f"acte signé : {size / 1024 / 1024:.1f} Mo, au-delà de la limite de 20 Mo",
+            )
+        )
+    if size == 0:
+        out.append(Finding("document", "acte signé : le fichier est vide"))
+    return out
+
+
+def partner_decision_findings(
+    *,
+    kind: str,
+    kinds: Collection[str],
+    outcome: str,
+    outcomes: Collection[str],
+    amount: Decimal | None,
+    date: Any,
+    today: Any,
+    line_amount: Decimal,
+    has_partner: bool,
+    line_active: bool,
+) -> list[Finding]:
+    """A partner's decision on its financing line: a known kind and outcome, a date not in the
+    future, an amount ≥ 0 — positive when it grants, 0 for a refusal or a withdrawal; an amount
+    above the line's is shown (the plan should follow) but not refused."""
+    out: list[Finding] = []
+    if not has_partner:
+        out.append(Finding("financing_line", "ligne de financement : pas de partenaire du contrat"))
+    if not line_active:
+        out.append(Finding("financing_line", "ligne de financement : elle est annulée"))
+    if kind not in kinds:
+        out.append(Finding("kind", f"nature de l'acte : « {kind} » inconnue"))
+    if outcome not in outcomes:
+        out.append(Finding("outcome", f"sens de la décision : « {outcome} » inconnu"))
+    if date is None:
+        out.append(Finding("date", "date de la décision : obligatoire"))
+    elif date > today:
+        out.append(Finding("date", f"date de la décision : {date:%d/%m/%Y} est dans le futur"))
+    if amount is None:
+        out.append(Finding("amount", "montant décidé : obligatoire"))
+        return out
+    if amount < ZERO:
+        out.append(Finding("amount", "montant décidé : il ne peut pas être négatif"))
+    elif outcome == "granted" and amount == ZERO:
+        out.append(
+            Finding("amount", "montant décidé : une décision accordée porte un montant positif")
+        )
+    elif outcome != "granted" and amount != ZERO:
+        out.append(
+            Finding("amount", "montant décidé : un refus ou un retrait porte un montant de 0 €")
+        )
+    elif amount > line_amount:
+        out.append(
+            Finding(
+                "amount",
+                f"montant décidé : {format_eur(amount)}, au-delà du montant de la ligne "
+                f"({format_eur(line_amount)}) — mettre le plan de financement à jour",
+                WARNING,
+            )
+        )
+    return out

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from cper.accounts.permissions import can, sees_unpublished
 from cper.audit.models import AuditEntry
-from cper.contracts.models import Axis, Contract, Marker, Objective, Partner
+from cper.contracts.models import Axis, Contract, Marker, Objective, Partner, PartnerKind
 from cper.db import MoneyField
 from cper.finance import aggregation
 from cper.finance.models import OperationTotal
@@ -44,12 +44,14 @@ from cper.operations.models import (
     Committee,
     Decision,
     DecisionAmount,
+    FinancerKind,
     FinancingLine,
     LineStatus,
     Operation,
     OperationCommune,
     OperationStatus,
     OperationTransition,
+    PartnerDecision,
     ProjectOwner,
 )
 from cper.territories.models import Commune, Departement, Epci, ProjectTerritory
@@ -774,3 +776,200 @@ def illustrative_operations_exist(*, contract: Contract) -> bool:
     """Whether the register holds operations invented for the demonstration (`cper demo`): the
     execution figures computed from it are then illustrative too."""
     return Operation.objects.filter(contract=contract, provenance="illustrative").exists()
+
+
+# --- issue 12: the State and its operators ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateOperatorsRow:
+    """One axis or objective: the State's own lines (contractualised, valorised) beside its
+    operators' co-financing, each operator apart. Never added together."""
+
+    key: str  # the axis number or the objective code
+    label: str
+    state_contractualised: Decimal
+    state_valorised: Decimal
+    operators: dict[str, Decimal]  # operator label → amount
+
+    @property
+    def operators_total(self) -> Decimal:
+        return sum(self.operators.values(), ZERO)
+
+
+@dataclass(frozen=True)
+class StateOperators:
+    by: str  # "axis" or "objective"
+    programmed_only: bool
+    operators: list[str]  # the operators present, in `rules.STATE_OPERATORS` order
+    rows: list[StateOperatorsRow]
+    total: StateOperatorsRow
+
+
+STATE_OPERATORS_BY = ("axis", "objective")
+
+
+def state_and_operators(
+    *, contract: Contract, user: Any, by: str = "axis", programmed_only: bool = True
+) -> StateOperators:
+    """The State's amounts (lines of the contract's State partners, contractualised and
+    valorised apart) beside the State's operators' co-financing (lines of kind « opérateur de
+    l'État », per operator), by `by` ("axis" or "objective") of the line's objective: active
+    lines of the operations `user` may see — of programmed operations only by default. Two
+    queries (the structure, the sums)."""
+    if by not in STATE_OPERATORS_BY:
+        raise ValueError(f"regroupement inconnu « {by} » (axis, objective)")
+    field_name = "objective__axis__number" if by == "axis" else "objective__code"
+    lines = FinancingLine.objects.filter(
+        operation__in=operation_queryset(contract=contract, user=user),
+        status=LineStatus.ACTIVE,
+    ).filter(
+        Q(financer_kind=FinancerKind.PARTNER, partner__kind=PartnerKind.STATE)
+        | Q(financer_kind=FinancerKind.STATE_OPERATOR)
+    )
+    if programmed_only:
+        lines = lines.filter(operation__status__in=PROGRAMMED_STATUSES)
+    sums = (
+        lines.values(field_name, "financer_kind", "contractualised", "financer_label")
+        .annotate(amount=Sum("amount"))
+        .order_by()
+    )
+    if by == "axis":
+        scopes = [
+            (str(a.number), f"Axe {a.number} — {a.title}")
+            for a in Axis.objects.filter(contract=contract).order_by("number")
+        ]
+    else:
+        scopes = [
+            (o.code, f"{o.code} {o.title}")
+            for o in Objective.objects.filter(contract=contract).order_by(
+                "axis__number", "position"
+            )
+        ]
+    state: dict[str, dict[bool, Decimal]] = {}
+    ops: dict[str, dict[str, Decimal]] = {}
+    for s in sums:
+        key = str(s[field_name])
+        if s["financer_kind"] == FinancerKind.PARTNER:
+            bucket = state.setdefault(key, {True: ZERO, False: ZERO})
+            bucket[bool(s["contractualised"])] += s["amount"]
+        else:
+            per = ops.setdefault(key, {})
+            label = rules.state_operator_label(s["financer_label"]) or s["financer_label"]
+            per[label] = per.get(label, ZERO) + s["amount"]
+    known = [label for _, label in rules.STATE_OPERATORS]
+    present = {label for per in ops.values() for label in per}
+    operators = [lb for lb in known if lb in present] + sorted(present - set(known))
+    rows = [
+        StateOperatorsRow(
+            key=key,
+            label=label,
+            state_contractualised=state.get(key, {}).get(True, ZERO),
+            state_valorised=state.get(key, {}).get(False, ZERO),
+            operators=ops.get(key, {}),
+        )
+        for key, label in scopes
+    ]
+    total_ops: dict[str, Decimal] = {}
+    for r in rows:
+        for label, amount in r.operators.items():
+            total_ops[label] = total_ops.get(label, ZERO) + amount
+    total = StateOperatorsRow(
+        key="",
+        label="Total",
+        state_contractualised=sum((r.state_contractualised for r in rows), ZERO),
+        state_valorised=sum((r.state_valorised for r in rows), ZERO),
+        operators=total_ops,
+    )
+    return StateOperators(by, programmed_only, operators, rows, total)
+
+
+# -- issue 12: partners' decisions ------------------------------------------------------------
+
+
+@dataclass
+class PartnerDecisionRow:
+    """A contract partner's active line on an operation, with its partner's decisions (by
+    date) and the one in force (the latest)."""
+
+    line: FinancingLine
+    decisions: list[PartnerDecision]
+    can_record: bool
+
+    @property
+    def in_force(self) -> PartnerDecision | None:
+        return self.decisions[-1] if self.decisions else None
+
+
+def partner_decision_rows(
+    *, operation: Operation, user: Any, lines: Iterable[FinancingLine] | None = None
+) -> list[PartnerDecisionRow]:
+    """The operation's active partner lines (`lines` when the caller has them, with their
+    partners) and their partners' decisions: one query for the decisions, one for the lines
+    when they are not given."""
+    if lines is None:
+        lines = FinancingLine.objects.filter(operation=operation).select_related(
+            "partner", "operation"
+        )
+    kept = sorted(
+        (ln for ln in lines if ln.status == LineStatus.ACTIVE and ln.partner_id is not None),
+        key=lambda ln: ln.pk,
+    )
+    by_line: dict[int, list[PartnerDecision]] = {ln.pk: [] for ln in kept}
+    if by_line:
+        for decision in PartnerDecision.objects.filter(
+            financing_line_id__in=list(by_line)
+        ).order_by("date", "id"):
+            by_line[decision.financing_line_id].append(decision)
+    return [
+        PartnerDecisionRow(
+            line=ln,
+            decisions=by_line[ln.pk],
+            can_record=can(user, "partner_decision.record", ln),
+        )
+        for ln in kept
+    ]
+
+
+def line_partner_decisions(*, line: FinancingLine) -> list[PartnerDecision]:
+    """A line's partner decisions, by date then recording order (the last is in force)."""
+    return list(
+        PartnerDecision.objects.filter(financing_line=line)
+        .select_related("partner")
+        .order_by("date", "id")
+    )
+
+
+def partner_decision_get(*, contract: Contract, operation_pk: int, pk: int) -> PartnerDecision:
+    """One decision of one of the contract's operations (DoesNotExist otherwise)."""
+    return PartnerDecision.objects.select_related("financing_line__operation", "partner").get(
+        pk=pk,
+        financing_line__operation_id=operation_pk,
+        financing_line__operation__contract=contract,
+    )
+
+
+@dataclass
+class AwaitingDecisions:
+    lines: list[FinancingLine]
+    total: int
+
+
+def lines_awaiting_decision(
+    *, contract: Contract, partner_ids: Iterable[int], limit: int = 20
+) -> AwaitingDecisions:
+    """The partners' active lines on operations the committee has given an avis favorable
+    (a programmed status), on which the partner has recorded no decision yet: the `limit`
+    oldest by operation code, and how many there are."""
+    qs = (
+        FinancingLine.objects.filter(
+            operation__contract=contract,
+            operation__status__in=list(PROGRAMMED_STATUSES),
+            partner_id__in=list(partner_ids),
+            status=LineStatus.ACTIVE,
+        )
+        .filter(~Exists(PartnerDecision.objects.filter(financing_line=OuterRef("pk"))))
+        .select_related("operation", "partner")
+        .order_by("operation__code", "pk")
+    )
+    return AwaitingDecisions(lines=list(qs[:limit]), total=qs.count())

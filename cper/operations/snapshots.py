@@ -67,6 +67,8 @@ def _operation_fields_snapshot(operation: Operation) -> dict[str, Any]:
         "description": operation.description,
         "owner": f"{operation.owner.name} ({operation.owner_id})" if operation.owner_id else None,
         "objective": operation.objective.code if operation.objective_id else None,
+        # Only when set (issue 12's third level): entries of operations without one unchanged.
+        **({"action": operation.action.code} if operation.action is not None else {}),
         "start_date": operation.start_date,
         "end_date": operation.end_date,
         "cost_ht": operation.cost_ht,
@@ -89,6 +91,8 @@ def line_snapshot(line: FinancingLine) -> dict[str, Any]:
         "contractualised": line.contractualised,
         "budget_nature": line.budget_nature,
         "programme": line.programme.code if line.programme is not None else None,
+        "bop": line.bop,
+        "activity": line.activity,
         "year": line.year,
         "external_ref": line.external_ref,
         "status": line.status,

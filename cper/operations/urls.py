@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cper.operations import views
+from cper.operations import views, views_partner_decisions
 
 app_name = "operations"
 
@@ -22,4 +22,15 @@ urlpatterns = [
     path("<int:pk>/financements/ajouter/", views.line_add, name="line_add"),
     path("<int:pk>/financements/<int:line_pk>/modifier/", views.line_edit, name="line_edit"),
     path("<int:pk>/financements/<int:line_pk>/annuler/", views.line_cancel, name="line_cancel"),
+    # issue 12: partners' decisions
+    path(
+        "<int:pk>/financements/<int:line_pk>/decision/",
+        views_partner_decisions.partner_decision_new,
+        name="partner_decision_new",
+    ),
+    path(
+        "<int:pk>/decisions-financeurs/<int:decision_pk>/acte/",
+        views_partner_decisions.partner_decision_document,
+        name="partner_decision_document",
+    ),
 ]

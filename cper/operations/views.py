@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from cper.accounts.permissions import can, require
 from cper.audit.services import Actor
 from cper.contracts.models import Contract, Partner
-from cper.operations import forms, selectors, services
+from cper.operations import forms, rules, selectors, services, views_partner_decisions
 from cper.operations.lifecycle import allowed_targets, operation_transition
 from cper.operations.models import (
     Committee,
@@ -178,6 +178,10 @@ def operation_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             else None,
             "title": f"{op.code} — {op.title}",
             "breadcrumb_data": _crumbs(contract, current=op.code),
+            # issue 12: the section « Décisions des financeurs »
+            **views_partner_decisions.section_context(
+                contract, op, request.user, lines=[v.line for v in detail.lines]
+            ),
         },
     )
 
@@ -427,6 +431,18 @@ def _editable_partners(request: HttpRequest, op: Operation) -> Any:
     return Partner.objects.filter(pk__in=allowed)
 
 
+def _warn_state_line(request: HttpRequest, line: FinancingLine) -> None:
+    """A contractualised State line without its LOLF programme is saved, with a warning
+    (issue 12: it would be missing from the execution by programme)."""
+    for finding in rules.state_line_findings(
+        contractualised=line.contractualised,
+        partner_kind=line.partner.kind if line.partner is not None else None,
+        budget_nature=line.budget_nature,
+        has_programme=line.programme_id is not None,
+    ):
+        messages.warning(request, f"Avertissement — {finding.message}.")
+
+
 @guard_input
 @_guarded
 @require_http_methods(["GET", "POST"])
@@ -443,11 +459,12 @@ def line_add(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             data["contractualised"] = False
             data["partner"] = None
         try:
-            services.financing_line_add(actor=_actor(request), operation=op, **data)
+            added = services.financing_line_add(actor=_actor(request), operation=op, **data)
         except ValidationError as exc:
             forms.apply_service_errors(form, exc)
         else:
             messages.success(request, "Ligne de financement ajoutée.")
+            _warn_state_line(request, added)
             return redirect("operations:detail", slug=slug, pk=op.pk)
     return _line_page(request, contract, op, form, "Ajouter une ligne de financement", "Ajouter")
 
@@ -475,11 +492,12 @@ def line_edit(request: HttpRequest, slug: str, pk: int, line_pk: int) -> HttpRes
             k: form.cleaned_data[k] for k in form.changed_data if k in services.LINE_EDITABLE
         }
         try:
-            services.financing_line_update(actor=_actor(request), line=line, **changes)
+            saved = services.financing_line_update(actor=_actor(request), line=line, **changes)
         except ValidationError as exc:
             forms.apply_service_errors(form, exc)
         else:
             messages.success(request, "Ligne de financement modifiée.")
+            _warn_state_line(request, saved)
             return redirect("operations:detail", slug=slug, pk=op.pk)
     return _line_page(request, contract, op, form, f"Modifier la ligne {line}", "Enregistrer")
 

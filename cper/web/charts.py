@@ -60,6 +60,11 @@ MEASURES: dict[str, tuple[str, str]] = {
     "committed": ("Engagé", "#000091"),
     "paid": ("Payé", "#18753c"),
     "pace_target": ("Rythme linéaire", "#ce614a"),
+    # The State's chain by LOLF programme (issue 12)
+    "contractualised": ("Contractualisé", "#929292"),
+    "ae_delegated": ("AE mises en place", "#6a6af4"),
+    "ae_committed": ("AE engagées", "#000091"),
+    "cp_paid": ("CP payés", "#18753c"),
 }
 
 

@@ -149,6 +149,24 @@ def execution_cells(row: Any, label: str, *, maquette: bool = True) -> list[Any]
     ]
 
 
+def in_words(table: Table, words: dict[str, str]) -> Table:
+    """The table's execution columns in a budget chain's words (`finance.vocabulary`):
+    « Engagé (€) » → « AE engagées (€) », « Payé / engagé » → « CP payés / AE engagées »…
+    The table is changed in place (its page and its exports then agree) and returned."""
+    said = {"Engagé": words.get("committed", ""), "Payé": words.get("paid", "")}
+    names = {k: v[:1].upper() + v[1:] for k, v in said.items() if v}
+    lower = {k.lower(): v for k, v in said.items() if v}
+
+    def say(label: str) -> str:
+        head, sep, rest = label.partition(" ")
+        head = names.get(head, head)
+        rest = " ".join(lower.get(w, w) for w in rest.split(" "))
+        return f"{head}{sep}{rest}"
+
+    table.columns = [Column(say(c.label), c.kind, c.places) for c in table.columns]
+    return table
+
+
 def execution_table(
     table_id: str,
     caption: str,
@@ -192,4 +210,5 @@ __all__ = [
     "execution_columns",
     "execution_table",
     "export_response",
+    "in_words",
 ]

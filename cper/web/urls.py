@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cper.web.views import dashboard, focus, scopes, territories, workspace
+from cper.web.views import dashboard, focus, programmes, scopes, state, territories, workspace
 
 app_name = "web"
 
@@ -29,4 +29,15 @@ urlpatterns = [
     ),
     path("contrats/<slug:slug>/emploi-formation-orientation/", focus.focus, name="focus"),
     path("contrats/<slug:slug>/espace-partenaire/", workspace.workspace, name="workspace"),
+    path("contrats/<slug:slug>/etat-et-operateurs/", state.state_operators, name="state_operators"),
+    path(
+        "contrats/<slug:slug>/execution-par-programme/",
+        programmes.programme_execution,
+        name="programmes",
+    ),
+    path(
+        "contrats/<slug:slug>/execution-par-programme/ae/nouvelle/",
+        programmes.ae_new,
+        name="ae_new",
+    ),
 ]

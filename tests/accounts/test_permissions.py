@@ -41,6 +41,7 @@ def test_observer_and_public_write_nothing(hdf, users, action):
             "operation.history",
             "audit.view",
             "committee.view",
+            "partner_decision.document",
         }:
             assert can(users[who], action)  # reads
             continue

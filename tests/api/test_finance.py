@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from cper.finance import aggregation
 from cper.finance.models import Movement
@@ -28,6 +29,8 @@ def ledger(hdf):
     state = line(op, "etat", "300000.00")
     nord = line(op, "dep-59", "200000.00")
     record(state, "commitment", dt.date(2022, 4, 1), "300000.00", "EJ-1")
+    # the Nord affects AP before committing (AP/CP chain)
+    record(nord, "affectation", dt.date(2022, 4, 2), "200000.00", "AFF-1")
     record(nord, "commitment", dt.date(2022, 4, 2), "200000.00", "AP-1")
     record(state, "payment", dt.date(2022, 6, 1), "100000.00", "MDT-1")
     hidden = operation(hdf, code="F-HID")
@@ -50,9 +53,14 @@ def _payment(financing_line, **extra):
 @pytest.mark.django_db
 def test_movements_list_anonymous_sees_published_operations_only(ledger, anonymous_client):
     body = anonymous_client.get(f"{BASE}/movements").json()
-    assert body["count"] == 3
+    assert body["count"] == 4
     assert {m["operation_code"] for m in body["results"]} == {"F-PUB"}
-    assert [m["date"] for m in body["results"]] == ["2022-04-01", "2022-04-02", "2022-06-01"]
+    assert [m["date"] for m in body["results"]] == [
+        "2022-04-01",
+        "2022-04-02",
+        "2022-04-02",
+        "2022-06-01",
+    ]
     assert body["results"][0]["amount"] == "300000.00"
 
 
@@ -65,8 +73,9 @@ def test_movements_list_filters_and_pages(ledger, observer_client):
     ).json()
     assert [m["reference"] for m in body["results"] + rest["results"]] == ["EJ-1", "AP-1", "EJ-2"]
     assert rest["next_cursor"] is None
+    assert rest["count"] is None  # counted once, on the first page
     nord = observer_client.get(f"{BASE}/movements", {"partner": "dep-59"}).json()
-    assert [m["reference"] for m in nord["results"]] == ["AP-1"]
+    assert [m["reference"] for m in nord["results"]] == ["AFF-1", "AP-1"]
 
 
 @pytest.mark.django_db
@@ -196,3 +205,54 @@ def test_execution_by_operation_is_for_staff_only(ledger, anonymous_client, obse
     assert observer_client.get(f"{BASE}/execution", {"group_by": "operation"}).status_code == 200
     bad = observer_client.get(f"{BASE}/execution", {"group_by": "nope"})
     assert bad.status_code == 400 and bad.json()["field"] == "group_by.0"
+
+
+def _pages_queries(client, params):
+    """(queries of the first page, queries of the second page) of the movements list."""
+    with CaptureQueriesContext(connection) as first_page:
+        body = client.get(f"{BASE}/movements", params).json()
+    with CaptureQueriesContext(connection) as second_page:
+        rest = client.get(f"{BASE}/movements", {**params, "cursor": body["next_cursor"]}).json()
+    assert body["count"] is not None and rest["count"] is None
+    return first_page, second_page
+
+
+def _more_movements(state, n):
+    for i in range(n):
+        record(state, "payment", dt.date(2022, 7, 1) + dt.timedelta(days=i), "10.00", f"MDT-X{i}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["observer_client", "anonymous_client"])
+def test_movements_pages_cost_the_same_queries_whatever_the_ledger_size(ledger, who, request):
+    client = request.getfixturevalue(who)
+    params = {"limit": 2}
+    client.get(f"{BASE}/movements", params)  # the first request's one-off work (token, caches)
+    small = _pages_queries(client, params)
+    _more_movements(ledger["state"], 40)
+    large = _pages_queries(client, params)
+    # No query grows with the ledger: the same number on each page; the next page does not
+    # count (one query fewer than the first).
+    assert [len(c) for c in large] == [len(c) for c in small]
+    assert len(large[1]) == len(large[0]) - 1
+    assert not any("COUNT(" in q["sql"].upper() for q in large[1].captured_queries)
+
+
+@pytest.mark.django_db
+def test_movements_of_staff_are_read_by_contract_without_the_visible_operations(
+    ledger, observer_client, anonymous_client, django_assert_max_num_queries
+):
+    def movement_sql(client):
+        with CaptureQueriesContext(connection) as ctx:
+            body = client.get(f"{BASE}/movements", {"limit": 2}).json()
+        sql = [q["sql"] for q in ctx.captured_queries if '"finance_movement"' in q["sql"]]
+        # What the movements are filtered by (not the columns they select).
+        return body, " ".join(q.partition(" WHERE ")[2] for q in sql)
+
+    staff, staff_sql = movement_sql(observer_client)
+    assert staff["count"] == 5  # the unpublished operation's commitment too
+    assert "published" not in staff_sql and "IN (SELECT" not in staff_sql.upper()
+    public, public_sql = movement_sql(anonymous_client)
+    assert public["count"] == 4 and "published" in public_sql
+    with django_assert_max_num_queries(12):
+        observer_client.get(f"{BASE}/movements", {"limit": 2, "cursor": staff["next_cursor"]})

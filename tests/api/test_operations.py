@@ -59,12 +59,13 @@ def test_filters_are_those_of_the_list_page(register, observer_client):
     assert bad.status_code == 400 and bad.json()["field"] == "status.0"
 
 
-def test_keyset_pagination_is_stable_and_counts_everything(register, observer_client):
+def test_keyset_pagination_is_stable_and_counts_on_the_first_page_only(register, observer_client):
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         body = observer_client.get(f"{BASE}/operations", params).json()
-        assert body["count"] == 3 + pages  # the total of the list as it is now
+        # The total of the list on the first page; the next pages do not count again.
+        assert body["count"] == (3 if pages == 0 else None)
         seen += [r["code"] for r in body["results"]]
         pages += 1
         cursor = body["next_cursor"]

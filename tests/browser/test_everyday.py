@@ -84,7 +84,7 @@ def test_a_partner_manager_records_a_commitment_and_a_payment_on_screen(page: Pa
     row = p.locator(f'[data-testid="execution-line-{line_id}"]')  # type: ignore[attr-defined]
     assert _amount(row.locator('[data-testid="committed"]').inner_text()) == 0
 
-    _record(page, line_id, "commitment", f"{programmed}".replace(".", ","), "EJ-2100000001")
+    _record(page, line_id, "commitment", f"{programmed}".replace(".", ","), "2100000001")
     row = p.locator(f'[data-testid="execution-line-{line_id}"]')  # type: ignore[attr-defined]
     assert _amount(row.locator('[data-testid="committed"]').inner_text()) == programmed
     _record(page, line_id, "payment", "400,00", "MDT-1")

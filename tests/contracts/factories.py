@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import factory
 
-from cper.contracts.models import Axis, Contract, Objective, Partner, PartnerKind
+from cper.contracts.models import Axis, Contract, Objective, Partner, PartnerKind, Volet
 from cper.territories.models import Region
 from tests.accounts.factories import OrganisationFactory
 
@@ -51,3 +51,14 @@ class ObjectiveFactory(factory.django.DjangoModelFactory):
     contract = factory.SelfAttribute("axis.contract")
     code = factory.Sequence(lambda n: f"9.{n + 1}")
     title = factory.Sequence(lambda n: f"Objectif {n}")
+
+
+class VoletFactory(factory.django.DjangoModelFactory):  # issue 12
+    class Meta:
+        model = Volet
+
+    contract = factory.SubFactory(ContractFactory)
+    code = factory.Sequence(lambda n: f"volet-{n}")
+    title = factory.Sequence(lambda n: f"Volet {n}")
+    start_year = factory.SelfAttribute("contract.start_year")
+    end_year = factory.SelfAttribute("contract.end_year")

@@ -26,7 +26,7 @@ def test_show_json_prints_axes_objectives_envelope_and_partners(hdf, capsys):
     assert nord["siren"] == "225900018" and nord["insee_code"] == "59"
 
 
-def test_load_twice_says_nothing_changed(hdf, capsys):
+def test_load_twice_says_nothing_changed(hdf_as_filed, capsys):
     call_command("contract", "load", str(HDF_FILE))
     assert "rien n'a changé" in capsys.readouterr().out
 
@@ -51,12 +51,13 @@ def test_shares_above_100_are_blocking_and_below_explained():
 def test_check_shows_levels_in_french_in_text_and_json(hdf, capsys):
     call_command("contract", "check", HDF_SLUG)
     text = capsys.readouterr().out
-    assert "[avertissement] Les parts annoncées des axes" in text
+    # issue 12: the 0,1 % left by the sources is within the contract's tolerance (0,5 point).
+    assert "[information] Volet hors mobilités (2021-2027) : les parts annoncées des axes" in text
     assert "[information] " in text and "dont 0 bloquant(s)." in text
     call_command("contract", "check", HDF_SLUG, "--format", "json")
     findings = json.loads(capsys.readouterr().out)
     assert {tuple(sorted(f)) for f in findings} == {("code", "message", "niveau")}
     assert {f["niveau"] for f in findings} <= {"bloquant", "avertissement", "information"}
     assert any(
-        f["niveau"] == "avertissement" and f["code"] == "parts-inferieures-a-100" for f in findings
+        f["niveau"] == "information" and f["code"] == "parts-inferieures-a-100" for f in findings
     )

@@ -55,14 +55,14 @@ def test_hauts_de_france_has_six_axes_and_the_seed_objectives(hdf):
     assert by_axis == {None: 194_600_000, 1: 31_800_000, 2: 142_800_000}
 
 
-def test_loading_twice_changes_nothing(hdf):
+def test_loading_twice_changes_nothing(hdf_as_filed):
     before = _counts()
     _, report = contract_load(path=HDF_FILE, actor=Actor.cli())
     assert not report.changed
     assert _counts() == before
 
 
-def test_a_corrected_file_updates_only_what_changed_and_audits_it(hdf, tmp_path):
+def test_a_corrected_file_updates_only_what_changed_and_audits_it(hdf_as_filed, tmp_path):
     data = yaml.safe_load(HDF_FILE.read_text(encoding="utf-8"))
     data["axes"][0]["objectives"][0]["title"] = "Titre corrigé"
     path = tmp_path / "c.yaml"
@@ -208,3 +208,10 @@ def test_a_territory_changed_by_a_reload_keeps_the_execution_summaries_exact(hdf
     _, report = contract_load(path=path, actor=Actor.cli())
     assert report.updated["communes des territoires"] == 1
     assert summaries.verify(hdf) == []
+
+
+def test_the_reference_contract_programmes_each_line_by_its_partners_decision(hdf_as_filed):
+    # CPER practice (issue 12): the committee gives an avis, each co-financer's own decision
+    # programmes its line; the setting is read from the file, not the model's default.
+    assert hdf_as_filed.programming_mode == "partner_decision"
+    assert hdf_as_filed._meta.get_field("programming_mode").db_default == "committee"

@@ -8,10 +8,13 @@ services under test.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 from decimal import Decimal
 from typing import Any
+
+from django.core.exceptions import PermissionDenied
 
 from cper.audit.services import Actor
 from cper.contracts.models import Contract, Marker, Objective, Partner
@@ -107,14 +110,56 @@ def record(
     day: dt.date,
     amount: str | Decimal,
     reference: str | None = None,
+    *,
+    affect: bool = True,
     **kwargs: Any,
 ) -> Movement:
+    """Record a movement through the service. On a line whose partner requires an AP
+    affectation (the Region, départements and métropoles of the reference contract), a
+    commitment is preceded by the affectation it needs (unless `affect=False`): tests about
+    commitments are not about the AP chain (tests/finance/test_affectation.py is)."""
+    if affect and kind == "commitment":
+        _affect_for(financing_line, day, Decimal(amount), kwargs.get("actor", SYSTEM))
     return services.movement_record(
         actor=kwargs.pop("actor", SYSTEM),
         financing_line=financing_line,
         kind=kind,
         date=day,
         amount=Decimal(amount),
-        reference=reference or f"REF-{next(_seq)}",
+        reference=reference or _reference(kind),
         **kwargs,
     )
+
+
+def _reference(kind: str) -> str:
+    """A commitment's default reference is an EJ number (10 digits, as a State AE/CP line
+    requires: `rules.ej_reference_findings`); other movements get a plain reference."""
+    n = next(_seq)
+    return f"{2100000000 + n:010d}" if kind == "commitment" else f"REF-{n}"
+
+
+def _affect_for(financing_line: FinancingLine, day: dt.date, amount: Decimal, actor: Any) -> None:
+    """Affect what a commitment of `amount` lacks on a line requiring affectations (a refused
+    affectation is left to the commitment's own refusal)."""
+    line_obj = (
+        financing_line
+        if isinstance(financing_line, FinancingLine)
+        else FinancingLine.objects.get(pk=financing_line)
+    )
+    partner = line_obj.partner
+    if partner is None or not partner.affectation_required:
+        return
+    movements = Movement.objects.filter(financing_line=line_obj, date__lte=day)
+    affected = sum((m.signed_affected for m in movements), Decimal("0.00"))
+    committed = sum((m.signed_committed for m in movements), Decimal("0.00"))
+    shortfall = committed + amount - affected
+    if shortfall <= 0:
+        return
+    with contextlib.suppress(services.MovementRefused, PermissionDenied):
+        services.affectation_record(
+            actor=actor,
+            financing_line=line_obj,
+            date=day,
+            amount=shortfall,
+            reference=f"AFF-{next(_seq)}",
+        )

@@ -215,19 +215,21 @@ def test_a_nord_manager_batch_refuses_only_the_state_lines_drafts(hdf, line):
     result = services.movements_record_many(
         actor=Actor(user=manager),
         movements=[
+            # the Nord affects AP before committing (its partner requires it)
+            draft(nord_line, "affectation", D(2022, 4, 1), "100.00", reference="N-0"),
             draft(nord_line, "commitment", D(2022, 4, 1), "100.00", reference="N-1"),
             draft(line, "commitment", D(2022, 4, 1), "100.00", reference="E-1"),
             draft(nord_line, "payment", D(2022, 4, 2), "50.00", reference="N-2"),
         ],
     )
-    assert [o.status for o in result.outcomes] == ["created", "refused", "created"]
-    assert isinstance(result.outcomes[1].error, PermissionDenied)
-    assert "n'est pas votre organisation" in str(result.outcomes[1].error)
+    assert [o.status for o in result.outcomes] == ["created", "created", "refused", "created"]
+    assert isinstance(result.outcomes[2].error, PermissionDenied)
+    assert "n'est pas votre organisation" in str(result.outcomes[2].error)
     assert not Movement.objects.filter(financing_line=line).exists()
     created = Movement.objects.filter(financing_line=nord_line)
     assert {m.recorded_by for m in created} == {manager} and {m.via for m in created} == {"web"}
     entries = AuditEntry.objects.filter(subject_type="finance.movement")
-    assert entries.count() == 2 and {e.user for e in entries} == {manager}
+    assert entries.count() == 3 and {e.user for e in entries} == {manager}
 
 
 def test_movements_that_cancel_out_in_a_batch_leave_the_summaries_right(hdf, line):

@@ -182,7 +182,7 @@ def planted(hdf: Any) -> dict[str, Any]:
         actor=instructor, contract=hdf, kind="programmation", date=dt.date(2023, 1, 10)
     )
     ops.decision_record(actor=instructor, committee=committee, operation=op, outcome="approved")
-    F.record(state, "commitment", dt.date(2023, 2, 1), "100000.00", "EJ-INJ", actor=manager)
+    F.record(state, "commitment", dt.date(2023, 2, 1), "100000.00", "2100000099", actor=manager)
     F.record(state, "payment", dt.date(2023, 3, 15), "40000.50", HOSTILE, actor=manager)
     return {"contract": hdf, "op": op, "line": state}
 

@@ -77,7 +77,7 @@ def commitments(n: int) -> bytes:
     rows = [MOVEMENT_HEADER]
     for i in range(n):
         op, financer = ("OK-1", "État") if i % 2 else ("OK-2", "État")
-        rows.append([op, financer, "engagement", "01/06/2023", "1,00", f"EJ-{i}"])
+        rows.append([op, financer, "engagement", "01/06/2023", "1,00", f"{2100000000 + i}"])
     return csv_file(rows)
 
 
@@ -103,7 +103,7 @@ def test_the_queries_of_an_import_follow_its_chunks_not_its_movements(
 
 MIXED = [
     MOVEMENT_HEADER,
-    ["OK-1", "État", "engagement", "01/06/2023", "300000", "EJ-1"],
+    ["OK-1", "État", "engagement", "01/06/2023", "300000", "2100000001"],
     ["OK-1", "État", "paiement", "01/07/2023", "-5000", "MDT-0"],
     ["OK-1", "État", "paiement", "01/08/2023", "350000", "MDT-1"],
     ["OK-1", "État", "paiement", "01/09/2023", "12 000 €", "MDT-2"],
@@ -134,7 +134,7 @@ def test_a_database_error_on_a_chunk_falls_back_to_row_by_row_with_the_same_repo
     assert messages(fallen) == messages(batched)
     assert set(messages(batched)) == {3, 4, 6, 7, 8}
     assert fallen.created == batched.created == 2
-    assert Movement.objects.filter(reference__in=["EJ-1", "MDT-2"]).count() == 2
+    assert Movement.objects.filter(reference__in=["2100000001", "MDT-2"]).count() == 2
     assert summaries.verify(hdf) == []
 
 
@@ -144,9 +144,9 @@ def test_a_row_goes_in_whole_or_not_at_all_and_later_rows_do_not_see_a_refused_o
 ):
     rows = [
         ["N° d'opération", "Financeur", "Date", "N° EJ", "Montant engagé", "Montant payé"],
-        ["OK-1", "État", "01/06/2023", "A-1", "1000", "5000"],  # paid beyond committed
-        ["OK-1", "État", "02/06/2023", "A-2", "", "10"],  # sees no commitment
-        ["OK-1", "État", "03/06/2023", "A-3", "100", "100"],
+        ["OK-1", "État", "01/06/2023", "2100000001", "1000", "5000"],  # paid beyond committed
+        ["OK-1", "État", "02/06/2023", "2100000002", "", "10"],  # sees no commitment
+        ["OK-1", "État", "03/06/2023", "2100000003", "100", "100"],
     ]
     report = import_movements(
         actor=admin_actor, contract=hdf, source=csv_file(rows), partial=True, dry_run=False
@@ -155,8 +155,8 @@ def test_a_row_goes_in_whole_or_not_at_all_and_later_rows_do_not_see_a_refused_o
     got = messages(report)
     assert set(got) == {2, 3} and "engagé" in got[2][0][1] and "aucun engagement" in got[3][0][1]
     assert sorted(Movement.objects.values_list("reference", "kind")) == [
-        ("A-3", "commitment"),
-        ("A-3", "payment"),
+        ("2100000003", "commitment"),
+        ("2100000003", "payment"),
     ]
 
 
@@ -188,9 +188,9 @@ def test_a_partner_imports_movements_keyed_by_its_own_file_numbers(hdf, admin_ac
     header = ["N° de dossier", "Nature du mouvement", "Date", "Montant", "N° EJ"]
     rows = [
         header,
-        ["DOSSIER-ETAT-7", "engagement", "01/06/2023", "1000", "EJ-P1"],
-        ["OK-2", "engagement", "01/06/2023", "2000", "EJ-P2"],
-        ["DOSSIER-INCONNU", "engagement", "01/06/2023", "3000", "EJ-P3"],
+        ["DOSSIER-ETAT-7", "engagement", "01/06/2023", "1000", "2100000101"],
+        ["OK-2", "engagement", "01/06/2023", "2000", "2100000102"],
+        ["DOSSIER-INCONNU", "engagement", "01/06/2023", "3000", "2100000103"],
     ]
     report = import_movements(
         actor=admin_actor,
@@ -205,7 +205,7 @@ def test_a_partner_imports_movements_keyed_by_its_own_file_numbers(hdf, admin_ac
         (4, "opération inconnue « DOSSIER-INCONNU » pour État")
     ]
     by_ref = {m.reference: m.financing_line.operation.code for m in Movement.objects.all()}
-    assert by_ref == {"EJ-P1": "OK-1", "EJ-P2": "OK-2"}
+    assert by_ref == {"2100000101": "OK-1", "2100000102": "OK-2"}
 
 
 @pytest.mark.usefixtures("programmed")
@@ -214,8 +214,8 @@ def test_a_nul_byte_in_a_cell_rejects_its_row_by_name_on_every_database(hdf, adm
     # name, the other rows are imported.
     rows = [
         MOVEMENT_HEADER,
-        ["OK-1\x00", "État", "engagement", "01/06/2023", "1000", "EJ-N1"],
-        ["OK-2", "État", "engagement", "01/06/2023", "2000", "EJ-N2"],
+        ["OK-1\x00", "État", "engagement", "01/06/2023", "1000", "2100000201"],
+        ["OK-2", "État", "engagement", "01/06/2023", "2000", "2100000202"],
     ]
     report = import_movements(
         actor=admin_actor, contract=hdf, source=csv_file(rows), partial=True, dry_run=False

@@ -188,20 +188,23 @@ def programmed(hdf, admin_actor):  # type: ignore[no-untyped-def]
 def test_movements_import_and_idempotency(hdf, admin_actor, programmed):
     rows = [
         MOVEMENT_HEADER,
-        ["OK-1", "État", "engagement", "01/06/2023", "300 000,00", "EJ-1"],
+        ["OK-1", "État", "engagement", "01/06/2023", "300 000,00", "2100000001"],
         ["OK-1", "État", "paiement", "2023-09-30", "100000", "MDT-1"],
+        # the Region affects AP before it commits (AP/CP chain)
+        ["OK-1", "Région", "affectation d'AP", "01/07/2023", "100000", "CP-R-1"],
         ["OK-1", "Région", "engagement", "01/07/2023", "100000", "R-1"],
-        ["OK-2", "État", "engagement", "45108", "300000", "EJ-2"],  # an Excel serial date
+        ["OK-2", "État", "engagement", "45108", "300000", "2100000002"],  # an Excel serial date
     ]
     report = import_movements(actor=admin_actor, contract=hdf, source=csv_file(rows), dry_run=False)
     assert report.ok, [str(r) for r in report.rejections]
-    assert report.created == 4
-    m = Movement.objects.get(reference="EJ-2")
+    assert report.created == 5
+    assert Movement.objects.get(reference="CP-R-1").kind == "affectation"
+    m = Movement.objects.get(reference="2100000002")
     assert m.date.isoformat() == "2023-07-01" and m.amount == Decimal("300000.00")
     assert m.via == "import"
     again = import_movements(actor=admin_actor, contract=hdf, source=csv_file(rows), dry_run=False)
-    assert (again.created, again.unchanged, again.rejected) == (0, 4, 0)
-    assert Movement.objects.count() == 4
+    assert (again.created, again.unchanged, again.rejected) == (0, 5, 0)
+    assert Movement.objects.count() == 5
     # A changed amount for an imported movement is refused: the ledger is append-only.
     rows[1][4] = "310000"
     changed = import_movements(actor=admin_actor, contract=hdf, source=csv_file(rows))
@@ -211,7 +214,7 @@ def test_movements_import_and_idempotency(hdf, admin_actor, programmed):
 def test_mixed_bad_movement_rows_are_rejected_and_nothing_is_written(hdf, admin_actor, programmed):
     rows = [
         MOVEMENT_HEADER,
-        ["OK-1", "État", "engagement", "01/06/2023", "300000", "EJ-1"],
+        ["OK-1", "État", "engagement", "01/06/2023", "300000", "2100000001"],
         ["OK-1", "État", "paiement", "01/07/2023", "-5000", "MDT-0"],  # negative payment
         ["OK-1", "État", "paiement", "01/08/2023", "350000", "MDT-1"],  # beyond commitment
         ["OK-1", "État", "paiement", "01/09/2023", "12 000 €", "MDT-2"],
@@ -240,7 +243,7 @@ def test_dry_run_of_movements_sees_earlier_rows(hdf, admin_actor, programmed):
     """A payment is checked against the commitment of an earlier row of the same file."""
     rows = [
         MOVEMENT_HEADER,
-        ["OK-2", "État", "engagement", "01/06/2023", "300000", "EJ-9"],
+        ["OK-2", "État", "engagement", "01/06/2023", "300000", "2100000009"],
         ["OK-2", "État", "paiement", "01/07/2023", "300000", "MDT-9"],
     ]
     report = import_movements(actor=admin_actor, contract=hdf, source=csv_file(rows))

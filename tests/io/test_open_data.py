@@ -127,10 +127,10 @@ def register(hdf, admin_actor):  # type: ignore[no-untyped-def]
     assert report.ok, [str(r) for r in report.rejections]
     movements = [
         ["N° d'opération", "Financeur", "Nature du mouvement", "Date", "Montant", "N° EJ"],
-        ["OD-1", "État", "engagement", "01/06/2023", "400000", "EJ-1"],
+        ["OD-1", "État", "engagement", "01/06/2023", "400000", "2100000001"],
         ["OD-1", "État", "paiement", "30/09/2023", "100000", "M-1"],
         ["OD-1", "État", "paiement", "15/02/2024", "100000", "M-2"],
-        ["OD-2", "État", "engagement", "01/06/2023", "300000", "EJ-2"],
+        ["OD-2", "État", "engagement", "01/06/2023", "300000", "2100000002"],
         ["OD-2", "État", "paiement", "01/12/2023", "300000", "M-3"],
     ]
     report = import_movements(
@@ -263,3 +263,33 @@ def test_datapackage_command(register, tmp_path):
     from frictionless import validate
 
     assert validate(str(tmp_path / "p" / "datapackage.json")).valid
+
+
+def test_scdl_prepared_in_the_background_has_the_bytes_of_the_direct_file(
+    register, sirets, settings, tmp_path, monkeypatch
+):
+    """By chunks of one operation (`SCDL_CHUNK`), the job's file is the direct download's."""
+    from cper.audit.services import Actor
+    from cper.io import tasks
+    from cper.io.models import ExportJob, ExportState
+    from cper.io.services import export_job_open
+    from cper.operations.models import Operation
+
+    settings.MEDIA_ROOT = tmp_path
+    # an anonymous visitor's export (the job runs as its requester): published operations
+    Operation.objects.filter(contract=register).update(published=True)
+    direct = scdl.render_csv(scdl.grants(register, user=None))
+    monkeypatch.setattr(scdl, "SCDL_CHUNK", 1)
+    job = export_job_open(
+        actor=Actor.system(),
+        contract=register,
+        kind="scdl",
+        fmt="csv",
+        params={},
+        rows_total=0,
+        enqueue=lambda job_id: "test",
+    )
+    tasks.run_export_now(str(job.pk))
+    job = ExportJob.objects.get(pk=job.pk)
+    assert job.state == ExportState.DONE and job.rows_done == direct.count(b"\n") - 1 > 0
+    assert (tmp_path / job.stored_path).read_bytes() == direct

@@ -116,7 +116,7 @@ def test_export_download(staff_client, hdf, fmt):
     response = staff_client.get(url("export", hdf.slug, kind="lines", fmt=fmt) + "?departement=59")
     assert response.status_code == 200
     assert response["Content-Disposition"].endswith(f'.{fmt}"')
-    rows = read_file(response.content, f"x.{fmt}")[0].rows
+    rows = read_file(response.getvalue(), f"x.{fmt}")[0].rows
     assert rows[2][1] == "departement=59"
     assert any("OK-1" in [str(c) for c in r] for r in rows)
     assert not any("OK-2" in [str(c) for c in r] for r in rows)  # Amiens is in the Somme
@@ -127,7 +127,7 @@ def test_public_export_hides_unpublished_operations(staff_client, hdf):
     staff_client.post(url("import_confirm", hdf.slug, pk=ImportLog.objects.get().pk))
     staff_client.logout()  # an anonymous visitor now
     response = staff_client.get(url("export", hdf.slug, kind="operations", fmt="csv"))
-    assert "OK-1" not in response.content.decode("utf-8-sig")
+    assert "OK-1" not in response.getvalue().decode("utf-8-sig")
 
 
 def test_datapackage_zip(staff_client, hdf):

@@ -62,14 +62,15 @@ def test_the_file_loads_version_0_and_two_amendments(hdf):
     )
 
 
-def test_loading_twice_writes_nothing(hdf):
+def test_loading_twice_writes_nothing(hdf_as_filed):
     before = _counts()
     _, report = contract_load(path=HDF_FILE, actor=Actor.cli())
     assert not report.changed
     assert _counts() == before
 
 
-def test_a_changed_figure_updates_only_its_lines_and_audits_them(hdf, tmp_path):
+def test_a_changed_figure_updates_only_its_lines_and_audits_them(hdf_as_filed, tmp_path):
+    hdf = hdf_as_filed
     data = _data()
     data["amendments"][1]["changes"][0]["amount"] = "-2000000.00"
     data["amendments"][1]["changes"][2]["amount"] = "2000000.00"
@@ -89,7 +90,8 @@ def test_a_changed_figure_updates_only_its_lines_and_audits_them(hdf, tmp_path):
     assert got[(2025,)] == v1[(2025,)] - 2_000_000
 
 
-def test_a_line_removed_from_the_file_is_removed_from_the_maquette(hdf, tmp_path):
+def test_a_line_removed_from_the_file_is_removed_from_the_maquette(hdf_as_filed, tmp_path):
+    hdf = hdf_as_filed
     data = _data()
     del data["amendments"][1]["changes"][6:8]
     del data["amendments"][1]["changes"][4:6]

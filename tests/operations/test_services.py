@@ -168,7 +168,7 @@ def test_bad_amount_text_is_refused(hdf, actors):
     assert "amount" in exc.value.message_dict
 
 
-def test_valorised_lines_cannot_be_contractualised(hdf, actors):
+def test_cofinancing_lines_cannot_be_contractualised(hdf, actors):
     op = make_operation(hdf)
     with pytest.raises(ValidationError) as exc:
         services.financing_line_add(

@@ -30,7 +30,8 @@ def url(name: str, **kwargs: object) -> str:
 PAGES = [
     ("dashboard", {}, 66),
     ("axis", {"number": 2}, 40),
-    ("objective", {"code": "2.1"}, 40),
+    # The objective page also lists the objective's actions (third level of the structure).
+    ("objective", {"code": "2.1"}, 42),
     ("partner", {"code": "etat"}, 40),
     # The public's figures add one cheap check per aggregation call (are there unpublished
     # lines with amounts?); the territories page asks the service once per map level.

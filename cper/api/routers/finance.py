@@ -25,8 +25,16 @@ from cper.api.idempotency import KEY_PATTERN, IdempotencyKey, respond
 from cper.api.pagination import DEFAULT_LIMIT, keyset_page
 from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
 from cper.finance import aggregation
-from cper.finance.models import Movement, MovementKind
-from cper.finance.services import UNCHANGED, MovementDraft, MovementRefused, movements_record_many
+from cper.finance.models import AeKind, AeMiseEnPlace, Movement, MovementKind
+from cper.finance.selectors import ae_mises_en_place
+from cper.finance.services import (
+    UNCHANGED,
+    AeDraft,
+    MovementDraft,
+    MovementRefused,
+    ae_mise_en_place_record,
+    movements_record_many,
+)
 from cper.operations.models import FinancingLine
 from cper.operations.selectors import operation_queryset
 
@@ -85,7 +93,7 @@ class MovementFilters(Schema):
     operation: list[Id] = Field([], max_length=50, description="Identifiant(s) d'opération.")
     financing_line: list[Id] = Field([], max_length=50)
     partner: list[Code] = Field([], max_length=50)
-    kind: list[Kind] = Field([], max_length=4)
+    kind: list[Kind] = Field([], max_length=6)
     date_from: Date | None = None
     date_to: Date | None = None
     reference: Text | None = Field(None, max_length=60)
@@ -94,10 +102,15 @@ class MovementFilters(Schema):
 
 
 def _visible_movements(request: HttpRequest, contract: Any) -> Any:
-    operations = operation_queryset(contract=contract, user=request.user)
-    return Movement.objects.filter(financing_line__operation__in=operations).select_related(
-        "financing_line__operation", "financing_line__partner"
-    )
+    """The movements `request.user` may read. Who sees every operation of the contract gets
+    them by contract (a join to the operation's contract column), not through the list of
+    visible operations (a subquery over the whole register on every page)."""
+    if sees_unpublished(request.user):
+        qs = Movement.objects.filter(financing_line__operation__contract=contract)
+    else:
+        operations = operation_queryset(contract=contract, user=request.user)
+        qs = Movement.objects.filter(financing_line__operation__in=operations)
+    return qs.select_related("financing_line__operation", "financing_line__partner")
 
 
 @router.get(
@@ -139,7 +152,8 @@ class MovementIn(In):
     financing_line: Id = Field(description="Ligne de financement (identifiant).")
     kind: Kind = Field(
         description="commitment (engagement), decommitment, payment (mandatement), "
-        "payment_cancellation."
+        "payment_cancellation; affectation (affectation d'AP) and desaffectation "
+        "(désaffectation) on the lines of local authorities voting AP/CP."
     )
     date: Date
     amount: MoneyIn = Field(description="Montant positif ; la nature donne le sens.")
@@ -252,6 +266,10 @@ class ExecutionFilters(Schema):
     marker: list[Code] = Field([], max_length=20)
     status: list[Code] = Field([], max_length=10)
     operation: list[Code] = Field([], max_length=50, description="Numéro(s) d'opération.")
+    programme: list[Code] = Field([], max_length=20, description="Programme(s) LOLF (P112…).")
+    bop: list[Code] = Field([], max_length=50, description="BOP (code Chorus).")
+    budget_nature: list[Literal["ae_cp", "ap_cp", "other"]] = Field([], max_length=3)
+    volet: list[Code] = Field([], max_length=10, description="Volet(s) du contrat (code).")
 
 
 class RatesOut(Schema):
@@ -346,3 +364,165 @@ def execution(
         "results": [_execution_row(r) for r in result.rows],
         "total": _execution_row(result.total),
     }
+
+
+# --- issue 12: the State's budget chain (execution by programme, AE mises en place) ---------
+
+ProgrammeKey = Literal["programme", "bop", "year"]
+
+
+class ProgrammeFilters(Schema):
+    as_of: Date | None = Field(None, description="Date d'arrêté (défaut : aujourd'hui).")
+    group_by: list[ProgrammeKey] = Field(
+        ["programme"],
+        max_length=3,
+        description="Regroupement : toujours par programme, et au choix par bop et year "
+        "(« programme » est ajouté s'il manque).",
+    )
+
+
+class ProgrammeRowOut(Schema):
+    key: dict[str, str | int | None]
+    labels: dict[str, str]
+    contractualised: Money | None = Field(
+        description="Maquette de l'État pour le programme ; null par BOP (la maquette n'a pas "
+        "de BOP)."
+    )
+    ae_delegated: Money = Field(description="AE mises en place (nettes des retraits).")
+    ae_committed: Money = Field(description="AE engagées (engagements juridiques nets).")
+    cp_paid: Money = Field(description="CP payés (nets des annulations).")
+    ae_commitment_rate: str | None = Field(description="AE engagées / mises en place, en %.")
+    cp_payment_rate: str | None = Field(description="CP payés / AE engagées, en %.")
+
+
+class ProgrammeExecutionOut(ListOut):
+    as_of: dt.date
+    group_by: list[str]
+    results: list[ProgrammeRowOut]
+    total: ProgrammeRowOut
+
+
+def _programme_row(row: aggregation.ProgrammeRow) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "labels": row.labels,
+        "contractualised": row.contractualised,
+        "ae_delegated": row.ae_delegated,
+        "ae_committed": row.ae_committed,
+        "cp_paid": row.cp_paid,
+        "ae_commitment_rate": _pct(row.ae_commitment_rate),
+        "cp_payment_rate": _pct(row.cp_payment_rate),
+    }
+
+
+@router.get(
+    "/contracts/{slug}/execution/programmes",
+    response=responses(200, ProgrammeExecutionOut),
+    openapi_extra=OPTIONAL_SECURITY,
+    summary="Exécution de l'État par programme LOLF : contractualisé, AE mises en place, AE "
+    "engagées, CP payés",
+)
+def programme_execution(
+    request: HttpRequest,
+    slug: str = SlugPath,
+    q: Query[ProgrammeFilters] = None,  # type: ignore[assignment]
+) -> Any:
+    contract = contract_of(slug)
+    # The table is a programme table: the programme leads whatever the caller listed.
+    group_by = list(dict.fromkeys(["programme", *(q.group_by or [])]))
+    try:
+        table = aggregation.programme_execution(
+            contract=contract, as_of=q.as_of, group_by=group_by, viewer=request.user
+        )
+    except aggregation.ExecutionQueryError as exc:
+        raise ApiError(400, "parametre_invalide", str(exc).capitalize() + ".") from exc
+    return {
+        "count": len(table.rows),
+        "as_of": table.as_of,
+        "group_by": list(table.group_by),
+        "results": [_programme_row(r) for r in table.rows],
+        "total": _programme_row(table.total),
+    }
+
+
+class AeOut(Schema):
+    id: int
+    programme: str
+    bop: str | None
+    year: int
+    kind: str
+    amount: Money
+    date: dt.date
+    reference: str
+    note: str
+    provenance: str
+    recorded_at: dt.datetime
+
+
+class AeListOut(ListOut):
+    results: list[AeOut]
+
+
+class AeIn(In):
+    programme: Code = Field(description="Programme LOLF (P112…).")
+    bop: Code | None = Field(None, description="BOP (code Chorus).")
+    year: int = Field(ge=1990, le=2100, description="Exercice.")
+    kind: Literal["delegation", "withdrawal"] = Field(
+        "delegation", description="delegation (mise en place) ou withdrawal (retrait)."
+    )
+    amount: MoneyIn = Field(description="Montant positif ; la nature donne le sens.")
+    date: Date
+    reference: Text = Field(..., min_length=1, max_length=60)
+    note: Text = Field("", max_length=300, description="Motif (obligatoire pour un retrait).")
+
+
+def _ae(r: AeMiseEnPlace) -> dict[str, Any]:
+    return {
+        "id": r.pk,
+        "programme": r.programme.code,
+        "bop": r.bop,
+        "year": r.year,
+        "kind": r.kind,
+        "amount": r.amount,
+        "date": r.date,
+        "reference": r.reference,
+        "note": r.note,
+        "provenance": r.provenance,
+        "recorded_at": r.recorded_at,
+    }
+
+
+@router.get(
+    "/contracts/{slug}/ae-mises-en-place",
+    response=responses(200, AeListOut),
+    openapi_extra=OPTIONAL_SECURITY,
+    summary="AE mises en place de l'État (par programme, BOP et exercice), les plus récentes "
+    "d'abord",
+)
+def ae_list(request: HttpRequest, slug: str = SlugPath) -> Any:
+    rows = ae_mises_en_place(contract=contract_of(slug))
+    return {"count": len(rows), "results": [_ae(r) for r in rows]}
+
+
+@router.post(
+    "/contracts/{slug}/ae-mises-en-place",
+    response=responses(201, AeOut),
+    auth=WRITE_AUTH,
+    summary="Enregistrer une mise en place (ou un retrait) d'AE de l'État",
+)
+def ae_create(request: HttpRequest, body: AeIn, slug: str = SlugPath) -> Any:
+    made = ae_mise_en_place_record(
+        actor=actor_of(request),
+        contract=contract_of(slug),
+        draft=AeDraft(
+            programme=body.programme,
+            bop=body.bop,
+            year=body.year,
+            kind=AeKind(body.kind),
+            amount=body.amount,
+            date=body.date,
+            reference=body.reference,
+            note=body.note,
+        ),
+    )
+    return 201, dump(AeOut, _ae(made))

@@ -44,6 +44,7 @@ from cper.operations.models import (
     Operation,
     OperationStatus,
 )
+from cper.operations.rules import line_category
 
 router = Router(tags=["Opérations"])
 
@@ -102,8 +103,13 @@ class LineOut(Schema):
     objective: str
     amount: Money
     contractualised: bool
+    category: str = Field(
+        description="contractualise | valorise | cofinancement (voir le plan de financement)."
+    )
     budget_nature: str
     programme: str | None
+    bop: str | None = Field(description="BOP (État, code Chorus).")
+    activity: str | None = Field(description="Activité (État, code Chorus).")
     year: int | None
     external_ref: str
     status: str
@@ -121,8 +127,17 @@ class LineListOut(ListOut):
 class PlanOut(Schema):
     eligible_cost: Money | None
     total: Money
-    contractualised: Money
-    valorised: Money
+    contractualised: Money = Field(
+        description="Crédits des signataires inscrits dans la maquette (lignes contractualisées)."
+    )
+    valorised: Money = Field(
+        description="Crédits des signataires hors de l'enveloppe contractualisée (lignes d'un "
+        "partenaire non contractualisées)."
+    )
+    cofinanced: Money = Field(
+        description="Co-financements : fonds européens, opérateurs de l'État, Banque des "
+        "Territoires, autres financements publics ou privés, autofinancement du maître d'ouvrage."
+    )
     public: Money
     gap: Money | None
 
@@ -185,8 +200,11 @@ def _line(line: FinancingLine, approved: Any = None) -> dict[str, Any]:
         "objective": line.objective.code,
         "amount": line.amount,
         "contractualised": line.contractualised,
+        "category": line_category(line),
         "budget_nature": line.budget_nature,
         "programme": line.programme.code if line.programme else None,
+        "bop": line.bop,
+        "activity": line.activity,
         "year": line.year,
         "external_ref": line.external_ref,
         "status": line.status,
@@ -217,6 +235,7 @@ def _detail(request: HttpRequest, contract: Any, pk: int) -> dict[str, Any]:
             "total": f.total,
             "contractualised": f.contractualised,
             "valorised": f.valorised,
+            "cofinanced": f.cofinanced,
             "public": f.public,
             "gap": f.gap,
         },
@@ -386,6 +405,8 @@ class LineIn(In):
     contractualised: bool | None = None
     budget_nature: BudgetNatureIn | None = None
     programme: Code | None = Field(None, description="Programme LOLF (P112…).")
+    bop: Text | None = Field(None, max_length=30, description="BOP (État, code Chorus).")
+    activity: Text | None = Field(None, max_length=30, description="Activité (État).")
     year: int | None = Field(None, ge=1990, le=2100)
     external_ref: Text = Field("", max_length=100)
 
@@ -439,7 +460,7 @@ class OperationPatch(In):
 
 
 class LinePatch(In):
-    """Only the fields sent change; `null` clears the programme or the year."""
+    """Only the fields sent change; `null` clears the programme, BOP, activity or the year."""
 
     amount: MoneyIn = Omitted()
     financer_label: Text = Omitted(max_length=200)
@@ -447,6 +468,8 @@ class LinePatch(In):
     contractualised: bool = Omitted()
     budget_nature: BudgetNatureIn = Omitted()
     programme: Code | None = None
+    bop: Text | None = Field(None, max_length=30)
+    activity: Text | None = Field(None, max_length=30)
     year: int | None = Field(None, ge=1990, le=2100)
     external_ref: Text = Omitted(max_length=100)
 

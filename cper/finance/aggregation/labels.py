@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from cper.contracts.models import Marker
+from cper.contracts.models import BudgetNature, BudgetProgramme, Marker
 from cper.finance.summaries import (
     euros,
 )
@@ -35,6 +35,14 @@ class _Labels:
             if k == "axis":
                 axes = {o[2]: o[3] for o in ref.objective.values()}
                 labels = {n: (axes.get(n, f"Axe {n}"), n) for n in present}
+            elif k == "volet":  # issue 12: the volet's title, in its position
+                volets = {v[0]: v for v in ref.volet.values() if v[0]}
+                labels = {
+                    c: (volets[c][1], (volets[c][2], c))
+                    if c in volets
+                    else (str(c) if c else "sans volet", (999, str(c or "")))
+                    for c in present
+                }
             elif k == "objective":
                 by_code = {o[0]: o for o in ref.objective.values()}
                 labels = {
@@ -104,6 +112,23 @@ class _Labels:
                     ops = ops.filter(code__in=codes)
                 titles = dict(ops.values_list("code", "title"))
                 labels = {c: (f"{c} {titles.get(c, '')}".strip(), c) for c in present}
+            elif k == "programme":
+                names = dict(
+                    BudgetProgramme.objects.filter(code__in=[p for p in present if p]).values_list(
+                        "code", "label"
+                    )
+                )
+                labels = {
+                    c: (f"{c} — {names.get(c, c)}", c) if c else ("sans programme", "~")
+                    for c in present
+                }
+            elif k == "bop":
+                labels = {c: (c, c) if c else ("sans BOP", "~") for c in present}
+            elif k == "budget_nature":
+                natures = dict(BudgetNature.choices)
+                labels = {
+                    c: (str(natures.get(c, c or "non renseignée")), c or "~") for c in present
+                }
             self.cache[k] = labels
 
     def label(self, k: str, value: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connection
 
-from cper.contracts.models import Contract, ContractTerritory, Marker
+from cper.contracts.models import BudgetProgramme, Contract, ContractTerritory, Marker
 from cper.finance.models import LineState, LineTag, Movement
 from cper.finance.summaries import (
     BASE,
@@ -19,7 +19,7 @@ from cper.finance.summaries import (
     movement_cents_sql,
 )
 from cper.maquette.selectors import maquette_amounts
-from cper.operations.models import Operation
+from cper.operations.models import FinancingLine, Operation
 
 from .cells import _cells, _intervals
 from .planning import Acc, _add, _cell_dim, _d, _Filters, _in, _key_sql, _run, _select
@@ -58,6 +58,7 @@ def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[s
             out.append(_in(column, values, params))
     if f.located:
         out.append(f"s.{f.located} <> ''")
+    out += _line_where(f, params)
     tags = {k: set(v) for k, v in f.tags.items()}
     for k, v in extra_tags.items():
         tags[k] = {v} if k not in tags else tags[k] & {v}
@@ -70,6 +71,27 @@ def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[s
             f"AND t.kind = %s AND {cond})"
         )
     return out
+
+
+def _line_where(f: _Filters, params: list[Any]) -> list[str]:
+    """Filters on the line's own columns (programme, BOP, budget nature), through the line:
+    a line without a value is matched by None."""
+    if not f.line_values:
+        return []
+    line_table = FinancingLine._meta.db_table
+    programme_table = BudgetProgramme._meta.db_table
+    conds: list[str] = []
+    for key, wanted in sorted(f.line_values.items()):
+        column = "xp.code" if key == "programme" else f"xl.{key}"
+        present = [v for v in wanted if v is not None]
+        parts = [_in(column, present, params)] if present else []
+        if None in wanted:
+            parts.append(f"{column} IS NULL" + (" OR xl.bop = ''" if key == "bop" else ""))
+        conds.append("(" + " OR ".join(parts or ["1 = 0"]) + ")")
+    return [
+        f"s.line_id IN (SELECT xl.id FROM {line_table} xl LEFT JOIN {programme_table} xp "
+        f"ON xp.id = xl.programme_id WHERE {' AND '.join(conds)})"
+    ]
 
 
 def _ledger(

@@ -12,15 +12,15 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 
-from cper.contracts.models import Contract, Objective, Partner
+from cper.contracts.models import BudgetProgramme, Contract, Objective, Partner
 from cper.finance.dialect import sql_dialect
 from cper.finance.models import ExecutionCell
 from cper.finance.summaries import (
     BASE,
 )
-from cper.operations.models import Operation
+from cper.operations.models import FinancingLine, Operation
 
-from .types import _CELL_DIMS, _LEDGER_ONLY, ALL_KEYS, MULTI_VALUED, ExecutionQueryError
+from .types import _CELL_DIMS, _LEDGER_ONLY, _LINE_KEYS, ALL_KEYS, MULTI_VALUED, ExecutionQueryError
 
 # -- reference data ------------------------------------------------------------------------------
 
@@ -32,6 +32,11 @@ class _Ref:
     objective: dict[int, tuple[str, str, int, str, int]] = field(default_factory=dict)
     # objective: code, label, axis number, axis label, position
     slug: dict[int, str] = field(default_factory=dict)
+    # issue 12: objective id → its axis's volet (code, title, position, first year, last
+    # year, contract id); an axis without a volet: ("", "", 0, None, None, contract id)
+    volet: dict[int, tuple[str, str, int, int | None, int | None, int]] = field(
+        default_factory=dict
+    )
 
     @property
     def ids(self) -> list[int]:
@@ -57,10 +62,35 @@ def _ref_load(contracts: list[Contract]) -> _Ref:
         "pk", "code", "short_name", "name", "position"
     ):
         ref.partner[pk] = (code, short or name, pos)
-    for pk, code, title, number, axis_title, pos in Objective.objects.filter(
-        contract_id__in=ids
-    ).values_list("pk", "code", "title", "axis__number", "axis__title", "position"):
+    for (
+        pk,
+        code,
+        title,
+        number,
+        axis_title,
+        pos,
+        v_code,
+        v_title,
+        v_pos,
+        v_start,
+        v_end,
+        cid,
+    ) in Objective.objects.filter(contract_id__in=ids).values_list(
+        "pk",
+        "code",
+        "title",
+        "axis__number",
+        "axis__title",
+        "position",
+        "axis__volet__code",  # issue 12 (volets), same query
+        "axis__volet__title",
+        "axis__volet__position",
+        "axis__volet__start_year",
+        "axis__volet__end_year",
+        "contract_id",
+    ):
         ref.objective[pk] = (code, f"{code} {title}", number, f"Axe {number} — {axis_title}", pos)
+        ref.volet[pk] = (v_code or "", v_title or "", v_pos or 0, v_start, v_end, cid)
     return ref
 
 
@@ -97,6 +127,8 @@ class _Filters:
     statuses: set[str] | None = None
     operation_ids: set[int] | None = None
     tags: dict[str, set[str]] = field(default_factory=dict)  # marker/territory → codes
+    # programme / bop / budget_nature → values of the line's own column (None: no value)
+    line_values: dict[str, set[str | None]] = field(default_factory=dict)
     located: str = ""  # only lines with a value of this column (departement, epci)
     # The viewer may not see unpublished operations: they are left out (see `visibility`).
     hidden: bool = False
@@ -114,6 +146,7 @@ class _Filters:
             self.statuses,
             self.operation_ids,
             *self.tags.values(),
+            *self.line_values.values(),
         ]
         return not self.contract_ids or any(s is not None and not s for s in sets)
 
@@ -142,6 +175,10 @@ def _normalise(filters: dict[str, Any], ref: _Ref, *, hidden: bool = False) -> _
         codes = {str(v) for v in _values(filters["objective"])}
         chosen = {pk for pk, o in ref.objective.items() if o[0] in codes}
         objective_ids = chosen if objective_ids is None else objective_ids & chosen
+    if "volet" in filters:  # issue 12: the objectives of the volets' axes
+        codes = {str(v) for v in _values(filters["volet"])}
+        chosen = {pk for pk, v in ref.volet.items() if v[0] in codes}
+        objective_ids = chosen if objective_ids is None else objective_ids & chosen
     f.objective_ids = objective_ids
     if "year" in filters:
         try:
@@ -157,6 +194,9 @@ def _normalise(filters: dict[str, Any], ref: _Ref, *, hidden: bool = False) -> _
     for k in ("marker", "territory"):
         if k in filters:
             f.tags[k] = {str(v) for v in _values(filters[k])}
+    for k in sorted(_LINE_KEYS):
+        if k in filters:
+            f.line_values[k] = {_line_value(k, v) for v in _values(filters[k])}
     if "operation" in filters:
         values = _values(filters["operation"])
         ids = {int(v) for v in values if isinstance(v, int) and not isinstance(v, bool)}
@@ -173,6 +213,14 @@ def _normalise(filters: dict[str, Any], ref: _Ref, *, hidden: bool = False) -> _
             ids |= set(ops.filter(code__in=op_codes).values_list("pk", flat=True))
         f.operation_ids = ids
     return f
+
+
+def _line_value(key: str, value: Any) -> str | None:
+    """A programme, BOP or budget nature as the line stores it; "" or None: lines without."""
+    if value is None or str(value).strip() in ("", "none"):
+        return None
+    text = str(value).strip()
+    return text.upper() if key == "programme" else text
 
 
 # -- planning a query ---------------------------------------------------------------------------
@@ -244,6 +292,8 @@ def _tables() -> dict[str, str]:
         "partner": Partner._meta.db_table,
         "contract": Contract._meta.db_table,
         "operation": Operation._meta.db_table,
+        "line": FinancingLine._meta.db_table,
+        "programme": BudgetProgramme._meta.db_table,
     }
 
 
@@ -257,12 +307,14 @@ def _key_sql(
     joins: dict[str, str] = {}
 
     def join(name: str) -> None:
-        if name in ("objective", "axis"):
+        if name in ("objective", "axis", "volet"):
             joins.setdefault(
                 "objective", f"JOIN {t['objective']} ob ON ob.id = {alias}.objective_id"
             )
-        if name == "axis":
+        if name in ("axis", "volet"):
             joins.setdefault("axis", f"JOIN {t['axis']} ax ON ax.id = ob.axis_id")
+        if name == "volet":  # issue 12
+            joins.setdefault("volet", "LEFT JOIN contracts_volet vo ON vo.id = ax.volet_id")
         if name == "partner":
             joins.setdefault("partner", f"JOIN {t['partner']} pa ON pa.id = {alias}.partner_id")
         if name == "contract":
@@ -271,6 +323,12 @@ def _key_sql(
             joins.setdefault(
                 "operation", f"JOIN {t['operation']} op ON op.id = {alias}.operation_id"
             )
+        if name in _LINE_KEYS:  # the line states' primary key is the line's
+            joins.setdefault("line", f"JOIN {t['line']} fl ON fl.id = {alias}.line_id")
+        if name == "programme":
+            joins.setdefault(
+                "programme", f"LEFT JOIN {t['programme']} bp ON bp.id = fl.programme_id"
+            )
 
     for k in group_by:
         if k in fixed:
@@ -278,6 +336,9 @@ def _key_sql(
         if k == "axis":
             join("axis")
             exprs.append("ax.number")
+        elif k == "volet":  # issue 12
+            join("volet")
+            exprs.append("vo.code")
         elif k == "objective":
             join("objective")
             exprs.append("ob.code")
@@ -291,6 +352,12 @@ def _key_sql(
             exprs.append(f"{alias}.year" if cells else d["year"].format(d=day))
         elif k == "_month":
             exprs.append(d["month"].format(d=day))
+        elif k == "programme":
+            join("programme")
+            exprs.append("bp.code")
+        elif k in ("bop", "budget_nature"):
+            join(k)
+            exprs.append(f"fl.{k}")
         elif cells:  # departement, marker, territory: the cell's value
             exprs.append(f"{alias}.value")
         elif k == "operation":
@@ -306,7 +373,7 @@ def _assemble(group_by: Sequence[str], fixed: dict[str, Any], values: Sequence[A
     out = []
     for k in group_by:
         v = fixed[k] if k in fixed else next(it)
-        if k in ("departement", "epci", "marker", "territory") and v == "":
+        if k in ("departement", "epci", "marker", "territory", "bop") and v == "":
             v = None
         elif k == "_month" or (k == "year" and v is not None):
             v = _as_date(v) if k == "_month" else int(v)
@@ -337,7 +404,8 @@ def _run(
             cursor.execute(sql, params)
             rows = cursor.fetchall()
     simple = not fixed and all(
-        k in ("axis", "objective", "partner", "contract", "status", "operation") for k in group_by
+        k in ("axis", "objective", "partner", "contract", "status", "operation", "volet")
+        for k in group_by
     )
     for row in rows:
         key = tuple(row[:n]) if simple else _assemble(group_by, fixed, row[:n])

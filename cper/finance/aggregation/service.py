@@ -139,17 +139,55 @@ def _elapsed(start: dt.date, end: dt.date, day: dt.date) -> Decimal:
     return Decimal(min(max(done, 0), total)) / Decimal(total)
 
 
+# A part of the reference with its own straight line: a volet's first day, last day, amount.
+Span = tuple[dt.date, dt.date, Decimal]
+
+
 def _reference(
-    contract_list: list[Contract], as_of: dt.date, filters: dict[str, Any], f: _Filters, ref: _Ref
-) -> tuple[str, Decimal]:
-    """What the pace is measured against: the maquette in force, or the programmed amount
-    when the filters have no maquette meaning (département, marker…)."""
+    contract_list: list[Contract],
+    as_of: dt.date,
+    filters: dict[str, Any],
+    f: _Filters,
+    ref: _Ref,
+    group: Sequence[str] = (),
+) -> tuple[str, dict[tuple, list[Span]]]:  # type: ignore[type-arg]
+    """What the pace is measured against, volet by volet (issue 12): the maquette in force, or
+    the programmed amount when the filters have no maquette meaning (département, marker…),
+    each volet's amount with its own period (a volet brought in 2023 starts its line in
+    2023); axes without a volet follow their contract's period. By `group` keys (none: one
+    group, `()`): {group key: [span per volet]}."""
+    periods: dict[tuple[str, str], tuple[dt.date, dt.date]] = {}
+    for code, _title, _pos, first, last, cid in ref.volet.values():
+        if code and first is not None and last is not None:
+            periods[(ref.slug[cid], code)] = (dt.date(first, 1, 1), dt.date(last, 12, 31))
+    contract_period = {
+        c.slug: (dt.date(c.start_year, 1, 1), dt.date(c.end_year, 12, 31)) for c in contract_list
+    }
+    keys = ("contract", "volet", *group)
+    amounts: dict[tuple, Decimal]  # type: ignore[type-arg]
     if all(k in MAQUETTE_KEYS or k == "contract" for k in filters):
-        total = sum(_maquette(contract_list, as_of, (), filters, f).values(), Decimal("0.00"))
-        return "maquette", total.quantize(CENT)
-    complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
-    vals = _amounts(f, (), filters, as_of, complete).get((), [0, 0, 0])
-    return "programmé", euros(vals[0])
+        basis = "maquette"
+        amounts = _maquette(contract_list, as_of, keys, filters, f)
+    else:
+        basis = "programmé"
+        complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
+        amounts = {k: euros(v[0]) for k, v in _amounts(f, keys, filters, as_of, complete).items()}
+    out: dict[tuple, list[Span]] = {}  # type: ignore[type-arg]
+    for key in sorted(amounts, key=lambda k: (k[0], k[1] or "")):
+        slug, code = key[0], key[1]
+        start, end = periods.get((slug, code or ""), contract_period[slug])
+        out.setdefault(tuple(key[2:]), []).append(
+            (start, end, Decimal(amounts[key]).quantize(CENT))
+        )
+    return basis, out
+
+
+def _target(spans: Sequence[Span], day: dt.date) -> Decimal:
+    """The straight-line target at the end of `day`: each volet's amount times the share of
+    its own period elapsed, summed."""
+    return sum(
+        (amount * _elapsed(start, end, day) for start, end, amount in spans), Decimal("0")
+    ).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def execution_series(
@@ -161,9 +199,9 @@ def execution_series(
     viewer: Any = UNRESTRICTED,
 ) -> list[SeriesPoint]:
     """Monthly cumulative committed and paid amounts from the contract's first month (or the
-    first movement, if earlier) to the month of `as_of`, with the straight-line pace target
-    (0 at the contract's first day, 100 % of the maquette in force at its last day); `viewer`
-    as for `execution`."""
+    first movement, if earlier) to the month of `as_of`, with the straight-line pace target:
+    per volet, 0 at the volet's first day and 100 % of its maquette in force at its last day,
+    summed over the volets (issue 12); `viewer` as for `execution`."""
     filters = dict(filters or {})
     as_of = as_of or timezone.localdate()
     contract_list = _contracts(contract, contracts)
@@ -173,8 +211,9 @@ def execution_series(
     f = _normalise(filters, ref, hidden=hides_unpublished(viewer))
     complete = _complete(f.contract_ids, as_of) if f.contract_ids else True
     monthly = _amounts(f, ("_month",), filters, as_of, complete)
-    start, end = _period(contract_list)
-    _, reference = _reference(contract_list, as_of, filters, f, ref)
+    start, _end = _period(contract_list)
+    _, by_group = _reference(contract_list, as_of, filters, f, ref)
+    spans = by_group.get((), [])
     first = min([start, *[k[0] for k in monthly]])
     month = dt.date(first.year, first.month, 1)
     last = dt.date(as_of.year, as_of.month, 1)
@@ -187,7 +226,7 @@ def execution_series(
         paid += vals[2]
         nxt = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
         day = min(nxt - dt.timedelta(days=1), as_of)
-        target = (reference * _elapsed(start, end, day)).quantize(CENT, rounding=ROUND_HALF_UP)
+        target = _target(spans, day)
         points.append(SeriesPoint(month, euros(committed), euros(paid), target))
         month = nxt
     return points
@@ -201,10 +240,13 @@ def pace(
     contracts: Iterable[Contract] | None = None,
     viewer: Any = UNRESTRICTED,
 ) -> dict[str, Any]:
-    """Execution against a straight line from the contract's first day to 100 % of the
-    maquette at its last day: the share of the period elapsed, the committed and paid shares of
-    the reference (maquette in force; programmed amount under non-maquette filters), the target
-    amount at `as_of` and the gaps (negative: behind the line); `viewer` as for `execution`."""
+    """Execution against a straight line from each volet's first day to 100 % of its
+    maquette at its last day, summed over the volets the question covers (issue 12: the
+    mobility volet's line starts in 2023): the share of the period elapsed (weighed by the
+    volets' amounts), the committed and paid shares of the reference (maquette in force;
+    programmed amount under non-maquette filters), the target amount at `as_of` and the gaps
+    (negative: behind the line); `spans` lists (first day, last day, amount) per volet;
+    `viewer` as for `execution`."""
     filters = dict(filters or {})
     as_of = as_of or timezone.localdate()
     contract_list = _contracts(contract, contracts)
@@ -213,10 +255,14 @@ def pace(
     )
     ref = _ref(contract_list)
     f = _normalise(filters, ref, hidden=result.published_only)
-    basis, reference = _reference(contract_list, as_of, filters, f, ref)
+    basis, by_group = _reference(contract_list, as_of, filters, f, ref)
+    spans = by_group.get((), [])
+    reference = sum((amount for _, _, amount in spans), Decimal("0.00"))
     start, end = _period(contract_list)
-    elapsed = _elapsed(start, end, as_of)
-    target = (reference * elapsed).quantize(CENT, rounding=ROUND_HALF_UP)
+    target = _target(spans, as_of)
+    # Several volets: the elapsed share is the target's share of the reference (each volet
+    # weighed by its amount); with no amount, the contract's own period.
+    elapsed = target / reference if reference else _elapsed(start, end, as_of)
     t = result.total
     elapsed_pct = (elapsed * 100).quantize(CENT, rounding=ROUND_HALF_UP)
     committed_share = rate(t.committed, reference)
@@ -238,7 +284,42 @@ def pace(
         "paid_gap": t.paid - target,
         "committed_points": None if committed_share is None else committed_share - elapsed_pct,
         "paid_points": None if paid_share is None else paid_share - elapsed_pct,
+        # issue 12: the reference per volet, each with its own period (first day, last day)
+        "spans": spans,
     }
+
+
+def pace_elapsed(
+    *,
+    contract: Contract | None,
+    as_of: dt.date | None = None,
+    group_by: Sequence[str] = ("partner",),
+    filters: dict[str, Any] | None = None,
+    contracts: Iterable[Contract] | None = None,
+    viewer: Any = UNRESTRICTED,
+) -> dict[tuple, Decimal]:  # type: ignore[type-arg]
+    """Issue 12: the linear pace of each group (by `group_by` keys, e.g. partner), in percent
+    of its reference at `as_of`: its amount in each volet, times the share of that volet's own
+    period elapsed, summed, over its whole reference — a partner with most of its money in the
+    mobility volet (2023-2027) is expected to have done less by 2024 than one in the volet
+    2021-2027. Groups without a reference are absent. Reference as for `pace`."""
+    filters = dict(filters or {})
+    as_of = as_of or timezone.localdate()
+    group = _check_keys(group_by)
+    contract_list = _contracts(contract, contracts)
+    if not contract_list:
+        return {}
+    ref = _ref(contract_list)
+    f = _normalise(filters, ref, hidden=hides_unpublished(viewer))
+    _, by_group = _reference(contract_list, as_of, filters, f, ref, group)
+    out: dict[tuple, Decimal] = {}  # type: ignore[type-arg]
+    for key, spans in by_group.items():
+        reference = sum((amount for _, _, amount in spans), Decimal("0.00"))
+        if reference:
+            out[key] = (_target(spans, as_of) * 100 / reference).quantize(
+                CENT, rounding=ROUND_HALF_UP
+            )
+    return out
 
 
 @dataclass(frozen=True)

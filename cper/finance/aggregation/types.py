@@ -28,9 +28,15 @@ GROUP_KEYS = (
     "marker",
     "status",
     "operation",
+    # issue 12 (statechain): line-level keys of the budget chains, read on the ledger path
+    "programme",
+    "bop",
+    "budget_nature",
+    # issue 12 (volets): the volet of the line's objective's axis (a maquette key, like axis)
+    "volet",
 )
 # Keys the maquette is defined on; any other key in a grouping or filter makes it None.
-MAQUETTE_KEYS = ("axis", "objective", "partner", "year")
+MAQUETTE_KEYS = ("axis", "objective", "partner", "year", "volet")
 # For the national consolidation (contract=None): rows per contract, filter by slugs.
 CONSOLIDATION_KEYS = ("contract",)
 ALL_KEYS = GROUP_KEYS + CONSOLIDATION_KEYS
@@ -42,6 +48,10 @@ _CELL_DIMS = {
     "territory": TERRITORY,
 }
 _LEDGER_ONLY = frozenset({"status", "operation"})
+# Keys of the financing line itself (its LOLF programme, BOP, budget nature): read through a
+# join from the line states to the lines, on the ledger path (`planning._key_sql`).
+_LINE_KEYS = frozenset({"programme", "bop", "budget_nature"})
+_LEDGER_ONLY = _LEDGER_ONLY | _LINE_KEYS
 # Dimensions whose lines without a value are shown as a `None` row ("non localisé").
 _LOCATED = {"departement": DEPARTEMENT, "epci": EPCI}
 

@@ -34,6 +34,10 @@ programmed status — for each transition into one of `PROGRAMMED_STATUSES`, the
 committee of its decision if it has one, else the transition's date (Europe/Paris); an operation
 in a programmed status without any such transition (imported already programmed) counts from the
 day it was created.
+
+Under a contract's `partner_decision` programming mode (issue 12), a contract partner's line in
+a programmed operation counts as programmed only for the amount of its partner's decision in
+force (`decisions_in_force`), dated by that decision; without a granting decision, 0.
 """
 
 from __future__ import annotations
@@ -55,9 +59,11 @@ from .snapshots import (
     _local_date,
     _programmed_on,
     cents,
+    decisions_in_force,
     euros,
     period_start,
     signed,
+    signed_affected,
     snapshots_compute,
     snapshots_stored,
 )
@@ -91,6 +97,7 @@ __all__ = [
     "_local_date",
     "_programmed_on",
     "cents",
+    "decisions_in_force",
     "deferred",
     "entries_applied",
     "euros",
@@ -102,6 +109,7 @@ __all__ = [
     "period_start",
     "rebuild",
     "signed",
+    "signed_affected",
     "snapshots_compute",
     "snapshots_stored",
     "state_for",

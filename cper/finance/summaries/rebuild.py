@@ -10,7 +10,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from cper.db import insert_rows
-from cper.finance.dialect import movement_cents_sql, sql_dialect
+from cper.finance.dialect import movement_affected_cents_sql, movement_cents_sql, sql_dialect
 from cper.finance.models import ExecutionCell, LineState, LineTag, Movement, OperationTotal
 from cper.operations.models import FinancingLine, Operation
 
@@ -181,15 +181,16 @@ _CELL_COLUMNS = (
 )
 
 
-def _cumulative(contract_id: int) -> dict[int, tuple[int, int]]:
-
+def _cumulative(contract_id: int) -> dict[int, tuple[int, int, int]]:
+    """{line: (committed, paid, net affected cents)} of a contract's movements."""
     committed, paid = movement_cents_sql("m")
+    affected = movement_affected_cents_sql("m")
     mov = Movement._meta.db_table
     line = FinancingLine._meta.db_table
 
     op = Operation._meta.db_table
     sql = f"""
-        SELECT m.financing_line_id, SUM({committed}), SUM({paid})
+        SELECT m.financing_line_id, SUM({committed}), SUM({paid}), SUM({affected})
         FROM {mov} m JOIN {line} l ON l.id = m.financing_line_id
         JOIN {op} o ON o.id = l.operation_id
         WHERE o.contract_id = %s
@@ -197,7 +198,7 @@ def _cumulative(contract_id: int) -> dict[int, tuple[int, int]]:
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, [contract_id])
-        return {row[0]: (int(row[1]), int(row[2])) for row in cursor.fetchall()}
+        return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in cursor.fetchall()}
 
 
 @dataclass
@@ -231,7 +232,7 @@ def rebuild(contract: Any) -> RebuildReport:
         states: list[tuple[Any, ...]] = []
         tag_rows: list[tuple[Any, ...]] = []
         for lid, snap in snaps.items():
-            c, p = cumulative.get(lid, (0, 0))
+            c, p, a = cumulative.get(lid, (0, 0, 0))
             states.append(
                 (
                     lid,
@@ -248,12 +249,13 @@ def rebuild(contract: Any) -> RebuildReport:
                     snap.programmed_on,
                     c,
                     p,
+                    a,
                 )
             )
             tag_rows.extend((lid, k, v) for k, v in sorted(snap.tags))
         insert_rows(
             state_table,
-            ("line_id", *STATE_FIELDS, "committed", "paid"),
+            ("line_id", *STATE_FIELDS, "committed", "paid", "affected"),
             states,
         )
         insert_rows(tag_table, ("state_id", "kind", "value"), tag_rows)

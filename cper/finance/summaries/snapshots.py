@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from cper.contracts.models import ContractTerritory
+from cper.contracts.models import ContractTerritory, ProgrammingMode
 from cper.finance.models import LineState, LineTag, MovementKind
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
@@ -21,6 +21,8 @@ from cper.operations.models import (
     Operation,
     OperationCommune,
     OperationTransition,
+    PartnerDecision,
+    PartnerDecisionOutcome,
 )
 from cper.territories.models import Commune, ProjectTerritory
 
@@ -58,7 +60,21 @@ def signed(kind: str, amount_cents: int) -> tuple[int, int]:
         return 0, amount_cents
     if kind == MovementKind.PAYMENT_CANCELLATION:
         return 0, -amount_cents
+    if kind in _AFFECTATION_KINDS:
+        return 0, 0  # kept apart: `signed_affected`, the line state's `affected`
     raise ValueError(f"nature de mouvement inconnue : {kind}")
+
+
+_AFFECTATION_KINDS = frozenset({MovementKind.AFFECTATION, MovementKind.DESAFFECTATION})
+
+
+def signed_affected(kind: str, amount_cents: int) -> int:
+    """Net affected AP change of a movement, in cents (0 but for affectations)."""
+    if kind == MovementKind.AFFECTATION:
+        return amount_cents
+    if kind == MovementKind.DESAFFECTATION:
+        return -amount_cents
+    return 0
 
 
 def period_start(day: dt.date, grain: str) -> dt.date:
@@ -197,6 +213,31 @@ def _programmed_on(operation_ids: Sequence[int] | None, contract_ids: Sequence[i
     return out
 
 
+def decisions_in_force(
+    *, line_ids: Sequence[int] | None = None, contract_ids: Sequence[int] | None = None
+) -> dict[int, tuple[int, dt.date]]:
+    """{line: (granted cents, date)} of the partner's decision in force on each line — the
+    latest in date, then in recording order (an amending deliberation replaces the first);
+    lines whose decision in force refuses or withdraws are left out (issue 12)."""
+    qs = PartnerDecision.objects.all()
+    if line_ids is not None:
+        qs = qs.filter(financing_line_id__in=list(line_ids))
+    if contract_ids is not None:
+        qs = qs.filter(financing_line__operation__contract_id__in=list(contract_ids))
+    latest: dict[int, tuple[dt.date, int, str, Decimal]] = {}
+    for line_id, day, pk, outcome, amount in qs.values_list(
+        "financing_line_id", "date", "pk", "outcome", "amount"
+    ).iterator(chunk_size=20000):
+        seen = latest.get(line_id)
+        if seen is None or (day, pk) > seen[:2]:
+            latest[line_id] = (day, pk, outcome, amount)
+    return {
+        line_id: (cents(amount), day)
+        for line_id, (day, _, outcome, amount) in latest.items()
+        if outcome == PartnerDecisionOutcome.GRANTED and amount > 0
+    }
+
+
 def snapshots_compute(
     *, line_ids: Iterable[int] | None = None, contract_ids: Iterable[int] | None = None
 ) -> dict[int, LineSnapshot]:
@@ -225,10 +266,20 @@ def snapshots_compute(
             "operation__departement_id",
             "operation__epci_id",
             "operation__created_at",
+            "operation__contract__programming_mode",
         ).iterator(chunk_size=20000)
     )
     if not rows:
         return {}
+    # issue 12: under the CPER setting a partner's line is programmed by the partner's own
+    # decision in force (its amount, at its date), once the committee's avis has put the
+    # operation in a programmed status; lines without a contract partner keep the committee's.
+    by_decision = [r[0] for r in rows if r[12] == ProgrammingMode.PARTNER_DECISION and r[4]]
+    decided: dict[int, tuple[int, dt.date]] = {}
+    if by_decision and (line_ids is not None or len(by_decision) < 5000):
+        decided = decisions_in_force(line_ids=by_decision)
+    elif by_decision:
+        decided = decisions_in_force(contract_ids=sorted({r[7] for r in rows}))
     op_ids = sorted({r[6] for r in rows})
     by_ids = line_ids is not None or len(op_ids) < 5000
     contracts = sorted({r[7] for r in rows})
@@ -280,8 +331,15 @@ def snapshots_compute(
         dep,
         epci,
         created_at,
+        mode,
     ) in rows:
         programmed_now = line_status == LineStatus.ACTIVE and op_status in _PROGRAMMED
+        programmed, programmed_on = 0, None
+        if programmed_now and mode == ProgrammingMode.PARTNER_DECISION and partner_id:
+            programmed, programmed_on = decided.get(line_id, (0, None))
+        elif programmed_now:
+            programmed = cents(amount)
+            programmed_on = prog_on.get(op_id) or _local_date(created_at)
         out[line_id] = LineSnapshot(
             contract_id=contract_id,
             operation_id=op_id,
@@ -291,10 +349,8 @@ def snapshots_compute(
             epci=epci or "",
             status=op_status,
             counted=bool(contractualised and partner_id is not None),
-            programmed=cents(amount) if programmed_now else 0,
-            programmed_on=(prog_on.get(op_id) or _local_date(created_at))
-            if programmed_now
-            else None,
+            programmed=programmed,
+            programmed_on=programmed_on,
             tags=frozenset(tags.get(op_id, ())),
         )
     return out

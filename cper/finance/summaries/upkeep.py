@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from cper.finance.models import LineState, LineTag, Movement
+from cper.finance.models import LineState, LineTag, Movement, MovementKind
 from cper.operations.models import FinancingLine
 
 from .cells import CellKey, _add_entries, _apply, _contribution
@@ -23,6 +23,7 @@ from .snapshots import (
     LineSnapshot,
     cents,
     signed,
+    signed_affected,
     snapshots_compute,
     snapshots_stored,
 )
@@ -67,6 +68,18 @@ def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, 
             acc[0] += c
             acc[1] += p
     return {line: sorted((d, v[0], v[1]) for d, v in days.items()) for line, days in per.items()}
+
+
+def _affected_totals(line_ids: Sequence[int]) -> dict[int, int]:
+    """{line: net affected cents} from the raw movements (affectations − désaffectations)."""
+    out: dict[int, int] = defaultdict(int)
+    for i in range(0, len(line_ids), 5000):
+        for line_id, kind, amount in Movement.objects.filter(
+            financing_line_id__in=line_ids[i : i + 5000],
+            kind__in=[MovementKind.AFFECTATION, MovementKind.DESAFFECTATION],
+        ).values_list("financing_line_id", "kind", "amount"):
+            out[line_id] += signed_affected(kind, cents(amount))
+    return out
 
 
 SYNC_CHUNK = 20_000
@@ -137,6 +150,7 @@ def lines_sync(
             LineState.objects.filter(pk__in=gone).delete()
         # New states and tags are inserted in bulk (an import brings thousands of lines).
         created: list[LineState] = []
+        affected = _affected_totals([lid for lid in ordered if lid in new and lid not in old])
         retagged: list[int] = []
         tags: list[LineTag] = []
         for lid in ordered:
@@ -150,7 +164,13 @@ def lines_sync(
                 committed = sum(c for _, c, _ in days.get(lid, []))
                 paid = sum(p for _, _, p in days.get(lid, []))
                 created.append(
-                    LineState(line_id=lid, committed=committed, paid=paid, **_fields(snap))
+                    LineState(
+                        line_id=lid,
+                        committed=committed,
+                        paid=paid,
+                        affected=affected.get(lid, 0),
+                        **_fields(snap),
+                    )
                 )
             else:
                 LineState.objects.filter(pk=lid).update(**_fields(snap))
@@ -234,20 +254,25 @@ def entries_applied(
     totals: dict[int, list[int]] = {}
     per_line: dict[int, list[tuple[dt.date, int, int, int]]] = {}
     for line_id, kind, day, amount in entries:
-        committed, paid = signed(kind, cents(amount))
+        value = cents(amount)
+        committed, paid = signed(kind, value)
         total = totals.get(line_id)
         if total is None:
-            total = totals[line_id] = [0, 0]
+            total = totals[line_id] = [0, 0, 0]
             per_line[line_id] = []
         total[0] += committed
         total[1] += paid
+        total[2] += signed_affected(kind, value)
         per_line[line_id].append((day, 0, committed, paid))
     deltas: dict[CellKey, list[int]] = {}
     for line_id, line_entries in per_line.items():
         _add_entries(deltas, snaps[line_id], line_entries)
     table = LineState._meta.db_table
-    sql = f"UPDATE {table} SET committed = committed + %s, paid = paid + %s WHERE line_id = %s"
-    updates = [(c, p, lid) for lid, (c, p) in sorted(totals.items())]
+    sql = (
+        f"UPDATE {table} SET committed = committed + %s, paid = paid + %s, "
+        "affected = affected + %s WHERE line_id = %s"
+    )
+    updates = [(c, p, a, lid) for lid, (c, p, a) in sorted(totals.items())]
     with connection.cursor() as cursor:
         if len(updates) == 1:  # one payment: a plain statement (PostgreSQL: no pipeline)
             cursor.execute(sql, updates[0])

@@ -91,16 +91,16 @@ def verify(contract: Any, *, limit: int = 20) -> list[Discrepancy]:
         stored.update(snapshots_stored(ids[i : i + 5000]))
     amounts = dict(
         (
-            (pk, (c, p))
-            for pk, c, p in LineState.objects.filter(contract_id=contract.pk)
-            .values_list("pk", "committed", "paid")
+            (pk, (c, p, a))
+            for pk, c, p, a in LineState.objects.filter(contract_id=contract.pk)
+            .values_list("pk", "committed", "paid", "affected")
             .iterator(chunk_size=20000)
         )
     )
     for lid, snap in expected.items():
         if stored.get(lid) != snap and add(Discrepancy("ligne", str(lid), stored.get(lid), snap)):
             return found
-        want = cumulative.get(lid, (0, 0))
+        want = cumulative.get(lid, (0, 0, 0))
         have = tuple(int(x) for x in amounts[lid]) if lid in amounts else want
         if have != want and add(Discrepancy("ligne", f"{lid} (cumuls)", have, want)):
             return found

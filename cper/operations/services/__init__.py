@@ -17,6 +17,7 @@ One module per job — `owners`, `operations`, `lines`, `committees`, `decisions
 for their shared helpers); callers import from this package, which names them all.
 """
 
+from cper.operations.services.chorus import financing_lines_chorus_set  # issue 12
 from cper.operations.services.committees import (
     EXAMINABLE,
     committee_add_to_agenda,
@@ -41,6 +42,12 @@ from cper.operations.services.operations import (
     operation_update,
 )
 from cper.operations.services.owners import OWNER_FIELDS, owner_create, owner_update
+from cper.operations.services.partner_decisions import (  # issue 12
+    PartnerDecisionDraft,
+    PartnerDecisionResult,
+    partner_decision_record,
+    partner_decisions_record_many,
+)
 
 __all__ = [
     "EXAMINABLE",
@@ -50,6 +57,8 @@ __all__ = [
     "OPERATION_M2M",
     "OWNER_FIELDS",
     "TERMINAL_EDITABLE",
+    "PartnerDecisionDraft",
+    "PartnerDecisionResult",
     "committee_add_to_agenda",
     "committee_create",
     "committee_remove_from_agenda",
@@ -59,8 +68,11 @@ __all__ = [
     "financing_line_add",
     "financing_line_cancel",
     "financing_line_update",
+    "financing_lines_chorus_set",
     "operation_create",
     "operation_update",
     "owner_create",
     "owner_update",
+    "partner_decision_record",
+    "partner_decisions_record_many",
 ]

@@ -37,6 +37,8 @@ LINE_EDITABLE = (
     "contractualised",
     "budget_nature",
     "programme",
+    "bop",
+    "activity",
     "year",
     "external_ref",
 )
@@ -108,9 +110,12 @@ def financing_line_add(
     programme: Any = None,
     year: int | None = None,
     external_ref: str = "",
+    bop: str | None = None,
+    activity: str | None = None,
 ) -> FinancingLine:
     """Add a financer's line to an operation's plan. A partner's line is contractualised by
-    default (it counts against the maquette); other financers are valorised."""
+    default (it counts against the maquette), or valorised when said not contractualised;
+    other financers are co-financing (`rules.line_category`)."""
     require_actor(actor, "financing_line.edit", (operation, partner))
     op = (
         Operation.objects.select_for_update(of=("self",))
@@ -129,6 +134,8 @@ def financing_line_add(
         programme=programme,
         year=year,
         external_ref=external_ref,
+        bop=bop,
+        activity=activity,
     )
     raise_findings(line_findings(op, values))
     line = FinancingLine.objects.create(operation=op, **values)
@@ -165,6 +172,9 @@ def financing_line_update(*, actor: Actor, line: FinancingLine, **changes: Any) 
         values["amount"] = money_value(values["amount"], "amount", required=True)
     if "financer_label" in values:
         values["financer_label"] = (values["financer_label"] or "").strip()
+    for key in ("bop", "activity"):
+        if key in values:
+            values[key] = (values[key] or "").strip() or None
     merged = {
         k: values.get(k, getattr(current, k)) for k in (*LINE_EDITABLE, "financer_kind", "partner")
     }

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from cper.accounts.permissions import require_actor
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record, diff_fields
-from cper.contracts.models import Contract, Marker, Objective, Partner
+from cper.contracts.models import Action, Contract, Marker, Objective, Partner
 from cper.db import Provenance
 from cper.finance import summaries
 from cper.findings import Finding
@@ -49,6 +49,7 @@ OPERATION_FIELDS = (
     "cost_base",
     "physical_progress",
     "published",
+    "action",
 )
 OPERATION_M2M = ("communes", "secondary_objectives", "markers", "external_references")
 # What may still change once an operation is closed, rejected or abandoned.
@@ -65,6 +66,7 @@ def _check_contract_objects(
         secondary_objectives=values.get("secondary_objectives") or [],
         markers=values.get("markers") or [],
         external_references=values.get("external_references") or {},
+        action=values.get("action"),
     )
 
 
@@ -132,6 +134,7 @@ def operation_create(
     physical_progress: str = "",
     published: bool = False,
     provenance: str = Provenance.OFFICIAL,
+    action: Action | None = None,
 ) -> Operation:
     """Create an operation in `draft`. Its département and EPCI are derived from the first
     commune; its code is `OP-000001`… unless given (e.g. an import keeps the source's). A batch
@@ -155,6 +158,7 @@ def operation_create(
         physical_progress=physical_progress,
         published=published,
         provenance=provenance,
+        action=action,
     )
     try:
         with transaction.atomic():

@@ -3,6 +3,8 @@ charts and alerts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -10,6 +12,7 @@ from cper.accounts.permissions import Role, role_of
 from cper.contracts import selectors
 from cper.contracts.models import Contract
 from cper.finance import aggregation
+from cper.money import format_eur
 from cper.territories.models import Departement
 from cper.web import alerts as alerts_mod
 from cper.web.charts import hbar
@@ -26,7 +29,7 @@ from cper.web.views.page import (
 # The dashboard's filters: GET parameters named as the aggregation service's (and the
 # operations list's) filter keys, with codes as values, so a filtered URL reads the same
 # everywhere: ?axis=2&partner=dep-59&departement=59&territory=bassin-minier&marker=….
-DASHBOARD_FILTERS = ("axis", "partner", "departement", "territory", "marker")
+DASHBOARD_FILTERS = ("volet", "axis", "partner", "departement", "territory", "marker")
 
 
 @guard_input
@@ -65,9 +68,12 @@ def contract_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _filter_fields(request: HttpRequest, contract: Contract) -> list[FilterField]:
-    axes = [
-        (str(a.number), f"Axe {a.number} — {a.title}") for a in contract.axes.order_by("number")
+def _filter_fields(
+    request: HttpRequest, contract: Contract, parts: list[selectors.VoletPart]
+) -> list[FilterField]:
+    axes = [  # the axes read once, with their volets (issue 12)
+        (str(a.number), f"Axe {a.number} — {a.title}")
+        for a in sorted((a for p in parts for a in p.axes), key=lambda a: a.number)
     ]
     partners = [(p.code, str(p)) for p in contract.partners.order_by("position", "code")]
     deps = [
@@ -79,7 +85,9 @@ def _filter_fields(request: HttpRequest, contract: Contract) -> list[FilterField
         for t in contract.territories.select_related("territory").order_by("territory__name")
     ]
     markers = [(m.code, m.label) for m in contract.markers.order_by("code")]
+    volets = [(p.code, f"{p.title} ({p.period_label})") for p in parts if p.code]  # issue 12
     options = {
+        "volet": ("Volet", volets),
         "axis": ("Axe", axes),
         "partner": ("Partenaire", partners),
         "departement": ("Département", deps),
@@ -89,6 +97,8 @@ def _filter_fields(request: HttpRequest, contract: Contract) -> list[FilterField
     fields = []
     for name in DASHBOARD_FILTERS:
         label, choices = options[name]
+        if name == "volet" and len(choices) < 2:
+            continue  # one volet: nothing to choose
         value = request.GET.get(name, "")
         if value not in {c for c, _ in choices}:
             value = ""
@@ -96,16 +106,48 @@ def _filter_fields(request: HttpRequest, contract: Contract) -> list[FilterField
     return fields
 
 
+def _operations_url(
+    contract: Contract, filters: dict[str, Any], volet: selectors.VoletPart | None
+) -> str | None:
+    """The operations list for the dashboard's filters. The list knows axes, not volets: a
+    volet of one axis becomes that axis; a volet of several axes gets no link (issue 12)."""
+    if "volet" not in filters:
+        return operations_list_url(contract, filters)
+    others = {k: v for k, v in filters.items() if k != "volet"}
+    if volet is None or len(volet.axes) != 1 or "axis" in others:
+        return operations_list_url(contract, others) if "axis" in others else None
+    return operations_list_url(contract, {**others, "axis": volet.axes[0].number})
+
+
 @guard_input
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     page = figures_page(request, slug)
     contract = page.contract
-    fields = _filter_fields(request, contract)
+    parts = selectors.volet_parts(contract=contract)  # issue 12
+    fields = _filter_fields(request, contract, parts)
     for f in fields:
         if f.value:
             page.filters[f.name] = int(f.value) if f.name == "axis" else f.value
     links = page.links
-    by_axis = page.execution("axis")
+    # -- issue 12: volets. The axes are grouped by volet (same service call: a volet is a set
+    # of axes), the note gives each volet's period and envelope; the volet filter gives a
+    # volet's own figures and pace.
+    chosen = next((p for p in parts if p.code and p.code == page.filters.get("volet")), None)
+    several = len(parts) > 1
+    volets_note = (
+        "Axes regroupés par volet, chacun avec sa période et son enveloppe : "
+        + " ; ".join(
+            f"{p.title} {p.period_label} (axe{'s' if len(p.axes) > 1 else ''} "
+            f"{', '.join(str(n) for n in p.axis_numbers)})"
+            + (f", enveloppe {format_eur(p.envelope, 0)}" if p.envelope is not None else "")
+            for p in parts
+        )
+        + "."
+        if several
+        else ""
+    )
+    by_axis = page.execution("volet", "axis") if several else page.execution("axis")
+    # -- end volets --
     axis_chart = page.add(
         breakdown(
             "par-axe",
@@ -115,6 +157,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             first="Axe",
             link=links["axis"],
             short=lambda r: f"Axe {r.key.get('axis')}",
+            note=volets_note,
         )
     )
     by_partner = page.execution("partner")
@@ -156,10 +199,11 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             "fields": fields,
             "active_filters": active,
             "kpis": kpis(by_axis.total, envelope=contract.envelope),
+            "volet": chosen,  # issue 12: the volet chosen, with its period and envelope
             "charts": [axis_chart, partner_chart],
             "series": series,
             "alerts": alerts,
-            "operations_url": operations_list_url(contract, page.filters),
+            "operations_url": _operations_url(contract, page.filters, chosen),
             "breadcrumb_data": {
                 "links": [{"url": "/", "title": "Accueil"}],
                 "current": "Tableau de bord",

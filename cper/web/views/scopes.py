@@ -12,12 +12,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
+from cper.contracts import selectors as contract_selectors
 from cper.contracts.models import Axis, Contract, Objective, Partner
 from cper.finance import aggregation
+from cper.finance.vocabulary import ap_labels
 from cper.maquette.models import Amendment
 from cper.maquette.selectors import amendment_effects
 from cper.web.figures import breakdown, series_chart
 from cper.web.params import guard_input
+from cper.web.tables import in_words
 from cper.web.views.page import (
     Page,
     breadcrumb,
@@ -79,6 +82,10 @@ def scope_page(
         )
     )
     operations = operations_table(page, total)
+    words = (extra or {}).get("words")
+    if words:  # a partner's page: its own words (AE/CP, AP/CP), on the page and in exports
+        for table in page.tables:
+            in_words(table, words)
     if response := page.export(export_name):
         return response
     return render_page(
@@ -180,6 +187,7 @@ def objective_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse
         ),
         export_name=f"objectif-{objective.code}",
         amendments=_amendments(page.contract, page.filters, objective=objective),
+        extra={"actions": contract_selectors.objective_actions(objective=objective)},
     )
 
 
@@ -206,4 +214,6 @@ def partner_detail(request: HttpRequest, slug: str, code: str) -> HttpResponse:
         crumbs=breadcrumb(page.contract, current=partner.name),
         export_name=f"partenaire-{partner.code}",
         amendments=_amendments(page.contract, page.filters, partner=partner),
+        # the partner's own words: AE/CP (« AE engagées », « CP payés ») or AP/CP
+        extra={"words": ap_labels(partner.budget_nature)},
     )

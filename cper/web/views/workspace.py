@@ -19,8 +19,11 @@ from django.utils import timezone
 from cper.accounts.permissions import STAFF_ROLES, Role, can, role_of
 from cper.contracts.models import Contract, Partner
 from cper.finance import selectors as ledger
+from cper.finance.vocabulary import ap_labels
+from cper.forecasts import selectors as forecasts
 from cper.io.models import ImportLog
 from cper.io.writers import MONEY, TEXT
+from cper.operations.selectors import lines_awaiting_decision
 from cper.web.alerts import STALE_MONTHS, months_before
 from cper.web.params import guard_input
 from cper.web.tables import Column, Table
@@ -60,6 +63,12 @@ def _line_link(contract: Contract, line: object) -> str:
     op = line.operation  # type: ignore[attr-defined]
     url = reverse("operations:detail", kwargs={"slug": contract.slug, "pk": op.pk})
     return f"{url}#ligne-{line.pk}"  # type: ignore[attr-defined]
+
+
+def _decision_link(contract: Contract, line: object) -> str:
+    op = line.operation  # type: ignore[attr-defined]
+    url = reverse("operations:detail", kwargs={"slug": contract.slug, "pk": op.pk})
+    return f"{url}#decisions-financeurs"
 
 
 def _note(shown: int, count: int) -> str:
@@ -128,6 +137,78 @@ def workspace(request: HttpRequest, slug: str) -> HttpResponse:
             or f"Sans paiement depuis le {before:%d/%m/%Y} : à relancer ou à désengager.",
         )
     )
+    # -- AP/CP chain: caducité (localchain) --
+    caducity_table = None
+    if partner.caducity_months:
+        lapsing = ledger.lines_near_caducity(partner=partner, as_of=today)
+        caducity_table = page.add(
+            Table(
+                "caducite",
+                f"Affectations et engagements sans mandatement (caducité à "
+                f"{partner.caducity_months} mois)",
+                [
+                    Column("Opération"),
+                    Column("Intitulé"),
+                    Column("Sans mandatement depuis le"),
+                    Column("Caducité le"),
+                    Column("AP affectée", MONEY),
+                    Column("Engagé", MONEY),
+                    Column("CP mandatés", MONEY),
+                    Column("Alerte"),
+                ],
+                rows=[
+                    [
+                        r.line.operation.code,
+                        r.line.operation.title,
+                        r.since.strftime("%d/%m/%Y"),
+                        r.lapses_on.strftime("%d/%m/%Y"),
+                        r.affected,
+                        r.committed,
+                        r.paid,
+                        r.message
+                        if r.past
+                        else f"caducité dans moins de {ledger.CADUCITY_WARN_MONTHS} mois",
+                    ]
+                    for r in lapsing.rows
+                ],
+                links=[_line_link(contract, r.line) for r in lapsing.rows],
+                note=_note(len(lapsing.rows), lapsing.count)
+                or "À mandater, ou à désaffecter (désaffectation) pour libérer l'AP.",
+            )
+        )
+    # -- end localchain --
+    # -- issue 12: partners' decisions --
+    awaiting = lines_awaiting_decision(contract=contract, partner_ids=[partner.pk], limit=20)
+    awaiting_table = page.add(
+        Table(
+            "en-attente-de-decision",
+            "Lignes en attente de votre décision (avis favorable du comité)",
+            [
+                Column("Opération"),
+                Column("Intitulé"),
+                Column("Statut"),
+                Column("Montant de la ligne", MONEY),
+            ],
+            rows=[
+                [
+                    line.operation.code,
+                    line.operation.title,
+                    line.operation.get_status_display(),
+                    line.amount,
+                ]
+                for line in awaiting.lines
+            ],
+            links=[_decision_link(contract, line) for line in awaiting.lines],
+            note=_note(len(awaiting.lines), awaiting.total)
+            or (
+                "Arrêté, convention ou délibération à enregistrer sur la page de l'opération : "
+                "dans ce contrat, c'est elle qui programme la ligne."
+                if contract.programming_mode == "partner_decision"
+                else "Arrêté, convention ou délibération à enregistrer sur la page de l'opération."
+            ),
+        )
+    )
+    # -- end partners' decisions --
     start = today.replace(day=1)
     month = ledger.movements_between(partner=partner, start=start, end=today)
     month_table = page.add(
@@ -195,6 +276,41 @@ def workspace(request: HttpRequest, slug: str) -> HttpResponse:
             ],
         )
     )
+    # -- issue 16: forecasts — lines behind their schedule (cper.forecasts) --
+    slips = forecasts.slippage_alerts(contract=contract, at=today, partner=partner, limit=50)
+    slippage_table = page.add(
+        Table(
+            "retards-echeancier",
+            "Retards sur l'échéancier prévisionnel",
+            [
+                Column("Opération"),
+                Column("Intitulé"),
+                Column("Sur"),
+                Column("Prévu cumulé", MONEY),
+                Column("Réalisé cumulé", MONEY),
+                Column("Écart", MONEY),
+            ],
+            rows=[
+                [
+                    a.line.operation.code,
+                    a.line.operation.title,
+                    a.what_label,
+                    a.slip.planned,
+                    a.slip.actual,
+                    a.slip.gap,
+                ]
+                for a in slips.rows
+            ],
+            links=[
+                reverse(
+                    "operations:detail", kwargs={"slug": contract.slug, "pk": a.line.operation_id}
+                )
+                + f"#echeancier-{a.line.pk}"
+                for a in slips.rows
+            ],
+            note=_note(len(slips.rows), slips.count),
+        )
+    )
     if response := page.export(f"espace-{partner.code}"):
         return response
     partners = (
@@ -211,7 +327,21 @@ def workspace(request: HttpRequest, slug: str) -> HttpResponse:
             "partner": partner,
             "partners": partners,
             "kpis": kpis(total),
-            "lists": [waiting_table, stale_table, month_table, imports_table],
+            "lists": [
+                t
+                for t in (
+                    awaiting_table,  # issue 12
+                    waiting_table,
+                    stale_table,
+                    caducity_table,
+                    month_table,
+                    imports_table,
+                    slippage_table,  # issue 16
+                )
+                if t is not None
+            ],
+            "caducity_months": partner.caducity_months,
+            "words": ap_labels(partner.budget_nature),
             "today": today,
             "breadcrumb_data": breadcrumb(contract, current="Espace partenaire"),
         },

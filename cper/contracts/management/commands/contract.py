@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -68,6 +69,16 @@ class Command(BaseCommand):
         w(f"Enveloppe : {format_eur(contract.envelope, 0)} ({data['envelope']['provenance']})")
         if data["signature"]["date"]:
             w(f"Signé le {data['signature']['date']} à {data['signature']['place']}")
+        if len(data["volets"]) > 1:  # issue 12
+            w("Volets :")
+            for v in data["volets"]:
+                envelope = v["envelope"]["amount"]
+                amount = format_eur(Decimal(envelope), 0) if envelope is not None else "—"
+                brought = f", avenant n°{v['amendment']}" if v["amendment"] else ""
+                w(
+                    f"   {v['title']} ({v['period']['start']}-{v['period']['end']}{brought}) : "
+                    f"enveloppe {amount}, axes {', '.join(str(n) for n in v['axes'])}"
+                )
         w("")
         for axis in data["axes"]:
             share = (

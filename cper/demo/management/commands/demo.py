@@ -12,9 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cper.contracts.models import Contract
+from cper.contracts.models import Contract, ProgrammingMode
 from cper.demo.extras import demo_extras_generate
 from cper.demo.generator import SCALES, demo_generate
+from cper.demo.partner_decisions import demo_partner_decisions_before_movements
 from cper.demo.users import demo_users_ensure
 from cper.finance.demo import movements_generate
 from cper.operations.models import Operation
@@ -77,6 +78,13 @@ class Command(BaseCommand):
         for note in report.notes:
             self.stdout.write(f"  {note}")
         if not opts["no_finance"]:
+            if contract.programming_mode == ProgrammingMode.PARTNER_DECISION:
+                # issue 12: the partners' decisions come before the commitments they allow.
+                self.stdout.write(
+                    demo_partner_decisions_before_movements(
+                        contract=contract, seed=opts["seed"], scale=opts["scale"]
+                    )
+                )
             self._finance(contract, opts["seed"], opts["scale"])
             for summary in demo_extras_generate(
                 contract=contract, seed=opts["seed"], scale=opts["scale"]

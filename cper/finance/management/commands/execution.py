@@ -18,6 +18,15 @@ from cper.io.formulas import InertCsvWriter
 from cper.money import format_eur, format_percent
 
 REBUILD = "rebuild-summaries"
+# The State's execution by LOLF programme (`--by programme[,bop,year]`): AE/CP words.
+PROGRAMME_MEASURES = (
+    ("contractualised", "contractualisé"),
+    ("ae_delegated", "AE mises en place"),
+    ("ae_committed", "AE engagées"),
+    ("cp_paid", "CP payés"),
+    ("ae_commitment_rate", "AE engagées / mises en place (%)"),
+    ("cp_payment_rate", "CP payés / AE engagées (%)"),
+)
 MEASURES = (
     ("maquette", "maquette"),
     ("programmed", "programmé"),
@@ -95,6 +104,16 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(f"date invalide « {options['as_of']} » (AAAA-MM-JJ)") from exc
         group_by = tuple(k.strip() for k in options["by"].split(",") if k.strip())
+        if aggregation.programme_keys(group_by) and not options["filters"]:
+            # The State's table by LOLF programme (issue 12): its own measures.
+            try:
+                table = aggregation.programme_execution(
+                    contract=contract, as_of=as_of, group_by=group_by
+                )
+            except aggregation.ExecutionQueryError as exc:
+                raise CommandError(str(exc)) from exc
+            getattr(self, f"_programmes_{options['format']}")(table)
+            return
         try:
             result = aggregation.execution(
                 contract=contract,
@@ -224,3 +243,81 @@ class Command(BaseCommand):
         if result.group_by:
             w("  ".join("-" * x for x in widths))
         w(fmt(table[-1]))
+
+    # -- the State's execution by programme ------------------------------------------------------
+
+    def _programme_records(self, table: aggregation.ProgrammeExecution) -> list[dict[str, Any]]:
+        out = []
+        for row, is_total in [*((r, False) for r in table.rows), (table.total, True)]:
+            rec: dict[str, Any] = {}
+            for k in table.group_by:
+                rec[k] = "total" if is_total else row.key.get(k)
+                rec[f"{k}_libelle"] = "Total" if is_total else row.labels.get(k, "")
+            for name, _ in PROGRAMME_MEASURES:
+                rec[name] = getattr(row, name)
+            out.append(rec)
+        return out
+
+    def _programmes_json(self, table: aggregation.ProgrammeExecution) -> None:
+        data = {
+            "contract": table.contract.slug,
+            "as_of": table.as_of.isoformat(),
+            "group_by": list(table.group_by),
+            "measures": dict(PROGRAMME_MEASURES),
+            "rows": [
+                {
+                    "key": r.key,
+                    "labels": r.labels,
+                    **{name: _plain(getattr(r, name)) for name, _ in PROGRAMME_MEASURES},
+                }
+                for r in table.rows
+            ],
+            "total": {name: _plain(getattr(table.total, name)) for name, _ in PROGRAMME_MEASURES},
+        }
+        self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
+
+    def _programmes_csv(self, table: aggregation.ProgrammeExecution) -> None:
+        columns = [c for k in table.group_by for c in (k, f"{k}_libelle")] + [
+            name for name, _ in PROGRAMME_MEASURES
+        ]
+        writer = InertCsvWriter(self.stdout if hasattr(self.stdout, "write") else sys.stdout)
+        writer.writerow(columns)
+        for rec in self._programme_records(table):
+            writer.writerow(["" if rec[c] is None else str(_plain(rec[c])) for c in columns])
+
+    def _programmes_text(self, table: aggregation.ProgrammeExecution) -> None:
+        w = self.stdout.write
+        w(f"{table.contract.title} — exécution par programme LOLF au {table.as_of:%d/%m/%Y}")
+        headers = [*table.group_by, *(label for _, label in PROGRAMME_MEASURES)]
+        lines = []
+        for row, is_total in [*((r, False) for r in table.rows), (table.total, True)]:
+            keys = (
+                ["Total", *[""] * (len(table.group_by) - 1)]
+                if is_total
+                else [row.labels.get(k, "") for k in table.group_by]
+            )
+            lines.append(
+                [
+                    *keys,
+                    format_eur(row.contractualised),
+                    format_eur(row.ae_delegated),
+                    format_eur(row.ae_committed),
+                    format_eur(row.cp_paid),
+                    format_percent(row.ae_commitment_rate),
+                    format_percent(row.cp_payment_rate),
+                ]
+            )
+        widths = [max(len(str(x)) for x in col) for col in zip(headers, *lines, strict=True)]
+        n = len(table.group_by)
+
+        def fmt(cells: list[str]) -> str:
+            return "  ".join(
+                c.ljust(widths[i]) if i < n else c.rjust(widths[i]) for i, c in enumerate(cells)
+            )
+
+        w(fmt(headers))
+        w("  ".join("-" * x for x in widths))
+        for line in lines[:-1]:
+            w(fmt(line))
+        w("  ".join("-" * x for x in widths))
+        w(fmt(lines[-1]))
