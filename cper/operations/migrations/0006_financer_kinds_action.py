@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("contracts", "0004_action_level"),
         ("operations", "0004_partner_decisions"),
-        ("operations", "0006_line_bop_activity"),
+        ("operations", "0005_line_bop_activity"),
     ]
 
     operations = [

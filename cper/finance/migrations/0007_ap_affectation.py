@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('finance', '0007_ae_mises_en_place'),
+        ('finance', '0006_ae_mises_en_place'),
     ]
 
     operations = [
