@@ -2,10 +2,15 @@
 credits needed for a budget year per partner and per programme, the slippage alerts, and the
 section of the annual report.
 
-Actual figures (cumulative commitments and payments of each line at a date) come from the
-aggregation service (`cper.finance.aggregation.line_execution`), never summed here; the
-arithmetic is `cper.forecasts.figures`'. Every read is bounded: the lines that have a schedule,
-a few queries whatever their number.
+The payment need and the slippage alerts are computed in the database, in integer cents (exact
+on SQLite too), over the latest schedule version of each line: the actual cumulative amounts of a
+line at a date are the finance summaries' cumulative cents (`LineState`, every movement whatever
+its date) minus the movements dated after that date — the same figures as
+`cper.finance.aggregation.line_execution`, without reading every line into Python. The pages
+thus run a few queries and bring back a bounded number of rows (one per partner and programme,
+at most `limit` alerts and their count) whatever the number of lines; the arithmetic follows
+`cper.forecasts.figures`' definitions (its functions stay the reference, tested against these
+queries).
 """
 
 from __future__ import annotations
@@ -13,20 +18,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from cper.accounts.permissions import can
-from cper.contracts.models import Contract, Partner
-from cper.finance.aggregation import line_execution
+from cper.contracts.models import BudgetProgramme, Contract, Partner
+from cper.finance.dialect import movement_cents_sql
+from cper.finance.models import LineState, Movement
+from cper.finance.summaries import euros
 from cper.forecasts import figures
 from cper.forecasts.figures import NO_NEED, ZERO, Need, Slip
 from cper.forecasts.models import LineSchedule
-from cper.operations.models import FinancingLine, LineStatus, OperationStatus
+from cper.operations.models import FinancingLine, LineStatus, Operation, OperationStatus
 
 # Operations whose lines no longer need credits.
 _DEAD = (OperationStatus.REJECTED, OperationStatus.ABANDONED)
@@ -189,50 +197,94 @@ class Needs:
         return sum((r.need for r in self.partners), NO_NEED)
 
 
-def _scheduled_lines(contract: Contract, partner: Partner | None = None) -> list[FinancingLine]:
-    qs = (
-        FinancingLine.objects.filter(
-            operation__contract=contract,
-            status=LineStatus.ACTIVE,
-            partner__isnull=False,
-            schedule_rows__isnull=False,
-        )
-        .exclude(operation__status__in=_DEAD)
-        .select_related("partner", "programme", "operation")
-        .distinct()
-        .order_by("pk")
+def _line_scope(contract: Contract, partner: Partner | None) -> tuple[str, list[Any]]:
+    """SQL CTE `latest` (line_id, version): the latest schedule version of each active line of
+    a partner of `contract` (or of `partner`) whose operation is neither rejected nor
+    abandoned — the lines whose schedule counts."""
+    sql = (
+        f"latest AS (SELECT s.line_id, MAX(s.version) AS version FROM {_t(LineSchedule)} s "
+        f"JOIN {_t(FinancingLine)} l ON l.id = s.line_id "
+        f"JOIN {_t(Operation)} o ON o.id = l.operation_id "
+        "WHERE o.contract_id = %s AND l.status = %s AND l.partner_id IS NOT NULL "
+        f"AND o.status NOT IN ({', '.join(['%s'] * len(_DEAD))})"
     )
+    params: list[Any] = [contract.pk, str(LineStatus.ACTIVE), *(str(x) for x in _DEAD)]
     if partner is not None:
-        qs = qs.filter(partner=partner)
-    return list(qs)
+        sql += " AND l.partner_id = %s"
+        params.append(partner.pk)
+    return sql + " GROUP BY s.line_id)", params
+
+
+def _t(model: Any) -> str:
+    return str(model._meta.db_table)
+
+
+def _cents(column: str) -> str:
+    # Schedules are NUMERIC, stored as floating point by SQLite: rounded to integer cents
+    # before any sum, as the finance queries do (`cper.finance.dialect`).
+    return f"CAST(ROUND({column} * 100) AS BIGINT)"
+
+
+def _actual_sql() -> str:
+    """SQL CTE `late` (line_id, c, p): the committed and paid cents of the movements dated
+    after the date, per scheduled line (to take off the summaries' cumulative cents)."""
+    committed, paid = movement_cents_sql("m")
+    return (
+        f"late AS (SELECT m.financing_line_id AS line_id, SUM({committed}) AS c, "
+        f"SUM({paid}) AS p FROM {_t(Movement)} m "
+        "JOIN latest v ON v.line_id = m.financing_line_id "
+        "WHERE m.date > %s GROUP BY m.financing_line_id)"
+    )
 
 
 def payment_needs(*, contract: Contract, year: int, today: dt.date | None = None) -> Needs:
     """« Besoin en CP pour `year` » per partner and per (partner, programme): over the partner's
     active scheduled lines (operations neither rejected nor abandoned), the planned payments of
     `year` plus the shortfall carried from the years before (planned payments up to `year` − 1
-    minus payments dated ≤ 31/12/(`year` − 1) as known `today`, when positive; per line)."""
+    minus payments dated ≤ 31/12/(`year` − 1) as known `today`, when positive; per line).
+    Grouped in the database: four queries whatever the number of lines."""
     today = today or timezone.localdate()
     paid_as_of = min(today, dt.date(year - 1, 12, 31))
-    lines = _scheduled_lines(contract)
-    schedules = current_schedules(line_ids=[line.pk for line in lines])
-    execution = line_execution(lines=lines, as_of=paid_as_of)
+    scope, params = _line_scope(contract, None)
+    pp = _cents("s.planned_payment")
+    sql = (
+        f"WITH {scope}, "
+        "plan AS (SELECT s.line_id, "
+        f"SUM(CASE WHEN s.year = %s THEN {pp} ELSE 0 END) AS next_year, "
+        f"SUM(CASE WHEN s.year < %s THEN {pp} ELSE 0 END) AS due "
+        f"FROM {_t(LineSchedule)} s "
+        "JOIN latest v ON v.line_id = s.line_id AND v.version = s.version "
+        f"GROUP BY s.line_id), {_actual_sql()}, "
+        "per_line AS (SELECT l.partner_id, l.programme_id, pl.next_year, "
+        "pl.due - (COALESCE(st.paid, 0) - COALESCE(late.p, 0)) AS short "
+        f"FROM plan pl JOIN {_t(FinancingLine)} l ON l.id = pl.line_id "
+        f"LEFT JOIN {_t(LineState)} st ON st.line_id = pl.line_id "
+        "LEFT JOIN late ON late.line_id = pl.line_id) "
+        "SELECT partner_id, programme_id, COUNT(*), SUM(next_year), "
+        "SUM(CASE WHEN short > 0 THEN short ELSE 0 END) "
+        "FROM per_line GROUP BY partner_id, programme_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, year, year, paid_as_of])
+        groups = cursor.fetchall()
+    programmes = {
+        p.pk: p for p in BudgetProgramme.objects.filter(pk__in={g[1] for g in groups if g[1]})
+    }
+    partners = {p.pk: p for p in Partner.objects.filter(contract=contract)}
     per_partner: dict[int, NeedRow] = {}
     per_programme: dict[tuple[int, str], NeedRow] = {}
-    for line in lines:
-        partner = line.partner
-        assert partner is not None
-        need = figures.payment_need(
-            payments=schedules[line.pk].payments, paid=execution[line.pk].paid, year=year
-        )
+    for partner_id, programme_id, n, next_year, carried in groups:
+        partner = partners[partner_id]
+        need = Need(euros(int(next_year or 0)), euros(int(carried or 0)))
         row = per_partner.setdefault(partner.pk, NeedRow(partner, "", "", NO_NEED, 0))
-        row.need, row.lines = row.need + need, row.lines + 1
-        code = line.programme.code if line.programme else ""
-        label = str(line.programme) if line.programme else NO_PROGRAMME
+        row.need, row.lines = row.need + need, row.lines + n
+        programme = programmes.get(programme_id) if programme_id else None
+        code = programme.code if programme else ""
+        label = str(programme) if programme else NO_PROGRAMME
         prow = per_programme.setdefault(
             (partner.pk, code), NeedRow(partner, code, label, NO_NEED, 0)
         )
-        prow.need, prow.lines = prow.need + need, prow.lines + 1
+        prow.need, prow.lines = prow.need + need, prow.lines + n
     unscheduled = dict.fromkeys(per_partner, 0)
     for pid, n in (
         FinancingLine.objects.filter(
@@ -248,7 +300,7 @@ def payment_needs(*, contract: Contract, year: int, today: dt.date | None = None
         unscheduled[pid] = n
         if pid in per_partner:
             per_partner[pid].unscheduled = n
-    order = {p.pk: (p.position, p.code) for p in Partner.objects.filter(contract=contract)}
+    order = {pk: (p.position, p.code) for pk, p in partners.items()}
     return Needs(
         contract=contract,
         year=year,
@@ -302,24 +354,61 @@ def slippage_alerts(
     first; at most `limit` rows, `count` says how many there are."""
     at = at or timezone.localdate()
     rate, floor = slippage_rate(), slippage_floor()
-    lines = _scheduled_lines(contract, partner)
-    schedules = current_schedules(line_ids=[line.pk for line in lines])
-    execution = line_execution(lines=lines, as_of=at)
-    found: list[Alert] = []
-    for line in lines:
-        s, x = schedules[line.pk], execution[line.pk]
+    # The years fully elapsed at `at` (`figures.planned_cumulative`).
+    last_complete = at.year if (at.month, at.day) == (12, 31) else at.year - 1
+    # gap > floor and gap > rate × planned, in integers: gap_c > ⌊floor × 100⌋ and
+    # gap × den > planned × num with rate = num / den (exact, no float).
+    floor_cents = int((floor * 100).to_integral_value(rounding=ROUND_FLOOR))
+    num, den = rate.as_integer_ratio()
+    scope, params = _line_scope(contract, partner)
+    pc, pp = _cents("s.planned_commitment"), _cents("s.planned_payment")
+    sql = (
+        f"WITH {scope}, "
+        "plan AS (SELECT s.line_id, "
+        f"SUM(CASE WHEN s.year <= %s THEN {pc} ELSE 0 END) AS c, "
+        f"SUM(CASE WHEN s.year <= %s THEN {pp} ELSE 0 END) AS p "
+        f"FROM {_t(LineSchedule)} s "
+        "JOIN latest v ON v.line_id = s.line_id AND v.version = s.version "
+        f"GROUP BY s.line_id), {_actual_sql()}, "
+        "cumul AS (SELECT pl.line_id, pl.c AS planned_c, pl.p AS planned_p, "
+        "COALESCE(st.committed, 0) - COALESCE(late.c, 0) AS actual_c, "
+        "COALESCE(st.paid, 0) - COALESCE(late.p, 0) AS actual_p "
+        f"FROM plan pl LEFT JOIN {_t(LineState)} st ON st.line_id = pl.line_id "
+        "LEFT JOIN late ON late.line_id = pl.line_id), "
+        "slips AS (SELECT line_id, 'commitment' AS what, planned_c AS planned, "
+        "actual_c AS actual FROM cumul UNION ALL "
+        "SELECT line_id, 'payment' AS what, planned_p, actual_p FROM cumul) "
+        "SELECT line_id, what, planned, actual, COUNT(*) OVER () FROM slips "
+        "WHERE planned - actual > 0 AND planned - actual > %s "
+        "AND (planned - actual) * %s > planned * %s "
+        "ORDER BY planned - actual DESC, line_id, what LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                *params,
+                last_complete,
+                last_complete,
+                at,
+                floor_cents,
+                den,
+                num,
+                max(limit, 1),
+            ],
+        )
+        found = cursor.fetchall()
+    count = found[0][4] if found else 0
+    lines = FinancingLine.objects.filter(pk__in={r[0] for r in found}).select_related(
+        "partner", "programme", "operation"
+    )
+    by_pk = {line.pk: line for line in lines}
+    rows = []
+    for line_id, what, planned, actual, _ in found[: max(limit, 0)]:
+        line = by_pk[line_id]
         words = figures.credit_words(line.partner.budget_nature if line.partner else None)
-        for what, planned, actual in (
-            ("commitment", s.commitments, x.committed),
-            ("payment", s.payments, x.paid),
-        ):
-            slip = figures.slippage(
-                planned=planned, actual=actual, at=at, what=what, rate=rate, floor=floor
-            )
-            if slip is not None:
-                found.append(Alert(line, slip, words))
-    found.sort(key=lambda a: (-a.slip.gap, a.line.pk, a.slip.what))
-    return Alerts(at=at, rate=rate, floor=floor, rows=found[:limit], count=len(found))
+        rows.append(Alert(line, Slip(what, euros(int(planned)), euros(int(actual))), words))
+    return Alerts(at=at, rate=rate, floor=floor, rows=rows, count=int(count))
 
 
 # --- the annual report --------------------------------------------------------------------

@@ -238,3 +238,42 @@ def test_cli_alerts_lists_the_slips(hdf, schedule_example):
     text = out.getvalue().replace("\u202f", " ").replace("\xa0", " ")
     assert "retards au 31/12/2025 : 1" in text
     assert "OP-PREV-1" in text and "écart 70 000,00 €" in text
+
+
+def test_slippage_alerts_keep_the_largest_gaps_and_count_them_all(hdf, schedule_example):
+    a, c = schedule_example["a"], schedule_example["c"]
+    alerts = slippage_alerts(contract=hdf, at=dt.date(2026, 12, 31), limit=2)
+    assert [(x.line.pk, x.slip.what, x.slip.gap) for x in alerts.rows] == [
+        (a.pk, "payment", D("330000.00")),
+        (c.pk, "commitment", D("300000.00")),
+    ]
+    assert alerts.count == 3  # line c's 120 000 CP behind is counted, not listed
+    assert alerts.rows[1].what_label == "engagements (AP)"
+    state_only = slippage_alerts(
+        contract=hdf, at=dt.date(2026, 12, 31), partner=a.partner, limit=10
+    )
+    assert [(x.line.pk, x.slip.what) for x in state_only.rows] == [(a.pk, "payment")]
+
+
+def test_slippage_counts_movements_up_to_the_date_and_the_rate_exactly(hdf):
+    op = ff.operation(hdf, code="OP-PREV-2")
+    line = ff.line(op, "etat", "500000.00")
+    schedule_replace(actor=SYSTEM, line=line, rows=[(2025, D("0"), D("100000"))])
+    ff.record(line, "commitment", dt.date(2025, 1, 10), "100000.00")
+    paid = ff.record(line, "payment", dt.date(2025, 4, 1), "80000.00")
+    at = dt.date(2026, 3, 15)
+    # 100 000 due, 80 000 paid: 20 000 behind = 20 % exactly, not more than the rate.
+    assert slippage_alerts(contract=hdf, at=at).count == 0
+    ff.record(line, "payment_cancellation", dt.date(2025, 6, 1), "0.01", cancels=paid)
+    # 79 999,99 paid: 20 000,01 behind, above 20 %.
+    slips = slippage_alerts(contract=hdf, at=at).rows
+    assert [(s.slip.what, s.slip.planned, s.slip.actual, s.slip.gap) for s in slips] == [
+        ("payment", D("100000.00"), D("79999.99"), D("20000.01"))
+    ]
+    # A payment dated after the date does not count at that date, but does at its own.
+    ff.record(line, "payment", dt.date(2026, 6, 1), "20000.01")
+    assert slippage_alerts(contract=hdf, at=at).count == 1
+    assert slippage_alerts(contract=hdf, at=dt.date(2026, 6, 1)).count == 0
+    # Nor in the shortfall that the 2026 need carries (payments dated ≤ 31/12/2025).
+    needs = payment_needs(contract=hdf, year=2026, today=at)
+    assert needs.total == figures.Need(D("0.00"), D("20000.01"))

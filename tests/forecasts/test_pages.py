@@ -7,6 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -100,7 +102,7 @@ def test_forecasts_page_shows_need_and_slippage_in_bounded_queries(
     client.force_login(users["observer"])
     url = reverse("forecasts:page", kwargs={"slug": lines["op"].contract.slug})
     year = lines["year"]
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(8):
         response = client.get(url, {"annee": year + 1})
     html = response.content.decode().replace("\u202f", " ").replace("\xa0", " ")
     needs = html.split('data-testid="needs"')[1].split("</table>")[0]
@@ -123,3 +125,46 @@ def test_workspace_lists_the_partners_lines_behind_schedule(client, users, lines
     html = client.get(url).content.decode()
     section = html.split('id="retards-echeancier"')[1]
     assert "OP-ECH-1" in section.split("</table>")[0]
+
+
+def _scheduled_lines(contract, n, year):
+    """`n` State and Nord lines on their own operations, each due in full last year with
+    nothing committed nor paid: every line slips on commitments and on payments."""
+    for i in range(n):
+        op = ff.operation(contract)
+        line = ff.line(op, "etat" if i % 2 else "dep-59", "50000.00")
+        schedule_replace(
+            actor=Actor.system(),
+            line=line,
+            rows=[(year - 1, D(20000 + 100 * i), D(15000 + 100 * i)), (year + 1, D(0), D(1000))],
+        )
+
+
+def _page_queries(client, url, year):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, {"annee": year + 1})
+    assert response.status_code == 200
+    return len(ctx.captured_queries), response.content.decode()
+
+
+def test_forecasts_page_queries_do_not_grow_with_the_lines_and_list_the_largest_slips(
+    client, users, hdf
+):
+    client.force_login(users["observer"])
+    url = reverse("forecasts:page", kwargs={"slug": hdf.slug})
+    year = timezone.localdate().year
+    _scheduled_lines(hdf, 10, year)
+    with_10, html = _page_queries(client, url, year)
+    assert 'fr-badge--no-icon">20</span>' in html
+    assert "plus grands écarts sont listés" not in html  # 10 lines × 2 slips: all listed
+    _scheduled_lines(hdf, 50, year)
+    with_60, html = _page_queries(client, url, year)
+    assert with_60 == with_10
+    # 60 lines × (commitments, payments) = 120 slips, the 100 largest listed.
+    assert 'fr-badge--no-icon">120</span>' in html
+    assert "Les 100 plus grands écarts sont listés" in html
+    needs = html.split('data-testid="needs"')[1].split("</table>")[0].replace("\u202f", " ")
+    # Next year 60 × 1 000; carried (nothing paid) Σ(15 000 + 100 i) over i < 10 and i < 50:
+    # 154 500 + 872 500 = 1 027 000; need 1 087 000.
+    needs = needs.replace("\xa0", " ")
+    assert "60 000,00 €" in needs and "1 027 000,00 €" in needs and "1 087 000,00 €" in needs
