@@ -34,6 +34,7 @@ from cper.operations.models import (
     LineStatus,
     Operation,
     OperationCommune,
+    PartnerDecision,
     ProjectOwner,
 )
 from cper.operations.rules import LINE_CATEGORY_LABELS, line_category
@@ -418,7 +419,43 @@ LINE_COLUMNS = [
     Col(L("activity"), TEXT, 14),
     Col(L("year"), INTEGER),
     Col(L("line_ref"), TEXT, 16),
+    # The partner's decision in force on the line (issue 12), read back by the lines import.
+    Col(L("decision_kind"), TEXT, 22),
+    Col(L("decision_body"), TEXT, 22),
+    Col(L("decision_date"), DATE),
+    Col(L("decision_ref"), TEXT, 16),
+    Col(L("decision_amount"), MONEY),
+    Col(L("decision_outcome"), TEXT, 10),
 ]
+
+_DECISION_FIELDS = ("financing_line_id", "kind", "body", "date", "reference", "amount", "outcome")
+
+
+def _decisions_in_force(op_ids: list[int]) -> dict[int, tuple[Any, ...]]:
+    """The partner's decision in force per line of these operations (the latest in date, then
+    in recording order), as (kind label, body, date, reference, amount, outcome label): one
+    query per chunk of operations."""
+    kinds = _displays(PartnerDecision, "kind")
+    outcomes = _displays(PartnerDecision, "outcome")
+    out: dict[int, tuple[Any, ...]] = {}
+    for line_id, kind, body, date, reference, amount, outcome in (
+        PartnerDecision.objects.filter(financing_line__operation_id__in=op_ids)
+        .order_by("financing_line_id", "date", "id")
+        .values_list(*_DECISION_FIELDS)
+    ):
+        # Ordered by date: the last one read is in force.
+        out[line_id] = (
+            kinds.get(kind, kind),
+            body,
+            date,
+            reference,
+            amount,
+            outcomes.get(outcome, outcome),
+        )
+    return out
+
+
+_NO_DECISION: tuple[Any, ...] = ("", "", None, "", None, "")
 
 
 def lines_sheet(
@@ -442,6 +479,7 @@ def lines_sheet(
             lines = _ranked_lines(ids)
             communes = _communes_by_operation(ids)
             committees = _committee_dates(ids)
+            decisions = _decisions_in_force(ids)
             for op in chunk:
                 base = _operation_cells(op, communes, committees)
                 op_lines = lines.get(op.pk, [])
@@ -465,6 +503,7 @@ def lines_sheet(
                         line.activity or "",
                         line.year,
                         line.external_ref,
+                        *decisions.get(line.pk, _NO_DECISION),
                     ]
 
     return writers.Sheet(

@@ -167,6 +167,14 @@ OPERATION_FIELDS = (
         "Référence de la ligne",
         ("Référence du financeur", "Référence financeur", "Réf. financeur"),
     ),
+    # The partner's decision in force on the line (issue 12: arrêté attributif, délibération
+    # of the commission permanente…): exported, and recorded on import when a date is given.
+    FieldSpec("decision_kind", "Décision : nature", ("Nature de l'acte", "Nature de la décision")),
+    FieldSpec("decision_body", "Décision : instance", ("Instance de décision",)),
+    FieldSpec("decision_date", "Décision : date", ("Date de la décision", "Date de l'acte")),
+    FieldSpec("decision_ref", "Décision : référence", ("Référence de l'acte",)),
+    FieldSpec("decision_amount", "Décision : montant", ("Montant décidé",)),
+    FieldSpec("decision_outcome", "Décision : sens", ("Sens de la décision",)),
 )
 
 # --- movements ---------------------------------------------------------------------------------
@@ -340,6 +348,14 @@ def status_words(choices: list[tuple[str, str]]) -> dict[str, str]:
     out = {status_key(label): value for value, label in choices}
     out.update({status_key(value): value for value, _ in choices})
     out.update({status_key(word): value for word, value in STATUS_WORDS.items()})
+    return out
+
+
+def choice_words(choices: list[tuple[str, str]]) -> dict[str, str]:
+    """A field's choices as the importer reads them: their French label or their code,
+    folded by `normalize` (« délibération de la commission permanente », « deliberation_cp »)."""
+    out = {normalize(str(label)): value for value, label in choices}
+    out.update({normalize(value): value for value, _ in choices})
     return out
 
 

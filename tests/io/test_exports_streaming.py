@@ -31,6 +31,7 @@ from cper.operations.models import (
     LineStatus,
     Operation,
     OperationCommune,
+    PartnerDecision,
     ProjectOwner,
 )
 from cper.operations.rules import LINE_CATEGORY_LABELS, line_category
@@ -119,6 +120,32 @@ def register(hdf):
         )
         for k, ln in enumerate(active)
     )
+    # Partners' decisions on some lines; on the first, an amending one (the later is in force).
+    decided = [ln for ln in active if ln.partner_id][::9]
+    PartnerDecision.objects.bulk_create(
+        [
+            *(
+                PartnerDecision(
+                    financing_line=ln,
+                    partner_id=ln.partner_id,
+                    kind="arrete_attributif" if k % 2 else "deliberation_cp",
+                    body="Commission permanente",
+                    date=dt.date(2022, 6, 1) + dt.timedelta(days=k % 200),
+                    reference=f"DEC-{k}",
+                    amount=ln.amount,
+                )
+                for k, ln in enumerate(decided)
+            ),
+            PartnerDecision(
+                financing_line=decided[0],
+                partner_id=decided[0].partner_id,
+                kind="convention",
+                date=dt.date(2022, 12, 1),
+                reference="DEC-0-M1",
+                amount=Decimal("10.00"),
+            ),
+        ]
+    )
     return hdf
 
 
@@ -193,6 +220,8 @@ def _reference(contract: Any, kind: str, user: Any) -> bytes:
         sheet = writers.Sheet("Opérations", columns, rows, meta)
     elif kind == "lines":
         kinds = dict(FinancerKind.choices)
+        # The partner's decision in force per line (the latest in date, then in recording order).
+        in_force = {d.financing_line_id: d for d in PartnerDecision.objects.order_by("date", "id")}
         rows = []
         for op in ops:
             for line, financer, rank in ranked[op.pk]:
@@ -213,6 +242,18 @@ def _reference(contract: Any, kind: str, user: Any) -> bytes:
                         line.activity or "",
                         line.year,
                         line.external_ref,
+                        *(
+                            (
+                                d.get_kind_display(),
+                                d.body,
+                                d.date,
+                                d.reference,
+                                d.amount,
+                                d.get_outcome_display(),
+                            )
+                            if (d := in_force.get(line.pk))
+                            else ("", "", None, "", None, "")
+                        ),
                     ]
                 )
         columns = [*exports.OPERATION_COLUMNS, *exports.LINE_COLUMNS]

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from cper.contracts.models import Contract
 from cper.finance import services as finance
 from cper.finance import summaries
 from cper.finance.models import Movement
@@ -43,6 +44,9 @@ def test_the_demo_movements_exported_then_imported_into_a_twin_come_back_exactly
     hdf, admin_actor, monkeypatch, request
 ):
     target = request.getfixturevalue("twin")
+    # The source programs by its partners' decisions, like the twin: the demo records them,
+    # the lines export carries them, the import records them on the twin's lines.
+    Contract.objects.filter(pk=hdf.pk).update(programming_mode="partner_decision")
     call_command("demo", "--operations", "80", "--no-users", stdout=_io.StringIO())
     cancels = Movement.objects.filter(
         financing_line__operation__contract=hdf, cancels__isnull=False

@@ -160,14 +160,11 @@ def dump(contract: Contract) -> dict[str, object]:
 
 @pytest.fixture
 def twin(hdf, tmp_path):  # type: ignore[no-untyped-def]
-    """A second contract with the same structure as the Hauts-de-France one, under the
-    committee setting like the test copy of the original (tests/conftest.py): the register's
-    exports carry no partner decisions yet, so a twin programming by decisions would refuse
-    every commitment of the round trip."""
-    text = (
-        HDF_FILE.read_text(encoding="utf-8")
-        .replace("slug: hauts-de-france-2021-2027", "slug: jumeau-2021-2027", 1)
-        .replace("programming_mode: partner_decision", "programming_mode: committee", 1)
+    """A second contract with the same structure as the Hauts-de-France one, programming
+    setting included (its file's: each partner's decision programmes its line): the lines
+    export carries the decision in force of each line, which the import records."""
+    text = HDF_FILE.read_text(encoding="utf-8").replace(
+        "slug: hauts-de-france-2021-2027", "slug: jumeau-2021-2027", 1
     )
     path = tmp_path / "jumeau.yaml"
     path.write_text(text, encoding="utf-8")

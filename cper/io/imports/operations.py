@@ -3,7 +3,10 @@ row per financing line, grouped by operation), a wide one (one row per operation
 per financer) or operations only. Each group of rows is parsed into a spec; the chunk's new
 operations are created at once through `cper.operations.bulk.operations_create_many`, existing
 ones are compared with the file and brought up to date through the register's services
-(maître d'ouvrage, operation, lines, lifecycle up to the file's status)."""
+(maître d'ouvrage, operation, lines, lifecycle up to the file's status). In the long layout a
+row may carry its partner's decision on the line (« Décision : date »…, issue 12): it is
+recorded through `partner_decisions_record_many` after the line, in the operation's savepoint
+(such an operation, when new, is created on its own rather than in the chunk's batch)."""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from cper.contracts.models import BudgetProgramme, Objective
-from cper.findings import Finding
+from cper.findings import Finding, errors_only
 from cper.io import vocabulary as voc
 from cper.io.imports.planner import Planner, Progress, RowError, lines_by_financer
 from cper.io.imports.report import CREATED, PREVIEW_ROWS, UNCHANGED, UPDATED, worst
@@ -54,9 +58,18 @@ from cper.operations.models import (
     Operation,
     OperationCommune,
     OperationStatus,
+    PartnerDecision,
+    PartnerDecisionKind,
+    PartnerDecisionOutcome,
     ProjectOwner,
 )
-from cper.operations.rules import commune_errors, rna_errors, siret_errors, state_line_findings
+from cper.operations.rules import (
+    commune_errors,
+    partner_decision_findings,
+    rna_errors,
+    siret_errors,
+    state_line_findings,
+)
 from cper.territories.models import Commune
 
 # Decisions taken before cper that an import takes over (`programmed_on`) are recorded as the
@@ -76,6 +89,30 @@ def takeover_title(date: dt.date) -> str:
     return f"{TAKEOVER_PREFIX} — décisions antérieures au {date:%d/%m/%Y}"
 
 
+# The file's columns of a partner's decision, by the decision's field its findings name.
+_DECISION_COLUMNS = {
+    "kind": "decision_kind",
+    "body": "decision_body",
+    "date": "decision_date",
+    "reference": "decision_ref",
+    "amount": "decision_amount",
+    "outcome": "decision_outcome",
+    "financing_line": "decision_date",
+}
+
+
+@dataclass
+class _DecisionSpec:
+    """The partner's decision a row carries on its line (issue 12)."""
+
+    kind: str
+    date: dt.date
+    amount: Decimal
+    body: str = ""
+    reference: str = ""
+    outcome: str = PartnerDecisionOutcome.GRANTED
+
+
 @dataclass
 class _LineSpec:
     row: int
@@ -92,6 +129,8 @@ class _LineSpec:
     line_ref: str | None = None
     bop: str | None = None
     activity: str | None = None
+    decision: _DecisionSpec | None = None
+    line_id: int | None = None  # the line written or matched, once applied
 
 
 @dataclass
@@ -129,6 +168,8 @@ class OperationPlanner(Planner):
         self.categories = {normalize(label): v for v, label in LegalCategory.choices}
         self.categories.update({normalize(v): v for v in LegalCategory.values})
         self.programmes = {p.code.upper(): p for p in BudgetProgramme.objects.all()}
+        self.decision_kinds = voc.choice_words(PartnerDecisionKind.choices)
+        self.decision_outcomes = voc.choice_words(PartnerDecisionOutcome.choices)
 
         # Group the rows by operation; a wide layout has one row per operation.
         groups: OrderedDict[str, list[tuple[int, list[Any]]]] = OrderedDict()
@@ -235,7 +276,13 @@ class OperationPlanner(Planner):
         left: list[_OperationSpec] = []
         taken: list[tuple[_OperationSpec, bulk.OperationDraft]] = []
         for spec in specs:
-            draft = None if self.known.get(spec.key) is not None else self.draft_of(spec)
+            # An operation whose rows carry partners' decisions is created by `apply`, in its
+            # savepoint with its decisions: a refused decision takes the operation with it.
+            draft = (
+                None
+                if self.known.get(spec.key) is not None or any(ls.decision for ls in spec.lines)
+                else self.draft_of(spec)
+            )
             if draft is None:
                 left.append(spec)
             else:
@@ -793,6 +840,7 @@ class OperationPlanner(Planner):
             elif code:
                 spec_values[key] = code
         line_ref = self.text(row, "line_ref") or None
+        decision = self.parse_decision(row, amount, financer, problems)
         if problems:
             raise RowError(problems)
         assert financer is not None and amount is not None
@@ -804,8 +852,127 @@ class OperationPlanner(Planner):
             amount,
             rank=rank,
             line_ref=line_ref,
+            decision=decision,
             **spec_values,
         )
+
+    def parse_decision(
+        self,
+        row: list[Any],
+        line_amount: Decimal | None,
+        financer: voc.Financer | None,
+        problems: list[tuple[str, str]],
+    ) -> _DecisionSpec | None:
+        """The partner's decision a row carries (« Décision : date »…), checked by the rules the
+        service applies (`rules.partner_decision_findings`), so that a bad value rejects the
+        row before anything is written. None when the row carries none."""
+        names = [n for n in set(_DECISION_COLUMNS.values()) if n in self.cols]
+        if not any(self.value(row, n) is not None for n in names):
+            return None
+        before = len(problems)
+        date = self.convert(row, "decision_date", parse_date, problems)
+        amount = self.convert(row, "decision_amount", parse_money, problems)
+        text = self.text(row, "decision_kind")
+        kind = self.decision_kinds.get(normalize(text)) if text else None
+        if text and kind is None:
+            labels = ", ".join(str(label) for _, label in PartnerDecisionKind.choices)
+            problems.append(
+                (self.header("decision_kind"), f"nature de l'acte « {text} » inconnue ({labels})")
+            )
+        elif not text:
+            problems.append((self.header("decision_kind", "Décision : nature"), "nature absente"))
+        text = self.text(row, "decision_outcome")
+        outcome = self.decision_outcomes.get(normalize(text)) if text else "granted"
+        if outcome is None:
+            problems.append(
+                (
+                    self.header("decision_outcome"),
+                    f"sens « {text} » inconnu (accordée, refusée ou retirée)",
+                )
+            )
+        if date is None and len(problems) == before:
+            problems.append((self.header("decision_date", "Décision : date"), "date absente"))
+        if amount is None and outcome == "granted":
+            amount = line_amount  # a decision granting the line's amount
+        if len(problems) > before or line_amount is None or kind is None or outcome is None:
+            return None
+        assert date is not None and amount is not None
+        for f in errors_only(
+            partner_decision_findings(
+                kind=kind,
+                kinds=PartnerDecisionKind.values,
+                outcome=outcome,
+                outcomes=PartnerDecisionOutcome.values,
+                amount=amount,
+                date=date,
+                today=timezone.localdate(),
+                line_amount=line_amount,
+                has_partner=financer is None or financer.kind == "partner",
+                line_active=True,
+            )
+        ):
+            column = _DECISION_COLUMNS.get(f.field, "decision_date")
+            problems.append((self.header(column, "Décision : date"), f.message))
+        if len(problems) > before:
+            return None
+        return _DecisionSpec(
+            kind=kind,
+            date=date,
+            amount=amount,
+            body=self.text(row, "decision_body"),
+            reference=self.text(row, "decision_ref"),
+            outcome=outcome,
+        )
+
+    def record_decisions(self, spec: _OperationSpec) -> set[int]:
+        """Record, through `partner_decisions_record_many`, the decisions the rows carry on
+        their lines (already written: `line_id`), unless the line already has the same one
+        (same date, reference and amount): re-importing a file adds nothing. Returns the rows
+        whose decision was written; a refusal raises (the group is rolled back)."""
+        pairs = [ls for ls in spec.lines if ls.decision is not None and ls.line_id is not None]
+        if not pairs:
+            return set()
+        existing = set(
+            PartnerDecision.objects.filter(
+                financing_line_id__in=[ls.line_id for ls in pairs]
+            ).values_list("financing_line_id", "date", "reference", "amount")
+        )
+        drafts: list[ops.PartnerDecisionDraft] = []
+        owners: list[_LineSpec] = []
+        for ls in pairs:
+            d = ls.decision
+            assert d is not None and ls.line_id is not None
+            key = (ls.line_id, d.date, d.reference.strip(), d.amount)
+            if key in existing:
+                continue
+            existing.add(key)
+            drafts.append(
+                ops.PartnerDecisionDraft(
+                    financing_line_id=ls.line_id,
+                    kind=d.kind,
+                    date=d.date,
+                    amount=d.amount,
+                    body=d.body,
+                    reference=d.reference,
+                    outcome=d.outcome,
+                )
+            )
+            owners.append(ls)
+        if not drafts:
+            return set()
+        results = ops.partner_decisions_record_many(actor=self.actor, drafts=drafts)
+        problems: list[tuple[str, str]] = []
+        for ls, result in zip(owners, results, strict=True):
+            prefix = f"ligne {ls.row} : " if ls.row != spec.rows[0][0] else ""
+            if result.refused:
+                column = self.header("decision_date", "Décision : date")
+                problems.append((column, f"{prefix}{result.refused}"))
+            for f in errors_only(result.findings):
+                column = self.header(_DECISION_COLUMNS.get(f.field, "decision_date"))
+                problems.append((column, f"{prefix}{f.message}"))
+        if problems:
+            raise RowError(problems)
+        return {ls.row for ls in owners}
 
     def warn_state_line(
         self, number: int, financer: voc.Financer | None, values: dict[str, Any]
@@ -841,7 +1008,20 @@ class OperationPlanner(Planner):
     def apply(self, spec: _OperationSpec) -> list[str]:
         op = self.find_operation(spec.key)
         if op is None:
-            return self.create_one(spec)
+            outcomes = self.create_one(spec)
+            if any(ls.decision for ls in spec.lines):
+                # The new lines, in the order of the file's (`operations_create_many` writes
+                # them in its drafts' order).
+                created = self.known[spec.key]
+                ids = list(
+                    FinancingLine.objects.filter(operation=created, status=LineStatus.ACTIVE)
+                    .order_by("id")
+                    .values_list("pk", flat=True)
+                )
+                for ls, line_id in zip(spec.lines, ids, strict=False):
+                    ls.line_id = line_id
+                self.record_decisions(spec)
+            return outcomes
         op_outcome = UNCHANGED
         owner, owner_outcome = self.resolve_owner(spec, op)
         changes = self.operation_changes(spec, op, owner)
@@ -859,6 +1039,11 @@ class OperationPlanner(Planner):
         op_outcome = worst(op_outcome, owner_outcome)
 
         line_outcomes = self.apply_lines(spec, op)
+        decided = self.record_decisions(spec)
+        line_outcomes = [
+            (ls, worst(outcome, UPDATED) if ls.row in decided else outcome)
+            for ls, outcome in line_outcomes
+        ]
         status_outcome = self.reach_status(spec, op)
         first = worst(op_outcome, status_outcome)
 
@@ -1011,12 +1196,14 @@ class OperationPlanner(Planner):
                     line = free[0] if free else None
             try:
                 if line is None:
-                    ops.financing_line_add(
+                    added = ops.financing_line_add(
                         actor=self.actor, operation=op, **self.line_values(ls, financer)
                     )
+                    ls.line_id = added.pk
                     out.append((ls, CREATED))
                     continue
                 used.add(line.pk)
+                ls.line_id = line.pk
                 changes: dict[str, Any] = {}
                 if line.amount != ls.amount:
                     changes["amount"] = ls.amount
