@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import connection, models
 
@@ -44,6 +44,38 @@ class Sourced(models.Model):
 
     class Meta:
         abstract = True
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """The rows of an append-only model are never updated nor deleted, even in bulk: both raise
+    the model's `immutable` exception (which says, in French, what to record instead)."""
+
+    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+        raise self.model.immutable()
+
+    def delete(self):  # type: ignore[no-untyped-def]
+        raise self.model.immutable()
+
+
+class AppendOnly(models.Model):
+    """A record that is appended and never edited nor deleted (movements of the ledger, AE mises
+    en place, closings): a correction is a new record. Subclasses name their `immutable`
+    exception."""
+
+    immutable: ClassVar[type[Exception]]
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self._state.adding:
+            raise self.immutable()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise self.immutable()
 
 
 def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from cper.db import AppendOnly
+
 
 class ClosingImmutable(Exception):
     """Raised on any attempt to edit or delete a closing."""
@@ -29,15 +31,7 @@ class ClosingImmutable(Exception):
         )
 
 
-class ClosingQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
-        raise ClosingImmutable()
-
-    def delete(self):  # type: ignore[no-untyped-def]
-        raise ClosingImmutable()
-
-
-class Closing(models.Model):
+class Closing(AppendOnly):
     contract = models.ForeignKey(
         "contracts.Contract", on_delete=models.PROTECT, related_name="closings"
     )
@@ -56,7 +50,7 @@ class Closing(models.Model):
     # what was recorded after it is what the reconciliation lists.
     watermarks = models.JSONField("repères", default=dict)
 
-    objects = ClosingQuerySet.as_manager()
+    immutable = ClosingImmutable
 
     class Meta:
         verbose_name = "arrêté"
@@ -68,14 +62,6 @@ class Closing(models.Model):
     def __str__(self) -> str:
         text = f"Situation arrêtée au {self.at:%d/%m/%Y}"
         return f"{text} ({self.label})" if self.label else text
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not self._state.adding:
-            raise ClosingImmutable()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise ClosingImmutable()
 
 
 class ReportComment(models.Model):

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from cper.audit.models import Via
-from cper.db import MoneyField, Provenance
+from cper.db import AppendOnly, MoneyField, Provenance
 
 
 class MovementKind(models.TextChoices):
@@ -31,15 +31,7 @@ class LedgerImmutable(Exception):
         )
 
 
-class MovementQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
-        raise LedgerImmutable()
-
-    def delete(self):  # type: ignore[no-untyped-def]
-        raise LedgerImmutable()
-
-
-class Movement(models.Model):
+class Movement(AppendOnly):
     financing_line = models.ForeignKey(
         "operations.FinancingLine", on_delete=models.PROTECT, related_name="movements"
     )
@@ -63,7 +55,7 @@ class Movement(models.Model):
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     note = models.CharField("note", max_length=300, blank=True)
 
-    objects = MovementQuerySet.as_manager()
+    immutable = LedgerImmutable
 
     class Meta:
         verbose_name = "mouvement"
@@ -80,14 +72,6 @@ class Movement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.reference} {self.amount} € ({self.date})"
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not self._state.adding:
-            raise LedgerImmutable()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise LedgerImmutable()
 
     @property
     def signed_committed(self):  # type: ignore[no-untyped-def]
@@ -292,15 +276,7 @@ class AeImmutable(Exception):
         )
 
 
-class AeQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
-        raise AeImmutable()
-
-    def delete(self):  # type: ignore[no-untyped-def]
-        raise AeImmutable()
-
-
-class AeMiseEnPlace(models.Model):
+class AeMiseEnPlace(AppendOnly):
     """AE (autorisations d'engagement) delegated by a ministry to the region for a LOLF programme,
     a BOP and a year: what the State's services may commit on the contract. Recorded beside the
     contract, appended, never edited (a correction is a withdrawal)."""
@@ -330,7 +306,7 @@ class AeMiseEnPlace(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    objects = AeQuerySet.as_manager()
+    immutable = AeImmutable
 
     class Meta:
         verbose_name = "AE mise en place"
@@ -343,14 +319,6 @@ class AeMiseEnPlace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.reference} {self.amount} € ({self.year})"
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if not self._state.adding:
-            raise AeImmutable()
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise AeImmutable()
 
     @property
     def signed_amount(self):  # type: ignore[no-untyped-def]
