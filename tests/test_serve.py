@@ -3,7 +3,7 @@ free port, static files collected (compressed, hashed) into a temporary STATIC_R
 WhiteNoise, against a SQLite file prepared here (migrations, geography, the Hauts-de-France
 contract). Requests say `X-Forwarded-Proto: https`, as the TLS-terminating proxy would.
 
-Slow to prepare (collectstatic compresses some 1,400 files): one server for the module, in the
+Slow to prepare (collectstatic compresses some 1,400 files): one server per test process, in the
 "servers" group of pytest-xdist.
 """
 
@@ -87,7 +87,9 @@ class Server:
             return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture(scope="module")
+# Session scope: under pytest-xdist the worker may run other tests of the "servers" group between
+# two of this module, and a module fixture would then be prepared again (about 70 s).
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("serve")
     port = _free_port()

@@ -161,7 +161,7 @@ def test_the_same_payment_posted_concurrently_is_stored_once(hdf, how):
     def post() -> None:
         try:
             client = ApiClient(token)
-            barrier.wait()
+            barrier.wait(timeout=60)
             statuses.append(client.post(f"{BASE}/movements", payload, headers).status_code)
         finally:
             connections.close_all()
@@ -170,7 +170,7 @@ def test_the_same_payment_posted_concurrently_is_stored_once(hdf, how):
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
     assert Movement.objects.filter(financing_line=state, kind="payment").count() == 1
     assert 201 in statuses and all(s in {200, 201, 409} for s in statuses), statuses
 

@@ -86,7 +86,7 @@ def _race(n: int, post) -> list:
 
     def run() -> None:
         try:
-            barrier.wait()
+            barrier.wait(timeout=60)
             out.append(post())
         finally:
             connections.close_all()
@@ -95,7 +95,7 @@ def _race(n: int, post) -> list:
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
     return out
 
 

@@ -118,14 +118,16 @@ class Factory:
             self._admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
+# Session scope, as tests/test_serve.py: interleaved tests of the "servers" group must not make
+# the worker seed the source instance twice.
+@pytest.fixture(scope="session")
 def factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Factory]:
     f = Factory(tmp_path_factory.mktemp("sauvegarde"))
     yield f
     f.drop_all()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def source(factory: Factory) -> Instance:
     """The Hauts-de-France contract, a 120-operation demo with its accounts, an uploaded file."""
     instance = factory.new("source")
@@ -134,7 +136,7 @@ def source(factory: Factory) -> Instance:
     return instance
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def archive(source: Instance, factory: Factory) -> Path:
     path = factory.tmp / "cper.tar.gz"
     out = source.cper("backup", "--output", str(path))

@@ -314,7 +314,7 @@ def test_the_same_key_sent_concurrently_on_two_lines_is_stored_once(hdf):
 
     def write(line) -> None:  # type: ignore[no-untyped-def]
         try:
-            barrier.wait()
+            barrier.wait(timeout=60)
             F.record(line, "commitment", D(2022, 4, 1), "10.00", idempotency_key="race")
             results.append("created")
         except MovementRefused as exc:
@@ -326,7 +326,7 @@ def test_the_same_key_sent_concurrently_on_two_lines_is_stored_once(hdf):
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
     assert Movement.objects.filter(idempotency_key="race").count() == 1
     assert len(results) == 2 and sorted(results)[0] == "created"  # neither crashed
     assert all(r == "created" or "a déjà servi pour un autre mouvement" in r for r in results)
