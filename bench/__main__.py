@@ -151,6 +151,12 @@ def _fmt_ms(value: float | None) -> str:
     return f"{value:.1f} ms"
 
 
+def _uncached(row: dict[str, Any]) -> str:
+    if row.get("p50_uncached_ms") is None:
+        return "—"
+    return f"{_fmt_ms(row['p50_uncached_ms'])}, {_fmt_ms(row['p95_uncached_ms'])}"
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.3f}" if b else "—"
 
@@ -322,6 +328,10 @@ def _pages_section(pages: list[dict[str, Any]]) -> list[str]:
         "(caches à froid) ; médiane et 95e centile sur les appels suivants. « Service » : le seul",
         "appel `aggregation.execution(…)` de la question principale de la page (mêmes filtres,",
         "même date ; le tableau de bord : axe × partenaire × année), dans le même processus.",
+        "Le tableau de bord et la page emploi et formation gardent leur contenu entre deux",
+        "requêtes jusqu'à la prochaine écriture (`cper.web.figcache`) : « médiane » est celle",
+        "des appels servis par ce cache, « sans cache » celle des mêmes appels quand chacun",
+        "reconstruit la page (ce qu'attend le premier visiteur après une écriture).",
         f"Cibles à l'échelle M : médiane ≤ {TARGET_MEDIAN_MS} ms et 95e centile ≤ "
         f"{TARGET_P95_MS} ms ; tableau de bord ≤ {TARGET_SERVICE_RATIO} × le service ; "
         "deux fois ces temps à L ; S indicatif.",
@@ -332,9 +342,9 @@ def _pages_section(pages: list[dict[str, Any]]) -> list[str]:
             "",
             f"### Échelle {p['scale']} — {p['database']}",
             "",
-            "| page | premier appel | médiane | p95 | requêtes SQL | service | page / service "
-            "| cible atteinte |",
-            "|---|---:|---:|---:|---:|---:|---:|:---:|",
+            "| page | premier appel | médiane | p95 | sans cache : médiane, p95 | requêtes SQL "
+            "| service | page / service | cible atteinte |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
         ]
         for row in p["pages"]:
             service = row.get("service_ms")
@@ -350,7 +360,8 @@ def _pages_section(pages: list[dict[str, Any]]) -> list[str]:
                 verdict = "oui" if ok else "**non**"
             lines.append(
                 f"| {row['name']} | {_fmt_ms(row.get('first_ms'))} | {_fmt_ms(row['p50_ms'])} | "
-                f"{_fmt_ms(row['p95_ms'])} | {row['queries']} | {_fmt_ms(service)} | "
+                f"{_fmt_ms(row['p95_ms'])} | {_uncached(row)} | {row['queries']} | "
+                f"{_fmt_ms(service)} | "
                 f"{'—' if ratio is None else f'{ratio:.1f} ×'} | {verdict} |"
             )
         if p.get("exports"):

@@ -337,6 +337,10 @@ else:
         }
     }
 
+# The figures block of the dashboard and focus pages, kept in that cache between requests and
+# rebuilt after any audited write (cper.web.figcache); seconds it is kept at most, 0: off.
+CPER_FIGURES_CACHE_SECONDS = int(os.environ.get("CPER_FIGURES_CACHE_SECONDS", "600"))
+
 # Invalid API tokens accepted from one address before it is refused (429) without any lookup.
 CPER_API_RATE_INVALID_TOKENS = os.environ.get("CPER_API_RATE_INVALID_TOKENS", "20/min")
 

@@ -30,6 +30,14 @@ def ensure_reference_data() -> None:
         Contract.objects.filter(slug=HDF_SLUG).update(programming_mode="committee")
 
 
+@pytest.fixture(autouse=True)
+def _figures_cache_off(settings):  # type: ignore[no-untyped-def]
+    """The factories write rows without the services (no audit entry), which the figures cache
+    would not see: off in process, on in the tests of the cache itself (tests/web/
+    test_figcache.py) and in the servers the browser tests start."""
+    settings.CPER_FIGURES_CACHE_SECONDS = 0
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     with django_db_blocker.unblock():

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from cper.accounts.permissions import Role, role_of
 from cper.contracts import selectors
@@ -16,10 +18,12 @@ from cper.money import format_eur
 from cper.territories.models import Departement
 from cper.web import alerts as alerts_mod
 from cper.web.charts import hbar
+from cper.web.figcache import cached_figures, figures_key
 from cper.web.figures import breakdown, series_chart
 from cper.web.params import guard_input
 from cper.web.views.page import (
     FilterField,
+    Page,
     figures_page,
     kpis,
     operations_list_url,
@@ -122,17 +126,67 @@ def _operations_url(
 @guard_input
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     page = figures_page(request, slug)
+    key = figures_key(request, "dashboard")
+    if key is None:  # an export, or the cache off: the figures of this request
+        context = _context(page)
+        if response := page.export("tableau-de-bord"):
+            return response
+        content = mark_safe(render_to_string(CONTENT, context, request=request))
+    else:
+        content = cached_figures(
+            key, lambda: render_to_string(CONTENT, _context(page), request=request)
+        )
+    return render_page(
+        request,
+        "web/dashboard.html",
+        page,
+        {
+            "title": f"Tableau de bord — {page.contract.title}",
+            "content": content,
+            "breadcrumb_data": {
+                "links": [{"url": "/", "title": "Accueil"}],
+                "current": "Tableau de bord",
+            },
+        },
+    )
+
+
+# The dashboard's content (title, filters, figures): what `figcache` keeps between requests.
+# It depends on the query string, the visitor's sight of unpublished operations and the data
+# only — nothing of the session (the filters are a GET form, without a CSRF token).
+CONTENT = "web/parts/dashboard_content.html"
+
+
+def _context(page: Page) -> dict[str, Any]:
     contract = page.contract
     parts = selectors.volet_parts(contract=contract)  # issue 12
-    fields = _filter_fields(request, contract, parts)
+    fields = _filter_fields(page.request, contract, parts)
     for f in fields:
         if f.value:
             page.filters[f.name] = int(f.value) if f.name == "axis" else f.value
+    chosen = next((p for p in parts if p.code and p.code == page.filters.get("volet")), None)
+    return {
+        "contract": contract,
+        "as_of": page.as_of,
+        "date_error": page.date_error,
+        "filters": page.filters,
+        "fields": fields,
+        "active_filters": {f.name: f.value for f in fields if f.value},
+        "volet": chosen,  # issue 12: the volet chosen, with its period and envelope
+        **_figures(page, parts, chosen),
+    }
+
+
+def _figures(
+    page: Page, parts: list[selectors.VoletPart], chosen: selectors.VoletPart | None
+) -> dict[str, Any]:
+    """The dashboard's figures for the page's filters and date: key figures, charts, series,
+    alerts (each table added to the page, for its exports)."""
+    contract = page.contract
     links = page.links
     # -- issue 12: volets. The axes are grouped by volet (same service call: a volet is a set
     # of axes), the note gives each volet's period and envelope; the volet filter gives a
     # volet's own figures and pace.
-    chosen = next((p for p in parts if p.code and p.code == page.filters.get("volet")), None)
     several = len(parts) > 1
     volets_note = (
         "Axes regroupés par volet, chacun avec sa période et son enveloppe : "
@@ -179,7 +233,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
                 contract=contract,
                 as_of=page.as_of,
                 filters=page.filters or None,
-                viewer=request.user,
+                viewer=page.request.user,
             ),
             page.as_of,
         )
@@ -187,26 +241,10 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     alerts = alerts_mod.dashboard_alerts(page, by_partner=by_partner)
     for a in alerts:
         page.add(a.table)
-    if response := page.export("tableau-de-bord"):
-        return response
-    active = {f.name: f.value for f in fields if f.value}
-    return render_page(
-        request,
-        "web/dashboard.html",
-        page,
-        {
-            "title": f"Tableau de bord — {contract.title}",
-            "fields": fields,
-            "active_filters": active,
-            "kpis": kpis(by_axis.total, envelope=contract.envelope),
-            "volet": chosen,  # issue 12: the volet chosen, with its period and envelope
-            "charts": [axis_chart, partner_chart],
-            "series": series,
-            "alerts": alerts,
-            "operations_url": _operations_url(contract, page.filters, chosen),
-            "breadcrumb_data": {
-                "links": [{"url": "/", "title": "Accueil"}],
-                "current": "Tableau de bord",
-            },
-        },
-    )
+    return {
+        "kpis": kpis(by_axis.total, envelope=contract.envelope),
+        "charts": [axis_chart, partner_chart],
+        "series": series,
+        "alerts": alerts,
+        "operations_url": _operations_url(contract, page.filters, chosen),
+    }
