@@ -337,8 +337,9 @@ else:
         }
     }
 
-# The figures block of the dashboard and focus pages, kept in that cache between requests and
-# rebuilt after any audited write (cper.web.figcache); seconds it is kept at most, 0: off.
+# The figures of the dashboard, focus and scope pages (axis, partner, territory…), kept in that
+# cache between requests and rebuilt after any audited write (cper.web.figcache); seconds they
+# are kept at most, 0: off.
 CPER_FIGURES_CACHE_SECONDS = int(os.environ.get("CPER_FIGURES_CACHE_SECONDS", "600"))
 
 # Invalid API tokens accepted from one address before it is refused (429) without any lookup.

@@ -138,3 +138,30 @@ def test_the_focus_page_kept_is_the_page_built_without_the_cache(
         kept = staff_client.get(url, {"date": AS_OF}).content.decode()
     assert content(kept) == content(plain) and "W-002" in content(kept)
     assert not any("finance_" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("web:axis", {"number": 2}),
+        ("web:objective", {"code": "2.1"}),
+        ("web:partner", {"code": "etat"}),
+        ("web:departement", {"code": "59"}),
+    ],
+)
+def test_a_scope_page_kept_is_the_page_built_without_the_cache(
+    settings, staff_client, execution, name, kwargs
+):  # type: ignore[no-untyped-def]
+    url = reverse(name, kwargs={"slug": HDF_SLUG, **kwargs})
+
+    def content(html: str) -> str:
+        return html[html.index("<h1>") : html.index("</main>")]
+
+    settings.CPER_FIGURES_CACHE_SECONDS = 0
+    plain = staff_client.get(url, {"date": AS_OF}).content.decode()
+    settings.CPER_FIGURES_CACHE_SECONDS = 600
+    staff_client.get(url, {"date": AS_OF})
+    with CaptureQueriesContext(connection) as queries:
+        kept = staff_client.get(url, {"date": AS_OF}).content.decode()
+    assert content(kept) == content(plain) and "W-001" in content(kept)
+    assert not any("finance_movement" in q["sql"] for q in queries.captured_queries)

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from cper.contracts import selectors as contract_selectors
 from cper.contracts.models import Axis, Contract, Objective, Partner
@@ -18,6 +20,7 @@ from cper.finance import aggregation
 from cper.finance.vocabulary import ap_labels
 from cper.maquette.models import Amendment
 from cper.maquette.selectors import amendment_effects
+from cper.web.figcache import cached_figures, figures_key
 from cper.web.figures import breakdown, series_chart
 from cper.web.params import guard_input
 from cper.web.tables import in_words
@@ -49,6 +52,41 @@ def scope_page(
     """A page of figures at one level (axis, objective, partner, territory): key figures,
     breakdowns (dimension, caption, first column, short label), the cumulative series, the
     operations and the amendments."""
+    context = {
+        "title": title,
+        "kind": kind,
+        "intro": intro,
+        "amendments": amendments,
+        "breadcrumb_data": crumbs,
+        **(extra or {}),
+    }
+    key = figures_key(request, f"scope:{kind}")
+    if key is None:  # an export, or the cache off: the figures of this request
+        figures_context = _figures(page, breakdowns, extra)
+        if response := page.export(export_name):
+            return response
+        figures = mark_safe(
+            render_to_string(FIGURES, {**context, **figures_context}, request=request)
+        )
+    else:
+        figures = cached_figures(
+            key,
+            lambda: render_to_string(
+                FIGURES, {**context, **_figures(page, breakdowns, extra)}, request=request
+            ),
+        )
+    return render_page(request, "web/scope.html", page, {**context, "figures": figures})
+
+
+# The figures block of a scope page (inside #figures): what `figcache` keeps between requests.
+FIGURES = "web/parts/scope_figures.html"
+
+
+def _figures(
+    page: Page,
+    breakdowns: list[tuple[str, str, str, Callable[[Any], str] | None]],
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
     links = page.links
     charts_ = []
     total = None
@@ -76,7 +114,7 @@ def scope_page(
                 contract=page.contract,
                 as_of=page.as_of,
                 filters=page.filters,
-                viewer=request.user,
+                viewer=page.request.user,
             ),
             page.as_of,
         )
@@ -86,26 +124,16 @@ def scope_page(
     if words:  # a partner's page: its own words (AE/CP, AP/CP), on the page and in exports
         for table in page.tables:
             in_words(table, words)
-    if response := page.export(export_name):
-        return response
-    return render_page(
-        request,
-        "web/scope.html",
-        page,
-        {
-            "title": title,
-            "kind": kind,
-            "intro": intro,
-            "kpis": kpis(total),
-            "charts": charts_,
-            "series": series,
-            "operations": operations,
-            "operations_url": operations_list_url(page.contract, page.filters),
-            "amendments": amendments,
-            "breadcrumb_data": crumbs,
-            **(extra or {}),
-        },
-    )
+    return {
+        "contract": page.contract,
+        "as_of": page.as_of,
+        "filters": page.filters,
+        "kpis": kpis(total),
+        "charts": charts_,
+        "series": series,
+        "operations": operations,
+        "operations_url": operations_list_url(page.contract, page.filters),
+    }
 
 
 @dataclass
