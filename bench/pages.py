@@ -187,6 +187,7 @@ def main() -> None:
     parser.add_argument("--scale", default="S")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", default="", help="a part of the page names (quicker runs)")
+    parser.add_argument("--no-exports", action="store_true", help="the pages only")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cper.settings")
     sys.path.insert(0, str(ROOT))
@@ -266,7 +267,9 @@ def main() -> None:
             )
         print(f"[pages] {row}", file=sys.stderr, flush=True)
         out.append(row)
-    exported = export_timings(client, contract, viewer) if not args.only else []
+    exported = (
+        export_timings(client, contract, viewer) if not (args.only or args.no_exports) else []
+    )
     print(
         json.dumps(
             {
