@@ -93,7 +93,7 @@ def current_schedules(
 ) -> dict[int, Schedule]:
     """{line id: its latest schedule} for the given lines, or every scheduled line of
     `contract` or of `operation` (`with_lines`: each schedule carries its line, with its
-    partner and programme). One query."""
+    partner and programme). One query (two for an operation)."""
     latest = (
         LineSchedule.objects.filter(line=OuterRef("line"))
         .order_by("-version")
@@ -107,7 +107,10 @@ def current_schedules(
     if contract is not None:
         qs = qs.filter(line__operation__contract=contract)
     if operation is not None:
-        qs = qs.filter(line__operation=operation)
+        # The operation's lines first: filtered through the join, PostgreSQL runs the latest-
+        # version subquery over every schedule of the contract (1 s at scale M).
+        lines = FinancingLine.objects.filter(operation=operation).values_list("pk", flat=True)
+        qs = qs.filter(line_id__in=list(lines))
     out: dict[int, Schedule] = {}
     for r in qs.order_by("line_id", "year"):
         s = out.get(r.line_id)
