@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from django.db import connection, models
+from django.utils import timezone
 
 from cper.money import DECIMAL_PLACES, MAX_DIGITS
 
@@ -104,6 +105,126 @@ def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
             return
         for i in range(0, len(rows), 5000):
             cursor.executemany(sql, rows[i : i + 5000])
+
+
+# The fields whose Python value is already the database's (text, numbers, booleans, a related
+# row's id): `insert_objects` passes them as they are; the others (decimals, dates, JSON…) go
+# through the field's `get_db_prep_save`, as the ORM prepares them.
+_PLAIN_FIELDS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "EmailField",
+        "ForeignKey",
+        "IntegerField",
+        "OneToOneField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SlugField",
+        "SmallIntegerField",
+        "TextField",
+    }
+)
+
+
+def insert_objects(objs: Sequence[models.Model], *, ids: bool = True) -> None:
+    """Insert new instances of one model (auto primary key not set) with the values
+    `bulk_create` would write — `auto_now(_add)` dates set, a related object's id taken,
+    decimals and dates prepared by their field — without the ORM's per-value compilation
+    (most of a batch service's time at tens of thousands of rows). `ids`: one multi-row
+    `INSERT … RETURNING` per batch sets each object's new id, in order (as `bulk_create` relies
+    on); without, the rows are appended by `insert_rows` (COPY on PostgreSQL). The objects are
+    then saved instances (`_state.adding` false). No signals, as `bulk_create`."""
+    if not objs:
+        return
+    model = type(objs[0])
+    opts = model._meta
+    pk = opts.pk
+    assert pk is not None and getattr(pk, "db_returning", False), model  # an auto primary key
+    fields = [f for f in opts.concrete_fields if f is not pk and not f.generated]
+    stamped = [
+        f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    ]
+    # One time for the batch's `auto_now(_add)` fields (as each object's `pre_save` sets it).
+    now = timezone.now()
+    stamps = [
+        (f.attname, now if isinstance(f, models.DateTimeField) else timezone.localdate(now))
+        for f in stamped
+    ]
+    related: list[Any] = [f for f in fields if f.is_relation]  # foreign keys (cached objects)
+    prep = [None if f.get_internal_type() in _PLAIN_FIELDS else f.get_db_prep_save for f in fields]
+    # Dates and times repeat (the batch's time, a committee's day): each prepared once.
+    memo: list[dict[Any, Any] | None] = [
+        {} if isinstance(f, models.DateField | models.TimeField) else None for f in fields
+    ]
+    attnames = [f.attname for f in fields]
+    columns = [str(f.column) for f in fields]
+    pk_column = str(pk.column)
+    rows: list[tuple[Any, ...]] = []
+    for obj in objs:
+        for attname, stamp in stamps:
+            setattr(obj, attname, stamp)
+        for f in related:
+            if getattr(obj, f.attname) is None and f.is_cached(obj):
+                target = f.get_cached_value(obj)
+                if target is not None:
+                    if target.pk is None:
+                        raise ValueError(f"{model.__name__}.{f.name} : objet lié non enregistré")
+                    setattr(obj, f.attname, target.pk)
+        row = []
+        for p, m, a in zip(prep, memo, attnames, strict=True):
+            value = obj.__dict__[a]
+            if p is not None and value is not None:
+                if m is None:
+                    value = p(value, connection)
+                elif value in m:
+                    value = m[value]
+                else:
+                    value = m[value] = p(value, connection)
+            row.append(value)
+        rows.append(tuple(row))
+    quote = connection.ops.quote_name
+    table = quote(opts.db_table)
+    if not ids:
+        insert_rows(opts.db_table, columns, rows)
+    elif connection.vendor == "postgresql":
+        # The ids drawn from the table's sequence (as the inserts would draw them, safe beside
+        # other writers), then the rows with their ids in one COPY: a multi-row INSERT is
+        # several times slower to send.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [opts.db_table, pk_column, len(rows)],
+            )
+            new_ids = sorted(row[0] for row in cursor.fetchall())
+        for obj, new_id in zip(objs, new_ids, strict=True):
+            setattr(obj, pk.attname, new_id)
+        insert_rows(
+            opts.db_table,
+            [pk_column, *columns],
+            [(new_id, *row) for new_id, row in zip(new_ids, rows, strict=True)],
+        )
+    else:
+        names = ", ".join(quote(c) for c in columns)
+        one = f"({', '.join(['%s'] * len(fields))})"
+        size = max(1, min(1000, connection.ops.bulk_batch_size(fields, objs)))
+        with connection.cursor() as cursor:
+            for i in range(0, len(rows), size):
+                chunk = rows[i : i + size]
+                cursor.execute(
+                    f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))} "
+                    f"RETURNING {quote(pk_column)}",
+                    [v for row in chunk for v in row],
+                )
+                for obj, (new_id,) in zip(objs[i : i + size], cursor.fetchall(), strict=True):
+                    setattr(obj, pk.attname, new_id)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 @contextlib.contextmanager

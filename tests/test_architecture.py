@@ -46,8 +46,9 @@ RAW_SQL = re.compile(r"^\s*(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM)\b")
 ALLOWED_WRITES: dict[str, tuple[frozenset[str], str]] = {
     "cper/db.py": (
         frozenset({"SQL"}),
-        "`insert_rows`, the mechanics the batch services share to append many rows (COPY on "
-        "PostgreSQL): called only from services (movements, audit trail, summaries' rebuild)",
+        "`insert_rows` and `insert_objects`, the mechanics the batch services share to write "
+        "many rows (COPY on PostgreSQL): called only from services (movements, audit trail, "
+        "summaries, the operations' batch)",
     ),
     "cper/operations/lifecycle.py": (
         frozenset({"current", "OperationTransition"}),
@@ -67,11 +68,6 @@ ALLOWED_WRITES: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"ImportLog", "log"}),
         "the import log, written by the import run that it records and by the functions that "
         "open it for the pages (`import_log_open`): the io app's runner",
-    ),
-    "cper/demo/generator.py": (
-        frozenset({"ProjectOwner", "Committee", "SQL"}),
-        "TO MOVE: the demo still writes owners, committees and its rows by bulk_create and an "
-        "INSERT of its own (issue 18: the demo through the batch services)",
     ),
     "cper/io/bench.py": (
         frozenset({"Operation", "OperationCommune", "FinancingLine", "Movement"}),

@@ -60,9 +60,12 @@ class Actor:
         return cls(user=user, via=Via.CLI)
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """A value as it is written in the audit trail: decimals and dates as strings."""
-    if value is None or type(value) in (str, int, bool):  # most values: as they are, at once
+    if type(value) in _AS_IS:  # most values: as they are, at once
         return value
     if isinstance(value, Decimal):
         return str(value)
@@ -70,10 +73,15 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, models.Model):
         return str(value.pk)
+    # The items as they are without a call when they are (a batch's trail walks hundreds of
+    # thousands of them).
     if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
+        return [v if type(v) in _AS_IS else jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {
+            k if type(k) is str else str(k): v if type(v) in _AS_IS else jsonable(v)
+            for k, v in value.items()
+        }
     return value
 
 

@@ -1,5 +1,5 @@
 """Deterministic illustrative register for a contract: owners, operations, co-financing plans,
-committees, decisions and the transition log, written with `bulk_create` in batches.
+committees, decisions and the transition log, written through the register's batch services.
 
 Everything generated is marked `provenance="illustrative"`. The same seed and scale give the
 same data (no dependence on today's date, on dict order or on database ids). The maquette is
@@ -7,12 +7,17 @@ respected: per partner × objective, the programmed lines add up to 55–92 % of
 force (or, when no maquette is loaded, of an illustrative split of the partners' stated totals
 by the axes' stated shares).
 
-Per-row services are not used here (they would take hours at scale L): the rows are built in
-memory following the same rules (valid SIRET/RNA, derived département/EPCI, lifecycle edges,
-a committee decision for every programmed operation), one summary audit entry records the
-run, and the contract's execution summaries are brought up to date (`summaries.rebuild`) in the
-same transaction. The finance app's demo (commitments and payments, through the ledger's
-service) runs afterwards.
+The register is written as any other batch of new operations is: the maîtres d'ouvrage by
+`bulk.owners_create_many`, then the operations by `bulk.operations_create_many` in chunks —
+each with its communes, markers, partners' references, co-financing plan and the status it has
+reached, the walk dated in the past (`OperationDraft.reached_at`), the programming committee
+that decided it (created with its first operation: `CommitteeDraft`) and its decision (approval,
+adjournment, rejection), or the next committee's agenda; the committees that decide nothing here
+(the next programming committee, the steering committees) through `committee_create`. The
+services check every row by the register's rules, audit it (acting: `Actor.system()`) and keep
+the execution summaries up to date, in the demo's one transaction; one more audit entry records
+the run. What the services date now: the rows' creation times and the audit trail. The finance
+app's demo (commitments and payments, through the ledger's service) runs afterwards.
 """
 
 from __future__ import annotations
@@ -26,9 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.core.management.color import no_style
 from django.db import connection, transaction
-from django.db.models import Max, Model
 from django.utils import timezone
 
 from cper.audit.actions import AuditAction
@@ -42,34 +45,31 @@ from cper.contracts.models import (
     Partner,
     PartnerStatedAmount,
 )
-from cper.db import Provenance
-from cper.finance import summaries
+from cper.db import Provenance, collector_paused
 from cper.maquette import selectors as maquette_selectors
-from cper.operations.lifecycle import EDGES
+from cper.operations import bulk
+from cper.operations.lifecycle import status_path
 from cper.operations.models import (
     Committee,
     CommitteeKind,
     CostBase,
     Decision,
-    DecisionAmount,
-    DecisionOutcome,
-    ExternalReference,
     FinancerKind,
     FinancingLine,
     LegalCategory,
     Operation,
-    OperationCommune,
     OperationStatus,
     OperationTransition,
     ProjectOwner,
 )
 from cper.operations.rules import luhn_check_digit
+from cper.operations.services import committee_create
 from cper.territories.models import Commune, Epci, ProjectTerritory
 
 S = OperationStatus
 ILLUSTRATIVE = Provenance.ILLUSTRATIVE
 SCALES = {"S": 2_000, "M": 100_000, "L": 500_000}
-BATCH = 5_000
+BATCH = 2_000  # operations per call of the batch service
 PARIS = dt.timezone(dt.timedelta(hours=1))  # fixed offset: deterministic, close enough
 
 # Status mix (per 1000): most operations are programmed or later, as mid-contract.
@@ -85,18 +85,10 @@ STATUS_MIX: list[tuple[str, int]] = [
     (S.COMPLETED, 120),
     (S.CLOSED, 70),
 ]
-# The lifecycle path leading to each status (every step is an edge of the transitions table).
+# The lifecycle path leading to each status: the walk the batch service takes from draft (an
+# abandoned operation is abandoned as a draft).
 PATHS: dict[str, list[str]] = {
-    S.DRAFT: [],
-    S.SUBMITTED: [S.SUBMITTED],
-    S.UNDER_REVIEW: [S.SUBMITTED, S.UNDER_REVIEW],
-    S.ADJOURNED: [S.SUBMITTED, S.UNDER_REVIEW, S.ADJOURNED],
-    S.REJECTED: [S.SUBMITTED, S.UNDER_REVIEW, S.REJECTED],
-    S.ABANDONED: [S.SUBMITTED, S.ABANDONED],
-    S.PROGRAMMED: [S.SUBMITTED, S.UNDER_REVIEW, S.PROGRAMMED],
-    S.IN_PROGRESS: [S.SUBMITTED, S.UNDER_REVIEW, S.PROGRAMMED, S.IN_PROGRESS],
-    S.COMPLETED: [S.SUBMITTED, S.UNDER_REVIEW, S.PROGRAMMED, S.IN_PROGRESS, S.COMPLETED],
-    S.CLOSED: [S.SUBMITTED, S.UNDER_REVIEW, S.PROGRAMMED, S.IN_PROGRESS, S.COMPLETED, S.CLOSED],
+    status: [edge.target for edge in status_path(S.DRAFT, status) or []] for status in S.values
 }
 PROGRAMMED_LIKE = frozenset({S.PROGRAMMED, S.IN_PROGRESS, S.COMPLETED, S.CLOSED})
 # Which committees (by year) an operation of each status was decided by.
@@ -265,6 +257,15 @@ class DemoReport:
         return f"échelle {self.scale}, graine {self.seed} : {parts}"
 
 
+class DemoRefused(RuntimeError):
+    """A service refused a generated row: the generator broke a register rule."""
+
+    def __init__(self, what: str, refusal: bulk.Refusal) -> None:
+        detail = refusal.denied or "; ".join(f"{f.field} : {f.message}" for f in refusal.findings)
+        super().__init__(f"{what} refusé(e) ({refusal.stage}) : {detail}")
+        self.refusal = refusal
+
+
 @dataclass
 class _Op:
     """One operation being generated (plain data, before any row exists)."""
@@ -368,14 +369,6 @@ PROGRESS: dict[str, str] = {
     S.COMPLETED: "Opération achevée, en attente du solde.",
     S.CLOSED: "Opération soldée.",
 }
-OUTCOMES: dict[str, str] = {
-    S.ADJOURNED: DecisionOutcome.ADJOURNED,
-    S.REJECTED: DecisionOutcome.REJECTED,
-    S.PROGRAMMED: DecisionOutcome.APPROVED,
-    S.IN_PROGRESS: DecisionOutcome.APPROVED,
-    S.COMPLETED: DecisionOutcome.APPROVED,
-    S.CLOSED: DecisionOutcome.APPROVED,
-}
 REASONS: dict[str, str] = {
     S.ABANDONED: "projet abandonné par le maître d'ouvrage (démonstration)",
     S.ADJOURNED: "dossier à compléter",
@@ -394,64 +387,15 @@ OTHER_PUBLIC = [
 VALORISED_EVERY = 19
 
 
-def _valorised(kind: str, label: str, objective_id: int, euros: int) -> tuple[Any, ...]:
-    return (kind, None, label, objective_id, Decimal(euros), False, "other", None, None, "")
-
-
-def _next_id(model: type[Model]) -> int:
-    last = model._default_manager.aggregate(m=Max("id"))["m"]
-    return int(last or 0) + 1
-
-
-def _reset_sequences() -> None:
-    """After inserts with explicit ids (PostgreSQL sequences; SQLite follows by itself)."""
-    models = [Operation, FinancingLine, Decision, DecisionAmount, OperationTransition]
-    models += [OperationCommune, ExternalReference]
-    sql = connection.ops.sequence_reset_sql(no_style(), models)
-    if sql:
-        with connection.cursor() as cursor:
-            for statement in sql:
-                cursor.execute(statement)
-
-
-class _Inserter:
-    """Buffered `INSERT … VALUES` through `executemany`, values prepared as the ORM would."""
-
-    def __init__(self, model: Any, fields: list[str]) -> None:
-        opts = model._meta
-        self.fields = [opts.get_field(f) for f in fields]
-        qn = connection.ops.quote_name
-        self.sql = (
-            f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(f.column) for f in self.fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(self.fields))})"
-        )
-        self.prep = [
-            f.get_db_prep_save if f.get_internal_type() in _PREPARED else None for f in self.fields
-        ]
-        self.rows: list[tuple[Any, ...]] = []
-        self.count = 0
-
-    def add(self, *values: Any) -> None:
-        self.rows.append(values)
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        prep = self.prep
-        data = [
-            tuple(
-                p(v, connection) if p is not None and v is not None else v
-                for p, v in zip(prep, row, strict=True)
-            )
-            for row in self.rows
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(self.sql, data)
-        self.count += len(self.rows)
-        self.rows = []
-
-
-_PREPARED = frozenset({"DecimalField", "DateField", "DateTimeField", "JSONField"})
+def _valorised(kind: str, label: str, objective: Objective, euros: int) -> bulk.LineDraft:
+    return bulk.LineDraft(
+        financer_kind=kind,
+        amount=Decimal(euros),
+        financer_label=label,
+        objective=objective,
+        contractualised=False,
+        budget_nature="other",
+    )
 
 
 class Generator:
@@ -471,6 +415,7 @@ class Generator:
         self.rng = random.Random(seed)
         self.log = log
         self.report = DemoReport(scale=scale, seed=seed)
+        self.actor = Actor.system()
 
     # -- reference data ---------------------------------------------------------------------
 
@@ -519,6 +464,9 @@ class Generator:
             m.pk: set(m.objectives.values_list("pk", flat=True)) for m in self.markers
         }
         self.programmes = {p.code: p for p in BudgetProgramme.objects.all()}
+        self.programme_by_pk = {p.pk: p for p in self.programmes.values()}
+        self.objective_by_pk = {o.pk: o for o in self.objectives}
+        self.marker_by_pk = {m.pk: m for m in self.markers}
         # The State's programme of each objective in the maquette (issue 12): a State line of
         # the demo carries it, so that execution by programme meets the contractualised amount.
         self.state_programme: dict[int, int] = dict(
@@ -679,15 +627,15 @@ class Generator:
 
     # -- pass 2: owners ---------------------------------------------------------------------
 
-    def _owners(self, ops: list[_Op]) -> dict[tuple[str, ...], int]:
+    def _owners(self, ops: list[_Op]) -> dict[tuple[str, ...], ProjectOwner]:
         keys = sorted({op.owner_key for op in ops})
-        rows: list[ProjectOwner] = []
+        rows: list[bulk.OwnerDraft] = []
         for counter, key in enumerate(keys, start=1):
             kind = key[0]
             if kind == "commune":
                 c = self.commune_by_code[key[1]]
                 rows.append(
-                    ProjectOwner(
+                    bulk.OwnerDraft(
                         name=f"Commune de {c.name}",
                         siret=_siret(c.siren) if c.siren else _siret(_siren(counter, "29")),
                         legal_category=LegalCategory.COMMUNE,
@@ -698,7 +646,7 @@ class Generator:
             elif kind == "epci":
                 e = self.epcis[key[1]]
                 rows.append(
-                    ProjectOwner(
+                    bulk.OwnerDraft(
                         name=e.name,
                         siret=_siret(e.siren),
                         legal_category=LegalCategory.EPCI,
@@ -707,7 +655,7 @@ class Generator:
                 )
             elif kind == "universite":
                 rows.append(
-                    ProjectOwner(
+                    bulk.OwnerDraft(
                         name=key[1],
                         siret=_siret(_siren(counter, "19")),
                         legal_category=LegalCategory.UNIVERSITY,
@@ -718,7 +666,7 @@ class Generator:
                 c = self.commune_by_code[key[1]]
                 prefix = RNA_PREFIX.get(c.departement_id, "599")
                 rows.append(
-                    ProjectOwner(
+                    bulk.OwnerDraft(
                         name=ASSOCIATIONS[int(key[2])].format(c=c.name),
                         rna=f"W{prefix}{counter:06d}",
                         legal_category=LegalCategory.ASSOCIATION,
@@ -729,7 +677,7 @@ class Generator:
             elif kind == "etablissement_public":
                 c = self.commune_by_code[key[1]]
                 rows.append(
-                    ProjectOwner(
+                    bulk.OwnerDraft(
                         name=PUBLIC_BODIES[int(key[2])].format(c=c.name),
                         siret=_siret(_siren(counter, "18")),
                         legal_category=LegalCategory.PUBLIC_BODY,
@@ -740,7 +688,7 @@ class Generator:
             else:
                 c = self.commune_by_code[key[1]]
                 rows.append(
-                    ProjectOwner(
+                    bulk.OwnerDraft(
                         name=COMPANIES[int(key[2])].format(c=c.name),
                         siret=_siret(_siren(counter, "8")),
                         legal_category=LegalCategory.COMPANY,
@@ -749,32 +697,39 @@ class Generator:
                     )
                 )
         # An identifier already held by an existing owner keeps that owner (no duplicate).
-        existing = dict(
-            ProjectOwner.objects.filter(siret__in=[r.siret for r in rows if r.siret]).values_list(
-                "siret", "pk"
-            )
-        )
+        existing: dict[str, ProjectOwner] = {
+            o.siret: o
+            for o in ProjectOwner.objects.filter(siret__in=[r.siret for r in rows if r.siret])
+            if o.siret
+        }
         existing.update(
-            ProjectOwner.objects.filter(rna__in=[r.rna for r in rows if r.rna]).values_list(
-                "rna", "pk"
-            )
+            (o.rna, o)
+            for o in ProjectOwner.objects.filter(rna__in=[r.rna for r in rows if r.rna])
+            if o.rna
         )
         fresh = [r for r in rows if (r.siret or r.rna) not in existing]
-        ProjectOwner.objects.bulk_create(fresh, batch_size=2000)
-        out: dict[tuple[str, ...], int] = {}
+        created = bulk.owners_create_many(actor=self.actor, drafts=fresh)
+        written: dict[int, ProjectOwner] = {}
+        for draft, result in zip(fresh, created, strict=True):
+            if isinstance(result, bulk.Refusal):
+                raise DemoRefused(f"maître d'ouvrage « {draft.name} »", result)
+            written[id(draft)] = result
+        out: dict[tuple[str, ...], ProjectOwner] = {}
         for key, row in zip(keys, rows, strict=True):
-            ident = row.siret or row.rna
-            out[key] = existing.get(ident, row.pk)
+            found = existing.get(row.siret or row.rna or "")
+            out[key] = found if found is not None else written[id(row)]
         self.report.counts["maîtres d'ouvrage"] = len(fresh)
         return out
 
     # -- pass 3: committees -----------------------------------------------------------------
 
-    def _committees(self) -> tuple[list[Committee], Committee]:
+    def _committees(self) -> tuple[list[bulk.CommitteeDraft], Committee]:
+        """The programming committees that decide the operations (each written with the first
+        operation it decides); the next programming committee (its agenda: the operations under
+        review) and the yearly steering committees, written here."""
         places = ["Lille — préfecture de région", "Amiens — hôtel de Région"]
-        rows = [
-            Committee(
-                contract=self.contract,
+        drafts = [
+            bulk.CommitteeDraft(
                 kind=CommitteeKind.PROGRAMMING,
                 date=d,
                 place=places[i % 2],
@@ -783,16 +738,18 @@ class Generator:
             )
             for i, d in enumerate(self.committee_dates)
         ]
-        upcoming = Committee(
+        upcoming = committee_create(
+            actor=self.actor,
             contract=self.contract,
             kind=CommitteeKind.PROGRAMMING,
             date=NEXT_COMMITTEE,
-            place=places[len(rows) % 2],
+            place=places[len(drafts) % 2],
             title="Prochain comité de programmation (démonstration)",
             provenance=ILLUSTRATIVE,
         )
-        steering = [
-            Committee(
+        for y in range(2022, 2026):
+            committee_create(
+                actor=self.actor,
                 contract=self.contract,
                 kind=CommitteeKind.STEERING,
                 date=dt.date(y, 11, 20),
@@ -801,156 +758,93 @@ class Generator:
                 minutes="Bilan annuel de la programmation et de l'exécution (illustratif).",
                 provenance=ILLUSTRATIVE,
             )
-            for y in range(2022, 2026)
-        ]
-        Committee.objects.bulk_create([*rows, upcoming, *steering])
-        self.report.counts["comités"] = len(rows) + 1 + len(steering)
-        return rows, upcoming
+        self.report.counts["comités"] = 1 + len(range(2022, 2026))
+        return drafts, upcoming
 
     # -- pass 4: operations and what hangs on them, batch by batch --------------------------
 
     def _moment(self, day: dt.date, hour: int = 10) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(hour, 0), tzinfo=PARIS)
 
+    def _draft(
+        self,
+        op: _Op,
+        owners: dict[tuple[str, ...], ProjectOwner],
+        committees: list[bulk.CommitteeDraft],
+        upcoming: Committee,
+    ) -> bulk.OperationDraft:
+        """The batch service's draft of one operation: its plan, its dated walk, its committee."""
+        region = self.partner_by_code.get("region")
+        lines, cost = self._plan_lines(op)
+        start_date, end_date = self._dates(op)
+        steps = self._transitions(op, start_date, end_date)
+        # Drawn all the same (it dated the rows' creation, now the services' time): the draws
+        # that follow stay those of the seed.
+        self.rng.randint(3, 45)
+        references = {}
+        if region is not None and region.pk in op.amounts and op.committee is not None:
+            year = self.committee_dates[op.committee].year
+            references[region] = f"RHDF-{year}-{op.n:06d}"
+        committee: Committee | bulk.CommitteeDraft | None = None
+        if op.committee is not None:
+            committee = committees[op.committee]
+        elif op.status == S.UNDER_REVIEW:
+            committee = upcoming  # on the next committee's agenda
+        return bulk.OperationDraft(
+            title=op.title,
+            owner=owners[op.owner_key],
+            objective=op.objective,
+            code=f"OP-{op.n:06d}",
+            description="Opération fictive générée pour la démonstration (données illustratives).",
+            communes=op.communes,
+            secondary_objectives=[self.objective_by_pk[op.secondary]] if op.secondary else [],
+            markers=[self.marker_by_pk[m] for m in op.markers],
+            external_references=references,
+            start_date=start_date,
+            end_date=end_date,
+            cost_ht=cost,
+            cost_ttc=(cost * Decimal("1.2")).quantize(Decimal("1")),
+            cost_base=CostBase.HT,
+            physical_progress=PROGRESS.get(op.status, ""),
+            published=op.status in PROGRAMMED_LIKE,
+            provenance=ILLUSTRATIVE,
+            lines=lines,
+            status=op.status,
+            committee=committee,
+            reason=REASONS.get(op.status, ""),
+            reached_at=dict(steps),
+        )
+
     def _write(
         self,
         ops: list[_Op],
-        owners: dict[tuple[str, ...], int],
-        committees: list[Committee],
+        owners: dict[tuple[str, ...], ProjectOwner],
+        committees: list[bulk.CommitteeDraft],
         upcoming: Committee,
     ) -> None:
-        """Rows as tuples, inserted with `executemany` and explicit ids (the ORM's per-object
-        work would dominate at scale M and L); sequences are reset at the end."""
-        counts: dict[str, int] = defaultdict(int)
-        region = self.partner_by_code.get("region")
-        ids = {m: _next_id(m) for m in (Operation, FinancingLine, Decision)}
-        ins = {
-            "op": _Inserter(
-                Operation,
-                [
-                    "id",
-                    "contract",
-                    "code",
-                    "title",
-                    "description",
-                    "owner",
-                    "objective",
-                    "departement",
-                    "epci",
-                    "status",
-                    "start_date",
-                    "end_date",
-                    "cost_ht",
-                    "cost_ttc",
-                    "cost_base",
-                    "physical_progress",
-                    "published",
-                    "provenance",
-                    "created_at",
-                    "updated_at",
-                ],
-            ),
-            "oc": _Inserter(OperationCommune, ["operation", "commune", "position"]),
-            "mk": _Inserter(Operation.markers.through, ["operation", "marker"]),
-            "so": _Inserter(Operation.secondary_objectives.through, ["operation", "objective"]),
-            "line": _Inserter(
-                FinancingLine,
-                [
-                    "id",
-                    "operation",
-                    "financer_kind",
-                    "partner",
-                    "financer_label",
-                    "objective",
-                    "amount",
-                    "contractualised",
-                    "budget_nature",
-                    "programme",
-                    "year",
-                    "external_ref",
-                    "status",
-                    "cancel_reason",
-                    "created_at",
-                    "updated_at",
-                ],
-            ),
-            "ref": _Inserter(ExternalReference, ["operation", "partner", "reference"]),
-            "dec": _Inserter(
-                Decision, ["id", "committee", "operation", "outcome", "notes", "decided_at"]
-            ),
-            "amt": _Inserter(DecisionAmount, ["decision", "financing_line", "amount"]),
-            "tr": _Inserter(
-                OperationTransition,
-                ["operation", "from_status", "to_status", "at", "user", "reason", "decision"],
-            ),
-        }
+        """The operations through `bulk.operations_create_many`, by chunks of `BATCH`."""
         for start in range(0, len(ops), BATCH):
             chunk = ops[start : start + BATCH]
-            for op in chunk:
-                op_id = ids[Operation]
-                ids[Operation] += 1
-                lines, cost = self._plan_lines(op)
-                start_date, end_date = self._dates(op)
-                steps = self._transitions(op, start_date, end_date)
-                # Created some days before it was submitted (drafts: recently).
-                first_day = steps[0][1] if steps else self._moment(REFERENCE_DAY, 9)
-                created = first_day - dt.timedelta(days=self.rng.randint(3, 45))
-                first = op.communes[0]
-                ins["op"].add(
-                    op_id, self.contract.pk, f"OP-{op.n:06d}", op.title,
-                    "Opération fictive générée pour la démonstration (données illustratives).",
-                    owners[op.owner_key], op.objective.pk, first.departement_id, first.epci_id,
-                    op.status, start_date, end_date, cost,
-                    (cost * Decimal("1.2")).quantize(Decimal("1")), CostBase.HT,
-                    PROGRESS.get(op.status, ""), op.status in PROGRAMMED_LIKE, ILLUSTRATIVE,
-                    created, created,
-                )  # fmt: skip
-                for i, c in enumerate(op.communes):
-                    ins["oc"].add(op_id, c.code, i)
-                for m in op.markers:
-                    ins["mk"].add(op_id, m)
-                if op.secondary:
-                    ins["so"].add(op_id, op.secondary)
-                line_ids: list[tuple[int, int | None, Decimal]] = []
-                for ln in lines:
-                    line_id = ids[FinancingLine]
-                    ids[FinancingLine] += 1
-                    ins["line"].add(line_id, op_id, *ln, "active", "", created, created)
-                    line_ids.append((line_id, ln[1], ln[4]))
-                if region is not None and region.pk in op.amounts and op.committee is not None:
-                    year = self.committee_dates[op.committee].year
-                    ins["ref"].add(op_id, region.pk, f"RHDF-{year}-{op.n:06d}")
-                decision_id = None
-                if op.committee is not None or op.status == S.UNDER_REVIEW:
-                    committee = upcoming if op.committee is None else committees[op.committee]
-                    outcome = OUTCOMES.get(op.status)
-                    decision_id = ids[Decision]
-                    ids[Decision] += 1
-                    ins["dec"].add(
-                        decision_id,
-                        committee.pk,
-                        op_id,
-                        outcome,
-                        "dossier à compléter" if outcome == DecisionOutcome.ADJOURNED else "",
-                        self._moment(committee.date, 12) if outcome else None,
-                    )
-                    if outcome == DecisionOutcome.APPROVED:
-                        for line_id, partner_id, amount in line_ids:
-                            if partner_id:
-                                ins["amt"].add(decision_id, line_id, amount)
-                for step, at, reason, with_decision, prev in steps:
-                    ins["tr"].add(
-                        op_id, prev, step, at, None, reason, decision_id if with_decision else None
-                    )
-            for inserter in ins.values():
-                inserter.flush()
+            drafts = [self._draft(op, owners, committees, upcoming) for op in chunk]
+            outcomes = bulk.operations_create_many(
+                actor=self.actor, contract=self.contract, drafts=drafts
+            )
+            for draft, outcome in zip(drafts, outcomes, strict=True):
+                if outcome.refusal is not None:
+                    raise DemoRefused(f"opération {draft.code}", outcome.refusal)
             self.log(f"  {start + len(chunk)} / {len(ops)} opérations")
-        _reset_sequences()
-        counts["opérations"] = ins["op"].count
-        counts["lignes de financement"] = ins["line"].count
-        counts["décisions"] = ins["dec"].count
-        counts["transitions"] = ins["tr"].count
-        self.report.counts.update(counts)
+        written = Operation.objects.filter(contract=self.contract)
+        self.report.counts["comités"] += sum(1 for c in committees if c.created is not None)
+        self.report.counts["opérations"] = written.count()
+        self.report.counts["lignes de financement"] = FinancingLine.objects.filter(
+            operation__contract=self.contract
+        ).count()
+        self.report.counts["décisions"] = Decision.objects.filter(
+            operation__contract=self.contract
+        ).count()
+        self.report.counts["transitions"] = OperationTransition.objects.filter(
+            operation__contract=self.contract
+        ).count()
 
     def _dates(self, op: _Op) -> tuple[dt.date, dt.date]:
         if op.committee is not None:
@@ -964,14 +858,13 @@ class Generator:
             end = max(end, start)
         return start, end
 
-    def _plan_lines(self, op: _Op) -> tuple[list[tuple[Any, ...]], Decimal]:
-        """The co-financing lines, as (financer_kind, partner, financer_label, objective,
-        amount, contractualised, budget_nature, programme, year, external_ref), and the cost."""
+    def _plan_lines(self, op: _Op) -> tuple[list[bulk.LineDraft], Decimal]:
+        """The co-financing lines, and the cost."""
         rng = self.rng
         year = self.committee_dates[op.committee].year if op.committee is not None else None
         axis = op.objective.code.split(".")[0]
-        obj = op.objective.pk
-        lines: list[tuple[Any, ...]] = []
+        obj = op.objective
+        lines: list[bulk.LineDraft] = []
         contract_total = 0
         for p in op.partners:
             euros = op.amounts.get(p.pk, 0)
@@ -986,15 +879,22 @@ class Generator:
                 programme = prog.pk if prog else None
                 # the maquette's programme for the objective when it names one (drawn above
                 # all the same: the draws that follow stay those of the seed)
-                programme = self.state_programme.get(obj, programme)
+                programme = self.state_programme.get(obj.pk, programme)
                 if year:
                     ref = f"{2100000000 + op.n:010d}"
             lines.append(
-                (
-                    FinancerKind.PARTNER, p.pk, "", obj, Decimal(euros), True, p.budget_nature,
-                    programme, year, ref,
+                bulk.LineDraft(
+                    financer_kind=FinancerKind.PARTNER,
+                    amount=Decimal(euros),
+                    partner=p,
+                    objective=obj,
+                    contractualised=True,
+                    budget_nature=p.budget_nature,
+                    programme=self.programme_by_pk.get(programme) if programme else None,
+                    year=year,
+                    external_ref=ref,
                 )
-            )  # fmt: skip
+            )
         others = 0
         if contract_total:
             eu = None
@@ -1020,11 +920,16 @@ class Generator:
                 euros = max(1, math.floor(contract_total * 0.1))
                 others += euros
                 lines.append(
-                    (
-                        FinancerKind.PARTNER, signatory.pk, "", obj, Decimal(euros), False,
-                        signatory.budget_nature, None, year, "",
+                    bulk.LineDraft(
+                        financer_kind=FinancerKind.PARTNER,
+                        amount=Decimal(euros),
+                        partner=signatory,
+                        objective=obj,
+                        contractualised=False,
+                        budget_nature=signatory.budget_nature,
+                        year=year,
                     )
-                )  # fmt: skip
+                )
         public = contract_total + others
         share = rng.uniform(0.2, 0.4)
         own = math.ceil(public * share / (1 - share)) if public else rng.randint(20_000, 200_000)
@@ -1037,8 +942,9 @@ class Generator:
 
     def _transitions(
         self, op: _Op, start_date: dt.date, end_date: dt.date
-    ) -> list[tuple[str, dt.datetime, str, bool, str]]:
-        """(to_status, at, reason, carries the decision, from_status) along the lifecycle."""
+    ) -> list[tuple[str, dt.datetime]]:
+        """(status, when it was reached) along the lifecycle's walk to the operation's status
+        (a committee's decision at noon, other steps in the morning)."""
         path = PATHS[op.status]
         if not path:
             return []
@@ -1057,14 +963,10 @@ class Generator:
             S.COMPLETED: end_date,
             S.CLOSED: min(end_date + dt.timedelta(days=90), REFERENCE_DAY),
         }
-        out: list[tuple[str, dt.datetime, str, bool, str]] = []
-        prev: str = S.DRAFT
+        out: list[tuple[str, dt.datetime]] = []
         for step in path:
-            assert (prev, step) in EDGES, (prev, step)
             with_decision = step in {S.PROGRAMMED, S.ADJOURNED, S.REJECTED}
-            at = self._moment(days[step], 12 if with_decision else 9)
-            out.append((step, at, REASONS.get(step, ""), with_decision, prev))
-            prev = step
+            out.append((step, self._moment(days[step], 12 if with_decision else 9)))
         return out
 
     # -- run --------------------------------------------------------------------------------
@@ -1080,15 +982,10 @@ class Generator:
         self.log("préparation des opérations…")
         ops = self._plan()
         self._amounts(ops)
-        with transaction.atomic():
+        with collector_paused(), transaction.atomic():
             owners = self._owners(ops)
             committees, upcoming = self._committees()
             self._write(ops, owners, committees, upcoming)
-            # The rows above bypass the register's services: bring the contract's execution
-            # summaries up to date here, in the same transaction, as those services do. The
-            # contract had no operation: its recomputation (set-based, twice as fast as
-            # `lines_sync` of every new line) is exactly the upkeep of the new lines.
-            summaries.rebuild(self.contract)
             audit_record(
                 actor=Actor.cli(),
                 action=AuditAction.DEMO_GENERATED,

@@ -261,9 +261,11 @@ def movements_generate(
     with collector_paused(), transaction.atomic():
         number = (Movement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         lines = total = 0
+        rank = 0  # the line's place among the contract's lines: its generator's seed
         for batch in _lines(contract, LINES_PER_BATCH):
             drafts: list[MovementDraft] = []
             for line_id, amount, op_id, status, created_at, affects in batch:
+                rank += 1
                 if line_id in busy:
                     continue
                 on = programmed_on.get(op_id) or summaries._local_date(created_at) or first_day
@@ -277,13 +279,14 @@ def movements_generate(
                 )
                 if affects:
                     # AP/CP chain: a generator of its own per line, so that the other lines'
-                    # movements stay those of the seed.
+                    # movements stay those of the seed (seeded by the line's place, not its
+                    # id: the ids are the database's, which a seed does not fix).
                     seq = with_affectations(
                         seq,
                         amount=summaries.cents(amount),
                         programmed_on=on,
                         today=today,
-                        rng=random.Random(rng_seed * 1_000_003 + line_id),
+                        rng=random.Random(rng_seed * 1_000_003 + rank),
                     )
                 if not seq:
                     continue

@@ -8,7 +8,10 @@ French messages and fields of `ValidationError`, or the refused permission). Eac
 checked stage by stage as the register's rules check it — owner, operation, each line, each
 lifecycle edge (with the programming committee and its decision) — and the first stage that
 fails is the refusal, nothing written for that draft. The accepted drafts are written together
-in a few queries per batch: rows, transition log, decisions, audit entries, summaries.
+in a few queries per batch: rows, transition log, decisions, audit entries, summaries (the rows
+as plain tuples, `cper.db.insert_objects`: COPY on PostgreSQL). A committee given with a draft
+also adjourns or rejects it, or takes it on its agenda, and the walk may be dated in the past
+(`OperationDraft`): a register's history, e.g. the demo's.
 
 `services.operation_create` and `services.owner_create` are a call with one draft; the
 operations import sends its new operations here in chunks. The rules are the functions of
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +43,7 @@ from cper.contracts.models import (
     Objective,
     Partner,
 )
-from cper.db import Provenance
+from cper.db import Provenance, insert_objects
 from cper.finance import summaries
 from cper.findings import Finding, as_error_dict
 from cper.money import MoneyError, to_money
@@ -117,6 +120,9 @@ class CommitteeDraft:
     date: date
     created: Committee | None = None
     title: str = ""  # e.g. an import's takeover of decisions taken before cper
+    place: str = ""
+    minutes: str = ""
+    provenance: str = Provenance.OFFICIAL
 
 
 @dataclass
@@ -142,7 +148,13 @@ class OperationDraft:
     """A new operation, as `services.operation_create` takes it, with its plan and the status
     it has reached: the walk from draft follows the lifecycle's edges; the edge into
     `programmed` is the approving decision of `committee` (each active partner line approved at
-    its amount, as `decision_record` does by default); edges that need a reason get `reason`."""
+    its amount, as `decision_record` does by default); edges that need a reason get `reason`.
+    With a `committee`, an edge into `adjourned` or `rejected` is that committee's decision with
+    that outcome (its notes: `reason`, as `decision_record` takes them), and an operation left
+    submitted or under review is put on its agenda (`committee_add_to_agenda`); without one,
+    those edges take the reason. `reached_at` dates the walk: when the operation reached each
+    status of it — the transition log's date, and a decision's (status → aware datetime; a
+    register's history taken over); a status left out is dated now, as one by one."""
 
     title: str
     owner: ProjectOwner | OwnerDraft | None
@@ -166,6 +178,7 @@ class OperationDraft:
     status: str = OperationStatus.DRAFT
     committee: Committee | CommitteeDraft | None = None
     reason: str = ""
+    reached_at: Mapping[str, datetime] = field(default_factory=dict)
     # A refusal the caller has already found (an import's missing title, a financer it cannot
     # place): returned as is when the checks reach its stage and line, so that what comes
     # first is reported first, as one by one.
@@ -302,7 +315,7 @@ def line_findings(
         end_year=contract.end_year,
         allowed_objective_ids={operation.objective_id, *secondary_ids},
         plan_frozen=operation.status in FROZEN_PLAN,
-        status_label=operation.get_status_display(),
+        status_label=operation.get_status_display() if operation.status in FROZEN_PLAN else "",
         financer_kinds=_FINANCER_KINDS,
         budget_natures=_BUDGET_NATURES,
     )
@@ -397,6 +410,7 @@ class _Prepared:
     path: list[lifecycle.Edge]
     new_owner: OwnerDraft | None
     references: dict[Partner, str]
+    on_agenda: bool = False  # left on its committee's agenda, no decision yet
 
 
 @dataclass
@@ -489,7 +503,7 @@ def owners_create_many(
 
 def _owners_write(owners: list[ProjectOwner]) -> list[AuditDraft]:
     """Insert the new owners; their audit entries."""
-    ProjectOwner.objects.bulk_create(owners, batch_size=2000)
+    insert_objects(owners)
     return [
         AuditDraft(
             action=AuditAction.OWNER_CREATED,
@@ -633,7 +647,7 @@ def _prepare(actor: Actor, batch: _Batch, index: int, draft: OperationDraft) -> 
         _blocked(draft, "line", i)
         lines.append(_line(actor, operation, i, line, secondary_ids))
     _blocked(draft, "status")
-    path = _walk(actor, batch, operation, draft, lines)
+    path, on_agenda = _walk(actor, batch, operation, draft, lines)
     if draft.blocked is not None:
         raise _Refused(draft.blocked)
     # Only now is the draft accepted: what it takes is taken for the drafts after it.
@@ -641,7 +655,9 @@ def _prepare(actor: Actor, batch: _Batch, index: int, draft: OperationDraft) -> 
         batch.codes_taken.add(code)
     for partner, reference in references.items():
         batch.references_taken[(partner.pk, reference)] = code or "(nouvelle)"
-    return _Prepared(index, draft, operation, communes, lines, path, new_owner, references)
+    return _Prepared(
+        index, draft, operation, communes, lines, path, new_owner, references, on_agenda
+    )
 
 
 def _line(
@@ -676,10 +692,11 @@ def _walk(
     operation: Operation,
     draft: OperationDraft,
     lines: list[FinancingLine],
-) -> list[lifecycle.Edge]:
+) -> tuple[list[lifecycle.Edge], bool]:
     """The lifecycle edges from draft to the draft's status, each checked as
-    `operation_transition` (and, into programmed, `committee_create` and `decision_record`)
-    checks it."""
+    `operation_transition` (and, for a committee's decision, `committee_create` and
+    `decision_record`) checks it; and whether the operation is left on its committee's agenda
+    (checked as `committee_add_to_agenda`)."""
     path = lifecycle.status_path(OperationStatus.DRAFT, draft.status)
     if path is None:
         operation.status = OperationStatus.DRAFT
@@ -694,8 +711,9 @@ def _walk(
     for edge in path:
         operation.status = edge.source
         decision = None
-        if edge.needs_decision:
-            decision = _decide(actor, batch, operation, draft, lines)
+        outcome = _decided(draft, edge)
+        if outcome is not None:
+            decision = _decide(actor, batch, operation, draft, lines, outcome)
         _permission(actor, "operation.transition", operation, "status")
         reason = draft.reason if (edge.needs_reason or edge.decision_or_reason) else ""
         errors = lifecycle.transition_errors(
@@ -705,7 +723,28 @@ def _walk(
     operation.status = path[-1].target if path else OperationStatus.DRAFT
     if operation.status in PROGRAMMED_STATUSES and any(edge.needs_decision for edge in path):
         _over_programming(batch, operation, draft, lines)
-    return path
+    on_agenda = (
+        draft.committee is not None
+        and operation.status in _ON_AGENDA
+        and not any(_decided(draft, edge) for edge in path)
+    )
+    if on_agenda:
+        _committee_check(actor, batch, operation, draft)
+    return path, on_agenda
+
+
+# The statuses an operation waits for its committee in (as `committee_add_to_agenda`'s).
+_ON_AGENDA = frozenset({OperationStatus.SUBMITTED, OperationStatus.UNDER_REVIEW})
+
+
+def _decided(draft: OperationDraft, edge: lifecycle.Edge) -> str | None:
+    """The outcome of the committee's decision this edge of the draft's walk carries, if any:
+    the approval into programmed; adjournment or rejection when the draft names a committee."""
+    if edge.needs_decision:
+        return edge.needs_decision
+    if edge.decision_or_reason and draft.committee is not None:
+        return edge.decision_or_reason
+    return None
 
 
 def _decide(
@@ -714,12 +753,34 @@ def _decide(
     operation: Operation,
     draft: OperationDraft,
     lines: list[FinancingLine],
+    outcome: str,
 ) -> Decision:
-    """The approving decision of the draft's committee, checked as `committee_create` (for a
-    committee to create) and `decision_record` (default amounts) check it."""
-    committee = draft.committee
-    if committee is None:
+    """The decision of the draft's committee, checked as `committee_create` (for a committee
+    to create) and `decision_record` (an approval's default amounts) check it."""
+    if draft.committee is None:
         return None  # type: ignore[return-value]  # transition_errors says a decision is needed
+    _committee_check(actor, batch, operation, draft)
+    if outcome == DecisionOutcome.APPROVED and not any(
+        line.partner_id and line.amount > 0 for line in lines
+    ):
+        _stop(
+            [
+                Finding(
+                    "amounts", "une décision favorable approuve au moins un montant d'un partenaire"
+                )
+            ],
+            "status",
+        )
+    return Decision(operation=operation, outcome=outcome)
+
+
+def _committee_check(
+    actor: Actor, batch: _Batch, operation: Operation, draft: OperationDraft
+) -> None:
+    """The draft's committee, checked as `committee_create` (for a committee to create) and
+    the agenda's services (same contract) check it."""
+    committee = draft.committee
+    assert committee is not None
     if isinstance(committee, CommitteeDraft) and committee.created is None:
         key = id(committee)
         if key not in batch.committees:
@@ -746,16 +807,6 @@ def _decide(
         _permission(actor, "committee.edit", existing, "status")
         if existing.contract_id != operation.contract_id:
             _stop([Finding("operation", "cette opération relève d'un autre contrat")], "status")
-    if not any(line.partner_id and line.amount > 0 for line in lines):
-        _stop(
-            [
-                Finding(
-                    "amounts", "une décision favorable approuve au moins un montant d'un partenaire"
-                )
-            ],
-            "status",
-        )
-    return Decision(operation=operation, outcome=DecisionOutcome.APPROVED)
 
 
 def _over_programming(
@@ -861,11 +912,19 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
         if (
             isinstance(c, CommitteeDraft)
             and c.created is None
-            and any(edge.needs_decision for edge in p.path)
+            and (p.on_agenda or _deciding_edge(p) is not None)
         ):
-            c.created = Committee(contract=contract, kind=c.kind, date=c.date, title=c.title)
+            c.created = Committee(
+                contract=contract,
+                kind=c.kind,
+                date=c.date,
+                title=c.title.strip(),
+                place=c.place.strip(),
+                minutes=c.minutes,
+                provenance=c.provenance,
+            )
             committees[id(c)] = c
-    Committee.objects.bulk_create([c.created for c in committees.values() if c.created])
+    insert_objects([c.created for c in committees.values() if c.created])
     for c in committees.values():
         assert c.created is not None
         audit.append(
@@ -879,56 +938,61 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
 
     _number(contract, prepared)
     operations = [p.operation for p in prepared]
-    Operation.objects.bulk_create(operations, batch_size=1000)
-    OperationCommune.objects.bulk_create(
+    insert_objects(operations)
+    insert_objects(
         [
             OperationCommune(operation=p.operation, commune=c, position=i)
             for p in prepared
             for i, c in enumerate(p.communes)
         ],
-        batch_size=5000,
+        ids=False,
     )
-    Operation.secondary_objectives.through.objects.bulk_create(
+    insert_objects(
         [
             Operation.secondary_objectives.through(operation_id=p.operation.pk, objective_id=pk)
             for p in prepared
             for pk in sorted({o.pk for o in p.draft.secondary_objectives})
         ],
-        batch_size=5000,
+        ids=False,
     )
-    Operation.markers.through.objects.bulk_create(
+    insert_objects(
         [
             Operation.markers.through(operation_id=p.operation.pk, marker_id=pk)
             for p in prepared
             for pk in sorted({m.pk for m in p.draft.markers})
         ],
-        batch_size=5000,
+        ids=False,
     )
     for p in prepared:
         for line in p.lines:
             line.operation = p.operation
-    FinancingLine.objects.bulk_create([ln for p in prepared for ln in p.lines], batch_size=2000)
+    insert_objects([ln for p in prepared for ln in p.lines])
 
+    # The committees' decisions (one per operation at most: its walk crosses one deciding
+    # edge), dated when the walk reached the status they decide; and the agendas.
     decisions: dict[int, Decision] = {}
     for p in prepared:
-        if any(edge.needs_decision for edge in p.path):
+        edge = _deciding_edge(p)
+        if edge is not None:
             decisions[p.index] = Decision(
                 committee=_committee_of(p),
                 operation=p.operation,
-                outcome=DecisionOutcome.APPROVED,
-                notes="",
-                decided_at=now,
+                outcome=_decided(p.draft, edge),
+                notes=_reason(p, edge).strip(),
+                decided_at=p.draft.reached_at.get(edge.target, now),
             )
-    Decision.objects.bulk_create(decisions.values(), batch_size=2000)
-    DecisionAmount.objects.bulk_create(
+        elif p.on_agenda:
+            decisions[p.index] = Decision(committee=_committee_of(p), operation=p.operation)
+    insert_objects(list(decisions.values()))
+    insert_objects(
         [
             DecisionAmount(decision=decisions[p.index], financing_line=line, amount=line.amount)
             for p in prepared
-            if p.index in decisions
+            if p.index in decisions and decisions[p.index].outcome == DecisionOutcome.APPROVED
             for line in p.lines
             if line.partner_id
         ],
-        batch_size=5000,
+        ids=False,
     )
 
     transitions: list[OperationTransition] = []
@@ -971,8 +1035,20 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                     operation_id=op.pk,
                 )
             )
+        if p.on_agenda:
+            agenda = decisions[p.index]
+            audit.append(
+                AuditDraft(
+                    action=AuditAction.AGENDA_ADDED,
+                    subject=agenda,
+                    changes={"committee": {"avant": None, "après": agenda.committee.pk}},
+                    message=str(agenda.committee),
+                    contract_id=contract.pk,
+                    operation_id=op.pk,
+                )
+            )
         for edge in p.path:
-            decision = decisions.get(p.index) if edge.needs_decision else None
+            decision = decisions.get(p.index) if _decided(p.draft, edge) else None
             reason = _reason(p, edge)
             if decision is not None:
                 committee = decision.committee
@@ -995,11 +1071,14 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                             "amounts": {
                                 "avant": None,
                                 "après": {
-                                    str(line.pk): line.amount for line in p.lines if line.partner_id
+                                    str(line.pk): line.amount
+                                    for line in p.lines
+                                    if line.partner_id
+                                    and decision.outcome == DecisionOutcome.APPROVED
                                 },
                             },
                         },
-                        message=str(committee),
+                        message=f"{committee}" + (f" : {decision.notes}" if decision.notes else ""),
                         contract_id=contract.pk,
                         operation_id=op.pk,
                     )
@@ -1012,7 +1091,7 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                     user=user,
                     reason=reason,
                     decision=decision,
-                    at=now,
+                    at=p.draft.reached_at.get(edge.target, now),
                 )
             )
             changes: dict[str, Any] = {"status": {"avant": edge.source, "après": edge.target}}
@@ -1028,15 +1107,15 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
                     operation_id=op.pk,
                 )
             )
-    ExternalReference.objects.bulk_create(
+    insert_objects(
         [
             ExternalReference(operation=p.operation, partner=partner, reference=str(ref).strip())
             for p in prepared
             for partner, ref in _references(p).items()
         ],
-        batch_size=5000,
+        ids=False,
     )
-    OperationTransition.objects.bulk_create(transitions, batch_size=5000)
+    insert_objects(transitions, ids=False)
     audit_record_many(actor=actor, entries=audit)
     # The summaries learn of the new lines here (once, at the end of an import that defers
     # them), in this transaction.
@@ -1048,6 +1127,11 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
 
 def _references(p: _Prepared) -> Mapping[Partner, str]:
     return p.references
+
+
+def _deciding_edge(p: _Prepared) -> lifecycle.Edge | None:
+    """The edge of the walk that carries its committee's decision, if any."""
+    return next((edge for edge in p.path if _decided(p.draft, edge)), None)
 
 
 def _committee_of(p: _Prepared) -> Committee:

@@ -119,7 +119,16 @@ def test_generated_data_follows_the_register_rules(hdf):
         assert amount <= matrix[key], key
     # Decisions approve the partner lines.
     assert DecisionAmount.objects.exists()
-    # Rows written with explicit ids leave the sequences right: the services go on after them.
+    # Issue 18: written through the batch services, each row audited; adjournments and
+    # rejections are their committee's decisions, operations under review on the next agenda.
+    created = AuditEntry.objects.filter(action=AuditAction.OPERATION_CREATED, contract_id=hdf.pk)
+    assert created.count() == 400
+    for status, outcome in (("adjourned", "adjourned"), ("rejected", "rejected")):
+        for op in ops.filter(status=status):
+            assert op.transitions.get(to_status=status).decision.outcome == outcome
+    for op in ops.filter(status="under_review"):
+        assert op.decisions.get().outcome is None
+    # The services go on after the demo's rows (numbers, ids).
     from cper.audit.services import Actor
     from cper.operations import services
 

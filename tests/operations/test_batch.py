@@ -8,11 +8,20 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
+from cper.audit.models import AuditEntry
 from cper.contracts.models import Objective, Partner
 from cper.findings import as_error_dict
 from cper.operations import bulk, selectors, services
-from cper.operations.models import Committee, ExternalReference, Operation, ProjectOwner
+from cper.operations.models import (
+    Committee,
+    Decision,
+    ExternalReference,
+    Operation,
+    OperationTransition,
+    ProjectOwner,
+)
 from tests.operations.factories import OwnerFactory, make_operation, valid_siret
 
 S = "submitted"
@@ -184,3 +193,80 @@ def test_a_blocking_contract_counts_the_drafts_before_in_the_batch(hdf, actors, 
     assert "(dépassement de 1,00\u00a0€)" in message
     [after] = selectors.programmed_figures(contract=hdf, pairs={(etat.pk, obj.pk)})
     assert after.programmed == figure.maquette
+
+
+def test_a_committee_decides_adjourns_rejects_or_takes_on_its_agenda_dated_as_given(
+    hdf, actors, ctx
+):
+    """Issue 18: a committee given with an adjourned or rejected status is that committee's
+    decision (notes: the reason); with a status awaiting it, the operation is on its agenda;
+    `reached_at` dates the walk and the decisions (the rest: now)."""
+    etat = ctx["partner"]["etat"]
+    paris = dt.timezone(dt.timedelta(hours=1))
+    day = dt.datetime(2023, 3, 15, 12, tzinfo=paris)
+    deposited = dt.datetime(2022, 12, 1, 9, tzinfo=paris)
+    committee = bulk.CommitteeDraft(
+        kind="programmation", date=day.date(), place=" Lille ", provenance="illustrative"
+    )
+    existing = services.committee_create(
+        actor=actors["admin"], contract=hdf, kind="programmation", date=dt.date(2026, 10, 15)
+    )
+    line = [bulk.LineDraft("partner", Decimal("10"), partner=etat)]
+    drafts = [
+        _draft(ctx, code="C-1", status="adjourned", committee=committee, lines=line,
+               reason="dossier à compléter", reached_at={"adjourned": day, "submitted": deposited}),
+        _draft(ctx, code="C-2", status="rejected", committee=existing, reason="hors critères"),
+        _draft(ctx, code="C-3", status="under_review", committee=existing),
+        _draft(ctx, code="C-4", status="adjourned", reason="sans comité"),
+        _draft(ctx, code="C-5", status="programmed", committee=committee, lines=line,
+               reached_at={"programmed": day}),
+    ]  # fmt: skip
+    before = timezone.now()
+    outcomes = bulk.operations_create_many(actor=actors["admin"], contract=hdf, drafts=drafts)
+    assert [o.refusal for o in outcomes] == [None] * 5
+    ops = {o.operation.code: o.operation for o in outcomes}
+    assert committee.created is not None
+    assert (committee.created.place, committee.created.provenance) == ("Lille", "illustrative")
+
+    def decision(code):  # type: ignore[no-untyped-def]
+        return Decision.objects.filter(operation=ops[code]).first()
+
+    adjourned = decision("C-1")
+    assert (adjourned.committee, adjourned.outcome) == (committee.created, "adjourned")
+    assert (adjourned.notes, adjourned.decided_at) == ("dossier à compléter", day)
+    assert not adjourned.amounts.exists()
+    rejected = decision("C-2")
+    assert (rejected.committee, rejected.outcome, rejected.notes) == (
+        existing,
+        "rejected",
+        "hors critères",
+    )
+    agenda = decision("C-3")
+    assert (agenda.committee, agenda.outcome, agenda.decided_at) == (existing, None, None)
+    assert decision("C-4") is None  # no committee: the reason alone, as before
+    programmed = decision("C-5")
+    assert (programmed.outcome, programmed.decided_at) == ("approved", day)
+    assert programmed.amounts.count() == 1
+
+    log = {
+        (t.operation.code, t.to_status): t
+        for t in OperationTransition.objects.filter(operation__in=ops.values())
+    }
+    assert log[("C-1", "submitted")].at == deposited
+    assert log[("C-1", "under_review")].at >= before  # not given: now
+    assert log[("C-1", "adjourned")].at == day
+    assert log[("C-1", "adjourned")].decision == adjourned
+    assert log[("C-1", "adjourned")].reason == "dossier à compléter"
+    assert log[("C-2", "rejected")].decision == rejected
+    assert log[("C-4", "adjourned")].decision is None
+    assert all(t.decision is None for (code, _), t in log.items() if code == "C-3")
+    assert log[("C-5", "programmed")].at == day
+    agendas = AuditEntry.objects.filter(action="committee.agenda_added", operation_id__in=[
+        ops[c].pk for c in ("C-1", "C-2", "C-3")
+    ])  # fmt: skip
+    assert agendas.count() == 3
+    recorded = AuditEntry.objects.get(
+        action="committee.decision_recorded", operation_id=ops["C-1"].pk
+    )
+    assert recorded.changes["outcome"]["après"] == "adjourned"
+    assert recorded.message.endswith(" : dossier à compléter")

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from cper.db import insert_rows
 from cper.finance.models import LineState, LineTag, Movement, MovementKind
 from cper.operations.models import FinancingLine
 
@@ -148,11 +149,12 @@ def lines_sync(
         gone = [lid for lid in ordered if lid not in new and lid in old]
         if gone:
             LineState.objects.filter(pk__in=gone).delete()
-        # New states and tags are inserted in bulk (an import brings thousands of lines).
-        created: list[LineState] = []
+        # New states and tags are appended in bulk, as plain rows (an import brings thousands
+        # of lines: the ORM's per-object work would be most of the upkeep).
+        created: list[tuple[Any, ...]] = []
         affected = _affected_totals([lid for lid in ordered if lid in new and lid not in old])
         retagged: list[int] = []
-        tags: list[LineTag] = []
+        tags: list[tuple[int, str, str]] = []
         for lid in ordered:
             snap = new.get(lid)
             if snap is None:
@@ -164,24 +166,22 @@ def lines_sync(
                 committed = sum(c for _, c, _ in days.get(lid, []))
                 paid = sum(p for _, _, p in days.get(lid, []))
                 created.append(
-                    LineState(
-                        line_id=lid,
-                        committed=committed,
-                        paid=paid,
-                        affected=affected.get(lid, 0),
-                        **_fields(snap),
-                    )
+                    (lid, *_fields(snap).values(), committed, paid, affected.get(lid, 0))
                 )
             else:
                 LineState.objects.filter(pk=lid).update(**_fields(snap))
             if before is None or before.tags != snap.tags:
                 if before is not None:
                     retagged.append(lid)
-                tags += [LineTag(state_id=lid, kind=k, value=v) for k, v in sorted(snap.tags)]
-        LineState.objects.bulk_create(created, batch_size=2000)
+                tags += [(lid, k, v) for k, v in sorted(snap.tags)]
+        insert_rows(
+            LineState._meta.db_table,
+            ("line_id", *STATE_FIELDS, "committed", "paid", "affected"),
+            created,
+        )
         for i in range(0, len(retagged), 5000):
             LineTag.objects.filter(state_id__in=retagged[i : i + 5000]).delete()
-        LineTag.objects.bulk_create(tags, batch_size=5000)
+        insert_rows(LineTag._meta.db_table, ("state_id", "kind", "value"), tags)
         # The operations' contractualised totals (any line's amount, status or
         # contractualisation may have changed them).
         touched = {s.operation_id for s in new.values()} | {s.operation_id for s in old.values()}
