@@ -6,7 +6,8 @@ elsewhere never shift a page and deep pages cost what the first one costs.
 The total count of the filtered list is given on the first page only (no cursor); the next
 pages carry `count: null`. Counting is a scan of every matching row: done on each page, it made
 a page of the movements cost as much as the whole ledger (issue 14), and a client walking the
-pages already has the total from the first one.
+pages already has the total from the first one. Where the summaries keep the total (the number
+of movements of each line), the first page takes it from them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,11 +70,17 @@ def _after(order: tuple[str, ...], values: list[Any]) -> Q:
 
 
 def keyset_page(
-    queryset: QuerySet[Any], *, order: tuple[str, ...], cursor: str | None, limit: int
+    queryset: QuerySet[Any],
+    *,
+    order: tuple[str, ...],
+    cursor: str | None,
+    limit: int,
+    count: Callable[[], int] | None = None,
 ) -> Page:
     """`order` names ascending fields and ends with "pk" (or another unique field); the
-    count is taken on the first page only (`cursor` empty)."""
-    count = None if cursor else queryset.count()
+    count is taken on the first page only (`cursor` empty), by `count` when given (a total the
+    summaries keep, equal to `queryset.count()`), else by counting `queryset`."""
+    total = None if cursor else (count() if count is not None else queryset.count())
     rows = queryset.order_by(*order)
     if cursor:
         try:
@@ -87,4 +95,4 @@ def keyset_page(
         items = items[:limit]
         last: Model = items[-1]
         next_cursor = _encode([getattr(last, f) for f in order])
-    return Page(items=items, count=count, next_cursor=next_cursor)
+    return Page(items=items, count=total, next_cursor=next_cursor)

@@ -146,6 +146,9 @@ class LineState(models.Model):
     # Net AP affected to the line (affectations − désaffectations), cents: local authorities'
     # AP/CP chain (localchain).
     affected = models.BigIntegerField(default=0, db_default=0)
+    # How many movements the line holds (every kind, whatever their date): the API's movement
+    # list counts its first page by summing these instead of scanning the whole ledger.
+    movements = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name = "état d'exécution d'une ligne"

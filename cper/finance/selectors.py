@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import F, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -529,3 +529,42 @@ def ae_mises_en_place(*, contract: Any, limit: int = 500) -> list[Any]:
 
 
 # -- end of issue 12: the State's budget chain ---------------------------------------------------
+
+
+def _line_states(
+    *,
+    contract: Any,
+    visible_operations: Any = None,
+    operations: list[int] | None = None,
+    lines: list[int] | None = None,
+    partners: list[str] | None = None,
+    objectives: list[str] | None = None,
+) -> Any:
+    states = LineState.objects.filter(contract=contract)
+    if visible_operations is not None:
+        states = states.filter(operation__in=visible_operations)
+    if operations:
+        states = states.filter(operation_id__in=operations)
+    if lines:
+        states = states.filter(line_id__in=lines)
+    if partners:
+        states = states.filter(partner__code__in=partners)
+    if objectives:
+        states = states.filter(objective__code__in=objectives)
+    return states
+
+
+def movement_count(**filters: Any) -> int:
+    """How many movements the ledger holds for these lines of a contract, from the movement
+    counts the line states keep (one row per line, not one per movement: the API's first page
+    of movements). Keywords: `contract`; `visible_operations`, a queryset of the operations the
+    reader may see (None: all of them); `operations`, `lines`, `partners` (codes) narrow as the
+    list's filters do."""
+    states = _line_states(**filters)
+    return int(states.aggregate(n=Coalesce(Sum("movements"), 0))["n"])
+
+
+def line_count(**filters: Any) -> int:
+    """How many financing lines a contract holds, counted on the line states (which carry the
+    contract: no join to the operations): `movement_count`'s keywords, and `objectives`."""
+    return int(_line_states(**filters).count())

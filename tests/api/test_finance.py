@@ -217,6 +217,33 @@ def _pages_queries(client, params):
     return first_page, second_page
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["observer_client", "anonymous_client"])
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"partner": "dep-59"}, {"partner": ["etat", "dep-59"]}, {"kind": "payment"}],
+    ids=["all", "one-partner", "two-partners", "kind"],
+)
+def test_movements_first_page_count_is_the_number_of_movements_listed(
+    ledger, who, filters, request
+):
+    client = request.getfixturevalue(who)
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(f"{BASE}/movements", {**filters, "limit": 1}).json()
+    # (read before the next requests: each one empties the connection's query log)
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    summed = [q["sql"] for q in ctx.captured_queries if '"finance_linestate"' in q["sql"]]
+    listed, cursor = 1, body["next_cursor"]
+    while cursor:
+        page = client.get(f"{BASE}/movements", {**filters, "limit": 1, "cursor": cursor}).json()
+        listed, cursor = listed + len(page["results"]), page["next_cursor"]
+    assert body["count"] == listed
+    # Without a filter the line states do not know (kind, date, reference), the total comes
+    # from their movement counts, not from a scan of the ledger.
+    assert any('"finance_movement"' in q for q in counts) == ("kind" in filters)
+    assert bool(summed) == ("kind" not in filters)
+
+
 def _more_movements(state, n):
     for i in range(n):
         record(state, "payment", dt.date(2022, 7, 1) + dt.timedelta(days=i), "10.00", f"MDT-X{i}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cper.audit.models import AuditEntry
 from cper.operations.models import FinancingLine, Operation
@@ -254,3 +256,26 @@ def test_contract_financing_lines_by_partner(register, nord_client, anonymous_cl
     everything = anonymous_client.get(f"{BASE}/financing-lines").json()
     assert everything["count"] == 2  # the lines of published operations only
     assert nord_client.get(f"{BASE}/financing-lines").json()["count"] == 3
+
+
+@pytest.mark.parametrize("who", ["nord_client", "anonymous_client"])
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"partner": "dep-59"}, {"objective": "1.1"}, {"status": "active"}],
+    ids=["all", "partner", "objective", "status"],
+)
+def test_contract_financing_lines_first_page_count_is_the_number_listed(
+    register, who, filters, request
+):
+    client = request.getfixturevalue(who)
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(f"{BASE}/financing-lines", {**filters, "limit": 1}).json()
+    # (read before the next requests: each one empties the connection's query log)
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    listed, cursor = len(body["results"]), body["next_cursor"]
+    while cursor:
+        page = client.get(f"{BASE}/financing-lines", {**filters, "limit": 1, "cursor": cursor})
+        listed, cursor = listed + len(page.json()["results"]), page.json()["next_cursor"]
+    assert body["count"] == listed
+    # Counted on the line states (they carry the contract), unless filtered by line status.
+    assert any('"operations_financingline"' in q for q in counts) == ("status" in filters)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import sys
 from collections import defaultdict
 from decimal import Decimal
 
@@ -197,6 +198,57 @@ def test_rebuild_restores_and_the_check_detects_drift(hdf):
     report = summaries.rebuild(hdf)
     assert report.lines >= 1 and report.cells >= 1
     assert summaries.verify(hdf) == []
+
+
+def test_line_states_count_their_movements_and_the_check_catches_a_wrong_count(hdf):
+    op = F.operation(hdf, programmed_on=D(2022, 2, 1))
+    line = F.line(op, "etat", "1000.00")
+    F.record(line, "commitment", D(2022, 3, 1), "600.00")
+    F.record(line, "payment", D(2022, 4, 1), "100.00")
+    F.record(line, "payment", D(2022, 5, 1), "50.00")
+    assert LineState.objects.get(pk=line.pk).movements == 3
+    LineState.objects.filter(pk=line.pk).update(movements=7)
+    assert [p.key for p in summaries.verify(hdf)] == [f"{line.pk} (cumuls)"]
+    summaries.rebuild(hdf)
+    assert LineState.objects.get(pk=line.pk).movements == 3
+    assert summaries.verify(hdf) == []
+
+
+def test_the_check_goes_by_slices_of_lines_and_finds_a_drift_in_any_slice(hdf, monkeypatch):
+    # the module, which the package's `verify` function shadows as an attribute
+    verify_module = sys.modules["cper.finance.summaries.verify"]
+    op = F.operation(hdf, programmed_on=D(2022, 2, 1))
+    lines = [F.line(op, "etat", "100.00") for _ in range(5)]
+    F.record(lines[3], "commitment", D(2022, 3, 1), "60.00")
+    monkeypatch.setattr(verify_module, "LINE_CHUNK", 2)
+    assert summaries.verify(hdf) == []
+    LineState.objects.filter(pk=lines[3].pk).update(paid=1)
+    LineState.objects.filter(pk=lines[4].pk).update(programmed=1)
+    # (the cells recomputed from the tampered state follow: only the lines' come first)
+    keys = [p.key for p in summaries.verify(hdf)]
+    assert keys[:2] == [f"{lines[3].pk} (cumuls)", str(lines[4].pk)]
+
+
+def test_the_check_reports_a_stored_cell_that_nothing_explains(hdf):
+    op = F.operation(hdf, programmed_on=D(2022, 2, 1))
+    line = F.line(op, "etat", "1000.00")
+    F.record(line, "commitment", D(2022, 3, 1), "600.00")
+    cell = ExecutionCell.objects.filter(contract=hdf, grain="D", dim="").first()
+    ExecutionCell.objects.create(
+        contract=hdf,
+        grain="D",
+        dim="",
+        value="",
+        period=D(2023, 7, 14),
+        year=2023,
+        partner_id=cell.partner_id,
+        objective_id=cell.objective_id,
+        paid=500,
+    )
+    [problem] = summaries.verify(hdf)
+    assert problem.what == "agrégat" and problem.key.startswith("D/base/")
+    assert "2023, 7, 14" in problem.key
+    assert (problem.stored, problem.expected) == ((0, 0, 500), None)
 
 
 def test_writes_that_bypass_the_services_are_caught_and_lines_sync_repairs(hdf):

@@ -26,7 +26,7 @@ from cper.api.pagination import DEFAULT_LIMIT, keyset_page
 from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
 from cper.finance import aggregation
 from cper.finance.models import AeKind, AeMiseEnPlace, Movement, MovementKind
-from cper.finance.selectors import ae_mises_en_place
+from cper.finance.selectors import ae_mises_en_place, movement_count
 from cper.finance.services import (
     UNCHANGED,
     AeDraft,
@@ -101,6 +101,23 @@ class MovementFilters(Schema):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
+def _movement_count(request: HttpRequest, contract: Any, q: MovementFilters) -> Any:
+    """The first page's total from the line states' movement counts when the filters are ones
+    they answer (operation, line, partner); None (a count over the ledger) for the others."""
+    if q.kind or q.date_from or q.date_to or q.reference:
+        return None
+    visible = None
+    if not sees_unpublished(request.user):
+        visible = operation_queryset(contract=contract, user=request.user)
+    return lambda: movement_count(
+        contract=contract,
+        visible_operations=visible,
+        operations=q.operation,
+        lines=q.financing_line,
+        partners=q.partner,
+    )
+
+
 def _visible_movements(request: HttpRequest, contract: Any) -> Any:
     """The movements `request.user` may read. Who sees every operation of the contract gets
     them by contract (a join to the operation's contract column), not through the list of
@@ -140,7 +157,13 @@ def movements(
         qs = qs.filter(date__lte=q.date_to)
     if q.reference:
         qs = qs.filter(reference=q.reference)
-    page = keyset_page(qs, order=("date", "id"), cursor=q.cursor, limit=q.limit)
+    page = keyset_page(
+        qs,
+        order=("date", "id"),
+        cursor=q.cursor,
+        limit=q.limit,
+        count=_movement_count(request, contract, q),
+    )
     return {
         "count": page.count,
         "next_cursor": page.next_cursor,

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
-from cper.accounts.permissions import require
+from cper.accounts.permissions import require, sees_unpublished
 from cper.api.auth import OPTIONAL_SECURITY, WRITE_AUTH
 from cper.api.common import SlugPath, actor_of, contract_of, dump, responses
 from cper.api.errors import ApiError, not_found
@@ -35,6 +35,7 @@ from cper.api.resolve import (
 )
 from cper.api.schemas import Code, CursorListOut, Date, In, ListOut, Money, MoneyIn, Text
 from cper.contracts.models import BudgetNature
+from cper.finance.selectors import line_count
 from cper.operations import selectors, services
 from cper.operations.models import (
     Committee,
@@ -345,6 +346,23 @@ class LinePageOut(CursorListOut):
     results: list[LineOut]
 
 
+def _line_total(request: HttpRequest, contract: Any, q: LineFilters) -> Any:
+    """The first page's total from the line states (they carry the contract: no join to the
+    operations) unless the list is filtered by the lines' status, which they do not keep."""
+    if q.status:
+        return None
+    visible = None
+    if not sees_unpublished(request.user):
+        visible = selectors.operation_queryset(contract=contract, user=request.user)
+    return lambda: line_count(
+        contract=contract,
+        visible_operations=visible,
+        operations=q.operation,
+        partners=q.partner,
+        objectives=q.objective,
+    )
+
+
 @router.get(
     "/contracts/{slug}/financing-lines",
     response=responses(200, LinePageOut),
@@ -368,7 +386,13 @@ def contract_financing_lines(
         lines = lines.filter(objective__code__in=q.objective)
     if q.status:
         lines = lines.filter(status__in=q.status)
-    page = keyset_page(lines, order=("id",), cursor=q.cursor, limit=q.limit)
+    page = keyset_page(
+        lines,
+        order=("id",),
+        cursor=q.cursor,
+        limit=q.limit,
+        count=_line_total(request, contract, q),
+    )
     return {
         "count": page.count,
         "next_cursor": page.next_cursor,

@@ -160,9 +160,13 @@ def _expected_cells_sql(contract_id: int, grain: str, dim: str) -> tuple[str, li
     return sql, []
 
 
-def _rollup_sql(contract_id: int, source: str, target: str, dims: Sequence[str]) -> str:
+def _rollup_sql(
+    contract_id: int, source: str, target: str, dims: Sequence[str], table: str = ""
+) -> str:
+    """SELECT of the cells of grain `target` summed from those of grain `source` (in the
+    cells' table, or in `table` laid out like it)."""
     d = sql_dialect()
-    table = ExecutionCell._meta.db_table
+    table = table or ExecutionCell._meta.db_table
     period = {"Y": d["year_start"], "M": d["month"]}[target].format(d="period")
     dim_list = ", ".join(f"'{x}'" for x in dims)
     return f"""
@@ -181,8 +185,11 @@ _CELL_COLUMNS = (
 )
 
 
-def _cumulative(contract_id: int) -> dict[int, tuple[int, int, int]]:
-    """{line: (committed, paid, net affected cents)} of a contract's movements."""
+def _cumulative(
+    contract_id: int, lines: tuple[int, int] | None = None
+) -> dict[int, tuple[int, int, int, int]]:
+    """{line: (committed, paid, net affected cents, number of movements)} of a contract's
+    movements; `lines`: only the lines whose ids lie in that closed range."""
     committed, paid = movement_cents_sql("m")
     affected = movement_affected_cents_sql("m")
     mov = Movement._meta.db_table
@@ -190,15 +197,18 @@ def _cumulative(contract_id: int) -> dict[int, tuple[int, int, int]]:
 
     op = Operation._meta.db_table
     sql = f"""
-        SELECT m.financing_line_id, SUM({committed}), SUM({paid}), SUM({affected})
+        SELECT m.financing_line_id, SUM({committed}), SUM({paid}), SUM({affected}), COUNT(*)
         FROM {mov} m JOIN {line} l ON l.id = m.financing_line_id
         JOIN {op} o ON o.id = l.operation_id
-        WHERE o.contract_id = %s
+        WHERE o.contract_id = %s {"AND m.financing_line_id BETWEEN %s AND %s" if lines else ""}
         GROUP BY m.financing_line_id
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [contract_id])
-        return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in cursor.fetchall()}
+        cursor.execute(sql, [contract_id, *(lines or ())])
+        return {
+            row[0]: (int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+            for row in cursor.fetchall()
+        }
 
 
 @dataclass
@@ -232,7 +242,7 @@ def rebuild(contract: Any) -> RebuildReport:
         states: list[tuple[Any, ...]] = []
         tag_rows: list[tuple[Any, ...]] = []
         for lid, snap in snaps.items():
-            c, p, a = cumulative.get(lid, (0, 0, 0))
+            c, p, a, n = cumulative.get(lid, (0, 0, 0, 0))
             states.append(
                 (
                     lid,
@@ -250,12 +260,13 @@ def rebuild(contract: Any) -> RebuildReport:
                     c,
                     p,
                     a,
+                    n,
                 )
             )
             tag_rows.extend((lid, k, v) for k, v in sorted(snap.tags))
         insert_rows(
             state_table,
-            ("line_id", *STATE_FIELDS, "committed", "paid", "affected"),
+            ("line_id", *STATE_FIELDS, "committed", "paid", "affected", "movements"),
             states,
         )
         insert_rows(tag_table, ("state_id", "kind", "value"), tag_rows)

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from cper.db import insert_rows
-from cper.finance.models import LineState, LineTag, Movement, MovementKind
+from cper.finance.models import LineState, LineTag, Movement
 from cper.operations.models import FinancingLine
 
 from .cells import CellKey, _add_entries, _apply, _contribution
@@ -71,16 +71,18 @@ def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, 
     return {line: sorted((d, v[0], v[1]) for d, v in days.items()) for line, days in per.items()}
 
 
-def _affected_totals(line_ids: Sequence[int]) -> dict[int, int]:
-    """{line: net affected cents} from the raw movements (affectations − désaffectations)."""
-    out: dict[int, int] = defaultdict(int)
+def _ledger_totals(line_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """{line: (net affected cents, number of movements)} from the raw movements (affected:
+    affectations − désaffectations)."""
+    out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for i in range(0, len(line_ids), 5000):
         for line_id, kind, amount in Movement.objects.filter(
-            financing_line_id__in=line_ids[i : i + 5000],
-            kind__in=[MovementKind.AFFECTATION, MovementKind.DESAFFECTATION],
+            financing_line_id__in=line_ids[i : i + 5000]
         ).values_list("financing_line_id", "kind", "amount"):
-            out[line_id] += signed_affected(kind, cents(amount))
-    return out
+            acc = out[line_id]
+            acc[0] += signed_affected(kind, cents(amount))
+            acc[1] += 1
+    return {line: (a, n) for line, (a, n) in out.items()}
 
 
 SYNC_CHUNK = 20_000
@@ -152,7 +154,7 @@ def lines_sync(
         # New states and tags are appended in bulk, as plain rows (an import brings thousands
         # of lines: the ORM's per-object work would be most of the upkeep).
         created: list[tuple[Any, ...]] = []
-        affected = _affected_totals([lid for lid in ordered if lid in new and lid not in old])
+        ledger = _ledger_totals([lid for lid in ordered if lid in new and lid not in old])
         retagged: list[int] = []
         tags: list[tuple[int, str, str]] = []
         for lid in ordered:
@@ -166,7 +168,7 @@ def lines_sync(
                 committed = sum(c for _, c, _ in days.get(lid, []))
                 paid = sum(p for _, _, p in days.get(lid, []))
                 created.append(
-                    (lid, *_fields(snap).values(), committed, paid, affected.get(lid, 0))
+                    (lid, *_fields(snap).values(), committed, paid, *ledger.get(lid, (0, 0)))
                 )
             else:
                 LineState.objects.filter(pk=lid).update(**_fields(snap))
@@ -176,7 +178,7 @@ def lines_sync(
                 tags += [(lid, k, v) for k, v in sorted(snap.tags)]
         insert_rows(
             LineState._meta.db_table,
-            ("line_id", *STATE_FIELDS, "committed", "paid", "affected"),
+            ("line_id", *STATE_FIELDS, "committed", "paid", "affected", "movements"),
             created,
         )
         for i in range(0, len(retagged), 5000):
@@ -258,11 +260,12 @@ def entries_applied(
         committed, paid = signed(kind, value)
         total = totals.get(line_id)
         if total is None:
-            total = totals[line_id] = [0, 0, 0]
+            total = totals[line_id] = [0, 0, 0, 0]
             per_line[line_id] = []
         total[0] += committed
         total[1] += paid
         total[2] += signed_affected(kind, value)
+        total[3] += 1
         per_line[line_id].append((day, 0, committed, paid))
     deltas: dict[CellKey, list[int]] = {}
     for line_id, line_entries in per_line.items():
@@ -270,9 +273,9 @@ def entries_applied(
     table = LineState._meta.db_table
     sql = (
         f"UPDATE {table} SET committed = committed + %s, paid = paid + %s, "
-        "affected = affected + %s WHERE line_id = %s"
+        "affected = affected + %s, movements = movements + %s WHERE line_id = %s"
     )
-    updates = [(c, p, a, lid) for lid, (c, p, a) in sorted(totals.items())]
+    updates = [(c, p, a, n, lid) for lid, (c, p, a, n) in sorted(totals.items())]
     with connection.cursor() as cursor:
         if len(updates) == 1:  # one payment: a plain statement (PostgreSQL: no pipeline)
             cursor.execute(sql, updates[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,16 +12,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from cper.finance.models import ExecutionCell, LineState
+from cper.operations.models import FinancingLine
 
-from .rebuild import _cumulative, _expected_cells_sql, _stage, _unstage
-from .snapshots import (
-    BASE,
-    CELL_DIMS,
-    MONTHLY_DIMS,
-    period_start,
-    snapshots_compute,
-    snapshots_stored,
-)
+from .rebuild import _CELL_COLUMNS, _cumulative, _expected_cells_sql, _rollup_sql, _stage, _unstage
+from .snapshots import BASE, CELL_DIMS, MONTHLY_DIMS, snapshots_compute, snapshots_stored
 from .totals import totals_differences
 
 # -- verification ---------------------------------------------------------------------------------
@@ -34,18 +29,8 @@ class Discrepancy:
     expected: Any
 
 
-def _stored_cells(contract_id: int, grain: str, dim: str) -> dict[tuple, tuple[int, int, int]]:
-    out = {}
-    for row in (
-        ExecutionCell.objects.filter(contract_id=contract_id, grain=grain, dim=dim)
-        .exclude(programmed=0, committed=0, paid=0)
-        .values_list(
-            "value", "period", "partner_id", "objective_id", "programmed", "committed", "paid"
-        )
-        .iterator(chunk_size=20000)
-    ):
-        out[(row[0], row[1], row[2], row[3])] = (int(row[4]), int(row[5]), int(row[6]))
-    return out
+LINE_CHUNK = 20_000
+_WANT = "cper_verify_want"
 
 
 def _as_date(value: Any) -> dt.date:
@@ -56,53 +41,31 @@ def _as_date(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def _rolled(
-    source: dict[tuple, tuple[int, int, int]], grain: str
-) -> dict[tuple, tuple[int, int, int]]:
-    out: dict[tuple, list[int]] = {}
-    for (value, period, partner, objective), vals in source.items():
-        key = (value, period_start(_as_date(period), grain), partner, objective)
-        acc = out.setdefault(key, [0, 0, 0])
-        for i in range(3):
-            acc[i] += vals[i]
-    return {k: (v[0], v[1], v[2]) for k, v in out.items() if any(v)}
-
-
 def verify(contract: Any, *, limit: int = 20) -> list[Discrepancy]:
     """Compare the stored summaries of a contract with their recomputation from the register
-    and the ledger; [] when they are equal. Line states are recomputed in full; cells are
-    recomputed from the movements at the finest stored grain of each dimension (day for the
-    base, month for the others) and the coarser grains are checked as exact roll-ups."""
+    and the ledger; [] when they are equal (at most `limit` differences otherwise).
+
+    In bounded memory whatever the register's size: line states are recomputed by slices of
+    `LINE_CHUNK` lines; cells are recomputed in the database, from the movements at the finest
+    stored grain of each dimension (day for the base, month for the others), the coarser
+    grains as exact roll-ups of those, and compared there: only differences come back."""
     found: list[Discrepancy] = []
 
     def add(item: Discrepancy) -> bool:
         found.append(item)
         return len(found) >= limit
 
-    expected = snapshots_compute(contract_ids=[contract.pk])
-    cumulative = _cumulative(contract.pk)
-    stored_ids = set(LineState.objects.filter(contract_id=contract.pk).values_list("pk", flat=True))
-    for lid in sorted(stored_ids - set(expected)):
-        if add(Discrepancy("ligne", str(lid), "présente", "absente")):
-            return found
-    stored = {}
-    ids = sorted(set(expected) | stored_ids)
-    for i in range(0, len(ids), 5000):
-        stored.update(snapshots_stored(ids[i : i + 5000]))
-    amounts = dict(
-        (
-            (pk, (c, p, a))
-            for pk, c, p, a in LineState.objects.filter(contract_id=contract.pk)
-            .values_list("pk", "committed", "paid", "affected")
-            .iterator(chunk_size=20000)
+    line_ids = sorted(
+        FinancingLine.objects.filter(operation__contract_id=contract.pk).values_list(
+            "pk", flat=True
         )
     )
-    for lid, snap in expected.items():
-        if stored.get(lid) != snap and add(Discrepancy("ligne", str(lid), stored.get(lid), snap)):
+    expected_ids = set(line_ids)
+    for lid in LineState.objects.filter(contract_id=contract.pk).values_list("pk", flat=True):
+        if lid not in expected_ids and add(Discrepancy("ligne", str(lid), "présente", "absente")):
             return found
-        want = cumulative.get(lid, (0, 0, 0))
-        have = tuple(int(x) for x in amounts[lid]) if lid in amounts else want
-        if have != want and add(Discrepancy("ligne", f"{lid} (cumuls)", have, want)):
+    for i in range(0, len(line_ids), LINE_CHUNK):
+        if _verify_lines(contract, line_ids[i : i + LINE_CHUNK], add):
             return found
     for op, kept, total in totals_differences(contract.pk):
         if add(Discrepancy("opération", f"{op} (montant contractualisé, centimes)", kept, total)):
@@ -110,35 +73,83 @@ def verify(contract: Any, *, limit: int = 20) -> list[Discrepancy]:
     with transaction.atomic(), connection.cursor() as cursor:
         _stage(cursor, contract.pk)
         try:
-            return _verify_cells(cursor, contract, found, add)
+            _verify_cells(cursor, contract, add)
         finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {_WANT}")
             _unstage(cursor)
+    return found
 
 
-def _verify_cells(cursor: Any, contract: Any, found: list, add: Any) -> list[Discrepancy]:
+def _verify_lines(contract: Any, chunk: list[int], add: Any) -> bool:
+    """Compare the states of a slice of consecutive lines of the contract with their
+    recomputation; True once `add` says the limit is reached."""
+    expected = snapshots_compute(line_ids=chunk)
+    stored = snapshots_stored(chunk)
+    span = (chunk[0], chunk[-1])  # every line of the contract in this range is in `chunk`
+    cumulative = _cumulative(contract.pk, span)
+    amounts = {
+        pk: (c, p, a, n)
+        for pk, c, p, a, n in LineState.objects.filter(
+            contract_id=contract.pk, line_id__gte=span[0], line_id__lte=span[1]
+        ).values_list("pk", "committed", "paid", "affected", "movements")
+    }
+    for lid in chunk:
+        snap = expected.get(lid)
+        if snap is None:
+            continue
+        if stored.get(lid) != snap and add(Discrepancy("ligne", str(lid), stored.get(lid), snap)):
+            return True
+        want = cumulative.get(lid, (0, 0, 0, 0))
+        have = tuple(int(x) for x in amounts[lid]) if lid in amounts else want
+        if have != want and add(Discrepancy("ligne", f"{lid} (cumuls)", have, want)):
+            return True
+    return False
+
+
+_KEY = ("grain", "value", "period", "partner_id", "objective_id")
+
+
+def _verify_cells(cursor: Any, contract: Any, add: Any) -> None:
+    """Per dimension: the recomputed cells in a temporary table (finest grain, then its
+    roll-ups), joined to the stored ones; the rows that differ either way are reported."""
+    cells = ExecutionCell._meta.db_table
+    same = " AND ".join(f"s.{k} = w.{k}" for k in _KEY)
     for dim in (BASE, *CELL_DIMS):
         grain = "M" if dim in MONTHLY_DIMS else "D"
+        levels = [grain, "M", "Y"] if grain == "D" else [grain, "Y"]
         sql, params = _expected_cells_sql(contract.pk, grain, dim)
-        cursor.execute(sql, params)
-        recomputed = {
-            (r[3], _as_date(r[4]), r[6], r[7]): (int(r[8]), int(r[9]), int(r[10]))
-            for r in cursor.fetchall()
-        }
-        levels = [(grain, recomputed)]
-        if grain == "D":
-            levels.append(("M", _rolled(recomputed, "M")))
-        levels.append(("Y", _rolled(levels[-1][1], "Y")))
-        for g, want in levels:
-            have = {
-                (k[0], _as_date(k[1]), k[2], k[3]): v
-                for k, v in _stored_cells(contract.pk, g, dim).items()
-            }
-            for key in sorted(set(want) | set(have), key=str):
-                if want.get(key) != have.get(key):
-                    label = f"{g}/{dim or 'base'}/{key}"
-                    if add(Discrepancy("agrégat", label, have.get(key), want.get(key))):
-                        return found
-    return found
+        cursor.execute(f"DROP TABLE IF EXISTS {_WANT}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {_WANT} AS {sql}", params)
+        for source, target in itertools.pairwise(levels):
+            rollup = _rollup_sql(contract.pk, source, target, [dim], table=_WANT)
+            cursor.execute(f"INSERT INTO {_WANT} ({_CELL_COLUMNS}) {rollup}", [])
+        cursor.execute(f"CREATE INDEX {_WANT}_key ON {_WANT} ({', '.join(_KEY)})", [])
+        grains = ", ".join(f"'{g}'" for g in levels)
+        cursor.execute(
+            f"""
+            SELECT w.grain, w.value, w.period, w.partner_id, w.objective_id,
+                   s.programmed, s.committed, s.paid, w.programmed, w.committed, w.paid
+            FROM {_WANT} w LEFT JOIN {cells} s
+              ON s.contract_id = %s AND s.dim = %s AND {same}
+            WHERE s.contract_id IS NULL OR s.programmed <> w.programmed
+               OR s.committed <> w.committed OR s.paid <> w.paid
+            UNION ALL
+            SELECT s.grain, s.value, s.period, s.partner_id, s.objective_id,
+                   s.programmed, s.committed, s.paid, NULL, NULL, NULL
+            FROM {cells} s
+            WHERE s.contract_id = %s AND s.dim = %s AND s.grain IN ({grains})
+              AND NOT (s.programmed = 0 AND s.committed = 0 AND s.paid = 0)
+              AND NOT EXISTS (SELECT 1 FROM {_WANT} w WHERE {same})
+            """,
+            [contract.pk, dim, contract.pk, dim],
+        )
+        rows = cursor.fetchmany(1000)
+        for g, value, period, partner, objective, *amounts in sorted(rows, key=str):
+            have = None if amounts[0] is None else tuple(int(x) for x in amounts[:3])
+            want = None if amounts[3] is None else tuple(int(x) for x in amounts[3:])
+            key = (value, _as_date(period), partner, objective)
+            if add(Discrepancy("agrégat", f"{g}/{dim or 'base'}/{key}", have, want)):
+                return
 
 
 def horizon(contract_ids: Sequence[int]) -> dt.date | None:
