@@ -1,7 +1,8 @@
 """Demonstration movements: commitments and payments consistent with each operation's status
 and dates, about ten per financing line, recorded through the ledger's one write path
 (`movements_record_many`, by batches of lines, as the system): the rules check them, each is
-audited and the summaries are kept in the same transaction, as for any other writer.
+audited, and the summaries are recomputed once at the end, in the same transaction
+(`summaries.rebuilt_after`).
 
 On the lines of partners that affect AP before committing (`Partner.affectation_required`:
 the Region, départements, métropoles), an affectation d'AP comes first, and some of what is
@@ -258,7 +259,9 @@ def movements_generate(
         .distinct()
     )
     actor = Actor.system()
-    with collector_paused(), transaction.atomic():
+    # Checked and audited movement by movement by the ledger's service; the summaries are
+    # recomputed once at the end (`rebuilt_after`) rather than upserted batch after batch.
+    with collector_paused(), transaction.atomic(), summaries.rebuilt_after():
         number = (Movement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         lines = total = 0
         rank = 0  # the line's place among the contract's lines: its generator's seed

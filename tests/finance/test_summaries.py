@@ -251,6 +251,21 @@ def test_the_check_reports_a_stored_cell_that_nothing_explains(hdf):
     assert (problem.stored, problem.expected) == ((0, 0, 500), None)
 
 
+def test_a_bulk_load_leaves_the_summaries_to_one_rebuild_at_the_end(hdf):
+    op = F.operation(hdf, programmed_on=D(2022, 2, 1), markers=(MARKER,))
+    line = F.line(op, "etat", "1000.00")
+    F.record(line, "commitment", D(2022, 3, 1), "600.00")
+    with summaries.rebuilt_after():
+        F.record(line, "payment", D(2022, 4, 1), "100.00")
+        F.record(line, "payment", D(2022, 5, 1), "50.00")
+        # inside, the cumulative amounts wait for the recomputation
+        assert LineState.objects.get(pk=line.pk).paid == 0
+    state = LineState.objects.get(pk=line.pk)
+    assert (state.committed, state.paid, state.movements) == (60000, 15000, 3)
+    assert summaries.verify(hdf) == []
+    assert aggregation.execution(contract=hdf).total.paid == Decimal("150.00")
+
+
 def test_writes_that_bypass_the_services_are_caught_and_lines_sync_repairs(hdf):
     op = F.operation(hdf, programmed_on=D(2022, 2, 1))
     line = F.line(op, "etat", "1000.00")

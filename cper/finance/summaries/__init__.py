@@ -15,7 +15,9 @@ Upkeep, always inside the transaction of the write, called by the write services
 - `lines_sync(line_ids=…)`: when what a line counts as may have changed (its amount, partner,
   objective, status; its operation's status, département, markers, communes, programming
   date…), the line's old contribution is taken out of the cells and the new one put in; a bulk
-  write wraps its work in `deferred()` to sync once at the end, or rebuilds.
+  write wraps its work in `deferred()` to sync once at the end, or rebuilds; a bulk load of a
+  ledger (the demonstration) records its movements inside `rebuilt_after()`, which recomputes
+  their contracts' summaries once on leaving.
 
 A third, `OperationTotal`: each operation's contractualised amount (its active contractualised
 lines), in cents, so that the register sorts by amount along an index (`totals`); `lines_sync`
@@ -75,6 +77,7 @@ from .upkeep import (
     lines_sync,
     movement_applied,
     movements_applied,
+    rebuilt_after,
     state_for,
     states_for,
 )
@@ -108,6 +111,7 @@ __all__ = [
     "movements_applied",
     "period_start",
     "rebuild",
+    "rebuilt_after",
     "signed",
     "signed_affected",
     "snapshots_compute",

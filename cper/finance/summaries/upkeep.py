@@ -19,6 +19,7 @@ from cper.finance.models import LineState, LineTag, Movement
 from cper.operations.models import FinancingLine
 
 from .cells import CellKey, _add_entries, _apply, _contribution
+from .rebuild import rebuild
 from .snapshots import (
     STATE_FIELDS,
     LineSnapshot,
@@ -54,6 +55,38 @@ def deferred() -> Iterator[set[int]]:
     finally:
         _local.deferred_lines = None
     lines_sync(line_ids=pending)
+
+
+def _rebuilding() -> set[int] | None:
+    return getattr(_local, "rebuild_contracts", None)
+
+
+@contextlib.contextmanager
+def rebuilt_after() -> Iterator[None]:
+    """For a bulk load of a ledger (the demonstration's millions of movements): the movements
+    recorded inside, still checked and audited by their service, leave the lines' cumulative
+    amounts and the cells alone; the summaries of their contracts are recomputed from the
+    ledger once on leaving (`rebuild`), inside the caller's transaction. Incremental upkeep
+    costs an upsert of every cell a movement touches, batch after batch (most of the
+    demonstration's time at scale M); one recomputation reads the ledger once."""
+    if _rebuilding() is not None:  # nested: the outer one rebuilds
+        yield
+        return
+    _local.rebuild_contracts = set()
+    try:
+        yield
+        contracts = sorted(_local.rebuild_contracts)
+    finally:
+        _local.rebuild_contracts = None
+    for contract_id in contracts:
+        rebuild(_ContractRef(contract_id))
+
+
+class _ContractRef:
+    """What `rebuild` reads of a contract: its primary key."""
+
+    def __init__(self, pk: int) -> None:
+        self.pk = pk
 
 
 def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, int]]]:
@@ -253,6 +286,10 @@ def entries_applied(
     lacking = {e[0] for e in entries} - set(snaps)
     if lacking:
         snaps = {**snaps, **states_for(lacking)}
+    rebuilding = _rebuilding()
+    if rebuilding is not None:  # recomputed once at the end (`rebuilt_after`)
+        rebuilding.update(snaps[e[0]].contract_id for e in entries)
+        return
     totals: dict[int, list[int]] = {}
     per_line: dict[int, list[tuple[dt.date, int, int, int]]] = {}
     for line_id, kind, day, amount in entries:
