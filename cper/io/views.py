@@ -478,7 +478,12 @@ PREPARED_TITLES = {
 
 
 def _prepare_page(
-    request: HttpRequest, contract: Contract, kind: str, fmt: str, rows: int
+    request: HttpRequest,
+    contract: Contract,
+    kind: str,
+    fmt: str,
+    rows: int,
+    unit: str = "lignes",
 ) -> HttpResponse:
     query = request.GET.urlencode()
     action = reverse("io:export_prepare", kwargs={"slug": contract.slug, "kind": kind, "fmt": fmt})
@@ -496,6 +501,9 @@ def _prepare_page(
             "what": PREPARED_TITLES[kind],
             "fmt": fmt.upper(),
             "rows": rows,
+            "unit": unit,
+            # a register's CSV streams: it is offered at once beside the prepared file
+            "csv_now": kind in exports.REGISTER_KINDS and fmt != "csv",
             "action": f"{action}?{query}" if query else action,
         },
     )
@@ -596,10 +604,24 @@ def export_download(request: HttpRequest, slug: str, pk: Any) -> HttpResponseBas
     )
 
 
+def _whole_register_waits(
+    request: HttpRequest, contract: Contract, kind: str, fmt: str
+) -> HttpResponse | None:
+    """The SCDL file and the data package hold the whole register the user sees: over
+    `CPER_EXPORT_SYNC_ROWS` operations, their direct address offers « Préparer l'export »
+    (a background job) rather than building them while the visitor waits; None under it."""
+    operations = exports.row_estimate("operations", contract, user=request.user)
+    if operations > _sync_rows():
+        return _prepare_page(request, contract, kind, fmt, operations, unit="opérations")
+    return None
+
+
 @guard_input
 def export_scdl(request: HttpRequest, slug: str) -> HttpResponse:
     contract = _contract(slug)
     require(request.user, "export.run")
+    if (waits := _whole_register_waits(request, contract, "scdl", "csv")) is not None:
+        return waits
     partner = None
     if request.GET.get("partner"):
         partner = contract.partners.filter(code=request.GET["partner"]).first()
@@ -620,6 +642,8 @@ def export_scdl(request: HttpRequest, slug: str) -> HttpResponse:
 def export_datapackage(request: HttpRequest, slug: str) -> HttpResponse:
     contract = _contract(slug)
     require(request.user, "export.run")
+    if (waits := _whole_register_waits(request, contract, "datapackage", "zip")) is not None:
+        return waits
     buffer = io.BytesIO()
     with TemporaryDirectory() as tmp:
         datapackage.export(contract, tmp, as_of=_as_of(request), user=request.user)

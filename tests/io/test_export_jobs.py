@@ -212,6 +212,30 @@ def test_the_data_package_is_prepared_in_the_background(register, client, observ
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "address, kind, fmt",
+    [("export_scdl", "scdl", "csv"), ("export_datapackage", "datapackage", "zip")],
+)
+def test_the_direct_address_of_a_large_whole_register_file_offers_to_prepare_it(
+    register, client, observer, settings, address, kind, fmt
+):
+    settings.CPER_EXPORT_SYNC_ROWS = 2  # the register holds 3 operations
+    page = client.get(url(address, register.slug))
+    text = page.content.decode()
+    assert page.status_code == 200 and "text/html" in page["Content-Type"]
+    assert "environ 3 opérations" in text and "tout de suite" not in text
+    action = url("export_prepare", register.slug, kind=kind, fmt=fmt)
+    assert f'action="{action}"' in text
+    client.post(action)
+    work()
+    job = ExportJob.objects.get()
+    assert (job.kind, job.fmt, job.state) == (kind, fmt, ExportState.DONE), job.error
+    settings.CPER_EXPORT_SYNC_ROWS = 3  # at the threshold: built while the visitor waits
+    direct = client.get(url(address, register.slug))
+    assert direct["Content-Disposition"].startswith("attachment")
+
+
+@pytest.mark.django_db
 def test_io_purge_deletes_prepared_exports_past_their_retention(
     register, client, observer, settings
 ):
