@@ -59,13 +59,17 @@ def _decode(cursor: str, size: int) -> list[Any]:
 
 
 def _after(order: tuple[str, ...], values: list[Any]) -> Q:
-    """Rows strictly after `values` in the ascending order `order` (lexicographic)."""
+    """Rows strictly after `values` in the ascending order `order` (lexicographic). The
+    leading field's `>=` is implied by the rest, and said: with it the database reads the
+    index on that field from the cursor on, instead of testing the OR on every row."""
     condition = Q()
     for i, field in enumerate(order):
         step = Q(**{f"{field}__gt": values[i]})
         for prev, value in zip(order[:i], values[:i], strict=True):
             step &= Q(**{prev: value})
         condition |= step
+    if len(order) > 1:
+        condition &= Q(**{f"{order[0]}__gte": values[0]})
     return condition
 
 
