@@ -149,6 +149,10 @@ class LineState(models.Model):
     # How many movements the line holds (every kind, whatever their date): the API's movement
     # list counts its first page by summing these instead of scanning the whole ledger.
     movements = models.PositiveIntegerField(default=0, db_default=0)
+    # The dates the caducité alert starts from (`finance.selectors.lines_near_caducity`): the
+    # line's last payment (mandatement), its first affectation or commitment; null without any.
+    paid_on = models.DateField(null=True, blank=True)
+    opened_on = models.DateField(null=True, blank=True)
 
     class Meta:
         verbose_name = "état d'exécution d'une ligne"

@@ -326,7 +326,9 @@ def lines_near_caducity(
     One query picks candidates among the line states with something unpaid — ordered by their
     last payment or else first affectation/commitment date, a lower bound of the exact date,
     and limited (ORDER BY … LIMIT) to `_CADUCITY_SCAN` × `limit`; their movements are then read
-    in one query and the exact dates computed. `count` counts the rows found among them."""
+    in one query and the exact dates computed. `count` counts the rows found among them. At
+    today's date (the dashboards' default) those two dates are the ones the states keep; at a
+    past date, they are grouped from the movements up to it."""
     partners: list[tuple[int, int]] = [
         (pk, int(months or 0))
         for pk, months in Partner.objects.filter(
@@ -340,31 +342,32 @@ def lines_near_caducity(
     due = Q()
     for pk, months in partners:
         due |= Q(partner_id=pk, since__lte=rules.add_months(horizon, -months))
+    if as_of >= timezone.localdate():
+        # No movement is dated after today (a ledger rule): the dates the states keep are
+        # those at `as_of`, read without grouping the ledger.
+        since: Any = Coalesce(F("paid_on"), F("opened_on"))
+    else:
+        since = Coalesce(
+            Max(
+                "line__movements__date",
+                filter=Q(
+                    line__movements__kind=MovementKind.PAYMENT,
+                    line__movements__date__lte=as_of,
+                ),
+            ),
+            Min(
+                "line__movements__date",
+                filter=Q(
+                    line__movements__kind__in=[MovementKind.AFFECTATION, MovementKind.COMMITMENT]
+                ),
+            ),
+        )
     states = (
         LineState.objects.filter(
             Q(affected__gt=F("paid")) | Q(committed__gt=F("paid")),
             partner_id__in=[pk for pk, _ in partners],
         )
-        .annotate(
-            since=Coalesce(
-                Max(
-                    "line__movements__date",
-                    filter=Q(
-                        line__movements__kind=MovementKind.PAYMENT,
-                        line__movements__date__lte=as_of,
-                    ),
-                ),
-                Min(
-                    "line__movements__date",
-                    filter=Q(
-                        line__movements__kind__in=[
-                            MovementKind.AFFECTATION,
-                            MovementKind.COMMITMENT,
-                        ]
-                    ),
-                ),
-            )
-        )
+        .annotate(since=since)
         .filter(due)
     )
     if published_only:

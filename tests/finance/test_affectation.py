@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from cper.accounts.models import Organisation, Role, User
 from cper.audit.models import AuditEntry
@@ -278,6 +279,28 @@ def test_the_caducity_alert_appears_on_its_date_and_a_desaffectation_removes_it(
     assert not soon.past
     F.record(region_line, "desaffectation", D(2024, 1, 10), "1000.00", reference="CP-2024-02")
     assert listed(D(2025, 3, 20)) == []
+
+
+def test_the_caducity_alert_at_today_reads_the_dates_the_states_keep(hdf, region_line, monkeypatch):
+    region = hdf.partners.get(code="region")
+    other = F.line(region_line.operation, "region", "900.00")
+    F.record(region_line, "affectation", D(2022, 3, 20), "1000.00", reference="CP-2022-01")
+    F.record(region_line, "commitment", D(2022, 4, 1), "800.00", affect=False)
+    F.record(region_line, "payment", D(2022, 6, 1), "100.00")
+    F.record(other, "affectation", D(2021, 5, 2), "900.00", reference="CP-2021-09")
+    state = _state(region_line)
+    assert (state.paid_on, state.opened_on) == (D(2022, 6, 1), D(2022, 3, 20))
+    today = timezone.localdate()
+
+    def listed() -> list[tuple[int, dt.date, dt.date]]:
+        rows = selectors.lines_near_caducity(partner=region, as_of=today).rows
+        return [(r.line.pk, r.since, r.lapses_on) for r in rows]
+
+    kept = listed()
+    assert [pk for pk, *_ in kept] == [other.pk, region_line.pk]
+    # the same lines and dates as grouped from the ledger (the path of a past date)
+    monkeypatch.setattr(selectors.timezone, "localdate", lambda: today + dt.timedelta(days=1))
+    assert listed() == kept
 
 
 def test_the_workspace_and_the_dashboard_show_the_lapsed_lines(

@@ -3,6 +3,7 @@ dialect's differences: `cper.finance.dialect`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from .snapshots import (
     CELL_DIMS,
     DEPARTEMENT,
     EPCI,
+    LEDGER_FIELDS,
     MARKER,
     MONTHLY_DIMS,
     STATE_FIELDS,
@@ -26,6 +28,8 @@ from .snapshots import (
     snapshots_compute,
 )
 from .totals import totals_rebuild
+
+NO_LEDGER: tuple[Any, ...] = (0, 0, 0, 0, None, None)  # a line without movements
 
 # -- recomputation from the ledger --------------------------------------------------------------
 
@@ -185,11 +189,19 @@ _CELL_COLUMNS = (
 )
 
 
+def _day(value: Any) -> dt.date | None:
+    """A date read by a raw cursor (SQLite gives its text)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
 def _cumulative(
     contract_id: int, lines: tuple[int, int] | None = None
-) -> dict[int, tuple[int, int, int, int]]:
-    """{line: (committed, paid, net affected cents, number of movements)} of a contract's
-    movements; `lines`: only the lines whose ids lie in that closed range."""
+) -> dict[int, tuple[Any, ...]]:
+    """{line: (committed, paid, net affected cents, number of movements, last payment's date,
+    first affectation's or commitment's date)} of a contract's movements — a state's
+    LEDGER_FIELDS; `lines`: only the lines whose ids lie in that closed range."""
     committed, paid = movement_cents_sql("m")
     affected = movement_affected_cents_sql("m")
     mov = Movement._meta.db_table
@@ -197,7 +209,9 @@ def _cumulative(
 
     op = Operation._meta.db_table
     sql = f"""
-        SELECT m.financing_line_id, SUM({committed}), SUM({paid}), SUM({affected}), COUNT(*)
+        SELECT m.financing_line_id, SUM({committed}), SUM({paid}), SUM({affected}), COUNT(*),
+               MAX(CASE WHEN m.kind = 'payment' THEN m.date END),
+               MIN(CASE WHEN m.kind IN ('affectation', 'commitment') THEN m.date END)
         FROM {mov} m JOIN {line} l ON l.id = m.financing_line_id
         JOIN {op} o ON o.id = l.operation_id
         WHERE o.contract_id = %s {"AND m.financing_line_id BETWEEN %s AND %s" if lines else ""}
@@ -206,7 +220,7 @@ def _cumulative(
     with connection.cursor() as cursor:
         cursor.execute(sql, [contract_id, *(lines or ())])
         return {
-            row[0]: (int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+            row[0]: (int(row[1]), int(row[2]), int(row[3]), int(row[4]), _day(row[5]), _day(row[6]))
             for row in cursor.fetchall()
         }
 
@@ -242,7 +256,7 @@ def rebuild(contract: Any) -> RebuildReport:
         states: list[tuple[Any, ...]] = []
         tag_rows: list[tuple[Any, ...]] = []
         for lid, snap in snaps.items():
-            c, p, a, n = cumulative.get(lid, (0, 0, 0, 0))
+            ledger = cumulative.get(lid, NO_LEDGER)
             states.append(
                 (
                     lid,
@@ -257,16 +271,13 @@ def rebuild(contract: Any) -> RebuildReport:
                     snap.counted,
                     snap.programmed,
                     snap.programmed_on,
-                    c,
-                    p,
-                    a,
-                    n,
+                    *ledger,
                 )
             )
             tag_rows.extend((lid, k, v) for k, v in sorted(snap.tags))
         insert_rows(
             state_table,
-            ("line_id", *STATE_FIELDS, "committed", "paid", "affected", "movements"),
+            ("line_id", *STATE_FIELDS, *LEDGER_FIELDS),
             states,
         )
         insert_rows(tag_table, ("state_id", "kind", "value"), tag_rows)

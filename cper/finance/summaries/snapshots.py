@@ -140,6 +140,8 @@ STATE_FIELDS = (
     "programmed",
     "programmed_on",
 )
+# The state's columns kept from the ledger, after STATE_FIELDS in its rows.
+LEDGER_FIELDS = ("committed", "paid", "affected", "movements", "paid_on", "opened_on")
 
 
 def _local_date(value: dt.datetime | dt.date | None) -> dt.date | None:

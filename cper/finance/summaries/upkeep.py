@@ -15,12 +15,13 @@ from typing import Any
 from django.db import connection, transaction
 
 from cper.db import insert_rows
-from cper.finance.models import LineState, LineTag, Movement
+from cper.finance.models import LineState, LineTag, Movement, MovementKind
 from cper.operations.models import FinancingLine
 
 from .cells import CellKey, _add_entries, _apply, _contribution
 from .rebuild import rebuild
 from .snapshots import (
+    LEDGER_FIELDS,
     STATE_FIELDS,
     LineSnapshot,
     cents,
@@ -104,18 +105,27 @@ def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, 
     return {line: sorted((d, v[0], v[1]) for d, v in days.items()) for line, days in per.items()}
 
 
-def _ledger_totals(line_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """{line: (net affected cents, number of movements)} from the raw movements (affected:
-    affectations − désaffectations)."""
-    out: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+_NO_LEDGER = (0, 0, None, None)
+_OPENING = frozenset({MovementKind.AFFECTATION, MovementKind.COMMITMENT})
+
+
+def _ledger_totals(line_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """{line: (net affected cents, number of movements, last payment's date, first
+    affectation's or commitment's date)} from the raw movements (affected: affectations −
+    désaffectations)."""
+    out: dict[int, list[Any]] = defaultdict(lambda: [0, 0, None, None])
     for i in range(0, len(line_ids), 5000):
-        for line_id, kind, amount in Movement.objects.filter(
+        for line_id, kind, day, amount in Movement.objects.filter(
             financing_line_id__in=line_ids[i : i + 5000]
-        ).values_list("financing_line_id", "kind", "amount"):
+        ).values_list("financing_line_id", "kind", "date", "amount"):
             acc = out[line_id]
             acc[0] += signed_affected(kind, cents(amount))
             acc[1] += 1
-    return {line: (a, n) for line, (a, n) in out.items()}
+            if kind == MovementKind.PAYMENT and (acc[2] is None or day > acc[2]):
+                acc[2] = day
+            if kind in _OPENING and (acc[3] is None or day < acc[3]):
+                acc[3] = day
+    return {line: tuple(acc) for line, acc in out.items()}
 
 
 SYNC_CHUNK = 20_000
@@ -201,7 +211,7 @@ def lines_sync(
                 committed = sum(c for _, c, _ in days.get(lid, []))
                 paid = sum(p for _, _, p in days.get(lid, []))
                 created.append(
-                    (lid, *_fields(snap).values(), committed, paid, *ledger.get(lid, (0, 0)))
+                    (lid, *_fields(snap).values(), committed, paid, *ledger.get(lid, _NO_LEDGER))
                 )
             else:
                 LineState.objects.filter(pk=lid).update(**_fields(snap))
@@ -211,7 +221,7 @@ def lines_sync(
                 tags += [(lid, k, v) for k, v in sorted(snap.tags)]
         insert_rows(
             LineState._meta.db_table,
-            ("line_id", *STATE_FIELDS, "committed", "paid", "affected", "movements"),
+            ("line_id", *STATE_FIELDS, *LEDGER_FIELDS),
             created,
         )
         for i in range(0, len(retagged), 5000):
@@ -292,7 +302,13 @@ def entries_applied(
         return
     totals: dict[int, list[int]] = {}
     per_line: dict[int, list[tuple[dt.date, int, int, int]]] = {}
+    paid_on: dict[int, dt.date] = {}  # the batch's last payment per line
+    opened_on: dict[int, dt.date] = {}  # its first affectation or commitment
     for line_id, kind, day, amount in entries:
+        if kind == MovementKind.PAYMENT and day > paid_on.get(line_id, dt.date.min):
+            paid_on[line_id] = day
+        if kind in _OPENING and day < opened_on.get(line_id, dt.date.max):
+            opened_on[line_id] = day
         value = cents(amount)
         committed, paid = signed(kind, value)
         total = totals.get(line_id)
@@ -313,9 +329,18 @@ def entries_applied(
         "affected = affected + %s, movements = movements + %s WHERE line_id = %s"
     )
     updates = [(c, p, a, n, lid) for lid, (c, p, a, n) in sorted(totals.items())]
+    later = [(d, lid, d) for lid, d in sorted(paid_on.items())]
+    earlier = [(d, lid, d) for lid, d in sorted(opened_on.items())]
     with connection.cursor() as cursor:
-        if len(updates) == 1:  # one payment: a plain statement (PostgreSQL: no pipeline)
-            cursor.execute(sql, updates[0])
-        else:
-            cursor.executemany(sql, updates)
+        for statement, rows in (
+            (sql, updates),
+            (f"UPDATE {table} SET paid_on = %s WHERE line_id = %s "
+             "AND (paid_on IS NULL OR paid_on < %s)", later),
+            (f"UPDATE {table} SET opened_on = %s WHERE line_id = %s "
+             "AND (opened_on IS NULL OR opened_on > %s)", earlier),
+        ):  # fmt: skip
+            if len(rows) == 1:  # one payment: a plain statement (PostgreSQL: no pipeline)
+                cursor.execute(statement, rows[0])
+            elif rows:
+                cursor.executemany(statement, rows)
     _apply(deltas, keep_zero=True)

@@ -14,8 +14,23 @@ from django.db.models import Q
 from cper.finance.models import ExecutionCell, LineState
 from cper.operations.models import FinancingLine
 
-from .rebuild import _CELL_COLUMNS, _cumulative, _expected_cells_sql, _rollup_sql, _stage, _unstage
-from .snapshots import BASE, CELL_DIMS, MONTHLY_DIMS, snapshots_compute, snapshots_stored
+from .rebuild import (
+    _CELL_COLUMNS,
+    NO_LEDGER,
+    _cumulative,
+    _expected_cells_sql,
+    _rollup_sql,
+    _stage,
+    _unstage,
+)
+from .snapshots import (
+    BASE,
+    CELL_DIMS,
+    LEDGER_FIELDS,
+    MONTHLY_DIMS,
+    snapshots_compute,
+    snapshots_stored,
+)
 from .totals import totals_differences
 
 # -- verification ---------------------------------------------------------------------------------
@@ -88,10 +103,10 @@ def _verify_lines(contract: Any, chunk: list[int], add: Any) -> bool:
     span = (chunk[0], chunk[-1])  # every line of the contract in this range is in `chunk`
     cumulative = _cumulative(contract.pk, span)
     amounts = {
-        pk: (c, p, a, n)
-        for pk, c, p, a, n in LineState.objects.filter(
+        row[0]: row[1:]
+        for row in LineState.objects.filter(
             contract_id=contract.pk, line_id__gte=span[0], line_id__lte=span[1]
-        ).values_list("pk", "committed", "paid", "affected", "movements")
+        ).values_list("pk", *LEDGER_FIELDS)
     }
     for lid in chunk:
         snap = expected.get(lid)
@@ -99,8 +114,8 @@ def _verify_lines(contract: Any, chunk: list[int], add: Any) -> bool:
             continue
         if stored.get(lid) != snap and add(Discrepancy("ligne", str(lid), stored.get(lid), snap)):
             return True
-        want = cumulative.get(lid, (0, 0, 0, 0))
-        have = tuple(int(x) for x in amounts[lid]) if lid in amounts else want
+        want = cumulative.get(lid, NO_LEDGER)
+        have = tuple(amounts[lid]) if lid in amounts else want
         if have != want and add(Discrepancy("ligne", f"{lid} (cumuls)", have, want)):
             return True
     return False
