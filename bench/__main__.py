@@ -230,6 +230,14 @@ def report(
             f"- `cper execution rebuild-summaries` : {r['rebuild_s']:.1f} s",
             f"- preuve agrégats = recalcul (`verify`, partie de `cper contract check`) : "
             f"{r['verify_s']:.1f} s, {'égalité' if r['verify_ok'] else '**écarts**'}",
+            *(
+                [
+                    f"- `cper contract check` (processus à part) : {r['check_s']:.1f} s, "
+                    f"mémoire de pointe {r['check_mb']:.0f} Mo"
+                ]
+                if r.get("check_s") is not None
+                else []
+            ),
             f"- page des opérations : {r['selector']}",
         ]
         if r.get("api"):
@@ -516,6 +524,12 @@ def _targets(results: list[dict[str, Any]]) -> list[str]:
         if r["payment_ms"] is not None:
             row("paiement < 10 ms", _fmt_ms(r["payment_ms"]), r["payment_ms"] < 10)
         row("rebuild-summaries < 2 min", f"{r['rebuild_s']:.1f} s", r["rebuild_s"] < 120)
+        if r.get("check_s") is not None and r["scale"] != "S":
+            row(
+                "`cper contract check` ≤ 60 s et ≤ 500 Mo",
+                f"{r['check_s']:.1f} s, {r['check_mb']:.0f} Mo",
+                r["check_s"] <= 60 and r["check_mb"] <= 500,
+            )
         row("chiffres identiques au centime", "", all(c["identical"] for c in r["cases"]))
     return out
 

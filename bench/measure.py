@@ -247,6 +247,7 @@ def main() -> None:
     verify_started = time.perf_counter()
     problems = summaries.verify(contract, limit=5)
     verify_s = time.perf_counter() - verify_started
+    check = _contract_check()
 
     # The API's list and aggregate endpoints, in process (routing, token, JSON), next to the
     # service's own time for the same question.
@@ -274,10 +275,30 @@ def main() -> None:
         "rebuild_s": statistics.median(rebuilds),
         "verify_s": verify_s,
         "verify_ok": not problems,
+        "check_s": check[0],
+        "check_mb": check[1],
         "runs": args.runs,
         "raw_runs": args.raw_runs,
     }
     print(json.dumps(out, default=str))
+
+
+def _contract_check() -> tuple[float, float]:
+    """`cper contract check` as the operator runs it, in a process of its own: (seconds, peak
+    resident memory in MB — the child's own, as the kernel counts it)."""
+    import resource
+    import subprocess
+
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "cper.cli", "contract", "check", SLUG],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(seconds, 1), round(peak_kb / 1024, 0)
 
 
 if __name__ == "__main__":

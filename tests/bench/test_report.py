@@ -51,3 +51,28 @@ def test_movements_imported_get_their_own_table_with_their_count_and_speeds():
     assert "| M | sqlite | 2 000 | 56 186 | 67.5 s | 832 | 12.1 s | 4 644 | 5.6 |" in text
     assert "movements_record_many" in text
     assert "mouvements/s" not in "\n".join(_import_section([FIGURES]))
+
+
+def _result(scale: str, check_s: float, check_mb: float) -> dict[str, object]:
+    case = {"service_ms": 5.0, "raw_ms": 50.0, "duckdb_ms": 40.0, "identical": True}
+    return {
+        "scale": scale,
+        "database": "postgresql",
+        "cases": [{**case, "name": f"question {i}"} for i in range(6)],
+        "payment_ms": 4.0,
+        "rebuild_s": 80.0,
+        "check_s": check_s,
+        "check_mb": check_mb,
+    }
+
+
+def test_the_contract_check_is_held_to_a_minute_and_500_mb_at_m_only():
+    from bench.__main__ import _targets
+
+    rows = _targets([_result("S", 200.0, 900.0), _result("M", 45.2, 612.0)])
+    check = [r for r in rows if "contract check" in r]
+    assert check == [
+        "| M | postgresql | `cper contract check` ≤ 60 s et ≤ 500 Mo | 45.2 s, 612 Mo | non |"
+    ]
+    rows = _targets([_result("M", 45.2, 380.0)])
+    assert any(r.endswith("| 45.2 s, 380 Mo | oui |") for r in rows)
