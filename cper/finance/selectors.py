@@ -366,6 +366,8 @@ def lines_near_caducity(
         LineState.objects.filter(
             Q(affected__gt=F("paid")) | Q(committed__gt=F("paid")),
             partner_id__in=[pk for pk, _ in partners],
+            # nothing affected nor committed by `as_of`: nothing outstanding at that date
+            opened_on__lte=as_of,
         )
         .annotate(since=since)
         .filter(due)
