@@ -226,3 +226,34 @@ def test_pure_rules_report_the_first_breaking_day():
         programmed=Decimal("10"),
     )
     assert [f.message[:13] for f in findings] == ["au 03/01/2022"]
+
+
+def test_the_check_reports_each_kind_of_cancellation_breach_written_behind_the_services(hdf, line):
+    other = F.line(line.operation, "etat", "1000.00")
+    commitment = F.record(line, "commitment", D(2022, 5, 2), "600.00")
+    payment = F.record(line, "payment", D(2022, 6, 1), "100.00")
+    F.record(other, "commitment", D(2022, 5, 2), "500.00")
+    assert rules.cancellation_breaches(hdf) == []
+
+    def written(kind: str, day: dt.date, amount: str, cancels: Movement) -> Movement:
+        # no service would record these: straight into the table, as a faulty import might
+        return Movement.objects.create(
+            financing_line=cancels.financing_line if kind != "other" else other,
+            kind=kind if kind != "other" else "decommitment",
+            date=day,
+            amount=Decimal(amount),
+            reference="FAUX",
+            cancels=cancels,
+        )
+
+    over = written("payment_cancellation", D(2022, 7, 1), "150.00", payment)
+    wrong_kind = written("decommitment", D(2022, 7, 2), "10.00", payment)
+    elsewhere = written("other", D(2022, 7, 3), "10.00", commitment)
+    early = written("decommitment", D(2022, 5, 1), "10.00", commitment)
+    assert rules.cancellation_breaches(hdf) == [
+        f"le mouvement n° {payment.pk} (100,00\u00a0€) est annulé pour 160,00\u00a0€",
+        f"le mouvement n° {wrong_kind.pk} (decommitment) annule un payment",
+        f"le mouvement n° {elsewhere.pk} annule un mouvement d'une autre ligne",
+        f"le mouvement n° {early.pk} précède le mouvement n° {commitment.pk} qu'il annule",
+    ]
+    assert over.pk

@@ -216,7 +216,10 @@ def _programmed_on(operation_ids: Sequence[int] | None, contract_ids: Sequence[i
 
 
 def decisions_in_force(
-    *, line_ids: Sequence[int] | None = None, contract_ids: Sequence[int] | None = None
+    *,
+    line_ids: Sequence[int] | None = None,
+    contract_ids: Sequence[int] | None = None,
+    line_range: tuple[int, int] | None = None,
 ) -> dict[int, tuple[int, dt.date]]:
     """{line: (granted cents, date)} of the partner's decision in force on each line — the
     latest in date, then in recording order (an amending deliberation replaces the first);
@@ -224,6 +227,8 @@ def decisions_in_force(
     qs = PartnerDecision.objects.all()
     if line_ids is not None:
         qs = qs.filter(financing_line_id__in=list(line_ids))
+    if line_range is not None:
+        qs = qs.filter(financing_line_id__gte=line_range[0], financing_line_id__lte=line_range[1])
     if contract_ids is not None:
         qs = qs.filter(financing_line__operation__contract_id__in=list(contract_ids))
     latest: dict[int, tuple[dt.date, int, str, Decimal]] = {}
@@ -241,10 +246,15 @@ def decisions_in_force(
 
 
 def snapshots_compute(
-    *, line_ids: Iterable[int] | None = None, contract_ids: Iterable[int] | None = None
+    *,
+    line_ids: Iterable[int] | None = None,
+    contract_ids: Iterable[int] | None = None,
+    line_range: tuple[int, int] | None = None,
 ) -> dict[int, LineSnapshot]:
     """What each line counts as, from the register (lines, operations, transitions, markers,
-    communes): by line ids, or every line of the given contracts."""
+    communes): by line ids, or every line of the given contracts (`line_range`: those whose
+    ids lie in that closed range — a slice read along the primary key, without a list of
+    ids)."""
 
     qs = FinancingLine.objects.all()
     if line_ids is not None:
@@ -252,6 +262,8 @@ def snapshots_compute(
         if not ids:
             return {}
         qs = qs.filter(pk__in=ids)
+    if line_range is not None:
+        qs = qs.filter(pk__gte=line_range[0], pk__lte=line_range[1])
     if contract_ids is not None:
         qs = qs.filter(operation__contract_id__in=list(contract_ids))
     rows = list(
@@ -278,12 +290,16 @@ def snapshots_compute(
     # operation in a programmed status; lines without a contract partner keep the committee's.
     by_decision = [r[0] for r in rows if r[12] == ProgrammingMode.PARTNER_DECISION and r[4]]
     decided: dict[int, tuple[int, dt.date]] = {}
-    if by_decision and (line_ids is not None or len(by_decision) < 5000):
+    if by_decision and line_range is not None:
+        decided = decisions_in_force(
+            contract_ids=sorted({r[7] for r in rows}), line_range=line_range
+        )
+    elif by_decision and (line_ids is not None or len(by_decision) < 5000):
         decided = decisions_in_force(line_ids=by_decision)
     elif by_decision:
         decided = decisions_in_force(contract_ids=sorted({r[7] for r in rows}))
     op_ids = sorted({r[6] for r in rows})
-    by_ids = line_ids is not None or len(op_ids) < 5000
+    by_ids = line_ids is not None or line_range is not None or len(op_ids) < 5000
     contracts = sorted({r[7] for r in rows})
     prog_on = _programmed_on(op_ids if by_ids else None, None if by_ids else contracts)
     tags: dict[int, set[tuple[str, str]]] = defaultdict(set)
@@ -358,18 +374,28 @@ def snapshots_compute(
     return out
 
 
-def snapshots_stored(line_ids: Iterable[int]) -> dict[int, LineSnapshot]:
+def snapshots_stored(
+    line_ids: Iterable[int], *, contract_id: int | None = None
+) -> dict[int, LineSnapshot]:
     """The snapshots stored for these lines (those that have one): one query per 5,000 lines,
-    the states with their tags (a row per tag)."""
+    the states with their tags (a row per tag). With `contract_id`, `line_ids` are consecutive
+    lines of that contract, read as one range of its states."""
     ids = sorted(set(line_ids))
     out: dict[int, LineSnapshot] = {}
-    for i in range(0, len(ids), 5000):
+    step = len(ids) if contract_id is not None else 5000
+    for i in range(0, len(ids), max(step, 1)):
         rows: dict[int, tuple[Any, ...]] = {}
         tags: dict[int, set[tuple[str, str]]] = defaultdict(set)
         width = len(STATE_FIELDS)
-        for row in LineState.objects.filter(pk__in=ids[i : i + 5000]).values_list(
-            "pk", *STATE_FIELDS, "tags__kind", "tags__value"
-        ):
+        part = ids[i : i + step]
+        states = (
+            LineState.objects.filter(
+                contract_id=contract_id, line_id__gte=part[0], line_id__lte=part[-1]
+            )
+            if contract_id is not None
+            else LineState.objects.filter(pk__in=part)
+        )
+        for row in states.values_list("pk", *STATE_FIELDS, "tags__kind", "tags__value"):
             rows[row[0]] = row[1 : 1 + width]
             if row[1 + width] is not None:
                 tags[row[0]].add((row[1 + width], row[2 + width]))

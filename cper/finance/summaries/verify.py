@@ -98,9 +98,9 @@ def verify(contract: Any, *, limit: int = 20) -> list[Discrepancy]:
 def _verify_lines(contract: Any, chunk: list[int], add: Any) -> bool:
     """Compare the states of a slice of consecutive lines of the contract with their
     recomputation; True once `add` says the limit is reached."""
-    expected = snapshots_compute(line_ids=chunk)
-    stored = snapshots_stored(chunk)
     span = (chunk[0], chunk[-1])  # every line of the contract in this range is in `chunk`
+    expected = snapshots_compute(contract_ids=[contract.pk], line_range=span)
+    stored = snapshots_stored(chunk, contract_id=contract.pk)
     cumulative = _cumulative(contract.pk, span)
     amounts = {
         row[0]: row[1:]
