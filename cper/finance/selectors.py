@@ -19,7 +19,7 @@ from django.db.models import F, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from cper.accounts.permissions import STAFF_ROLES, can, role_of
+from cper.accounts.permissions import STAFF_ROLES, can, role_of, sees_unpublished
 from cper.contracts.models import Partner
 from cper.finance import rules, vocabulary
 from cper.finance.aggregation import ExecutionQueryError, ExecutionRow, line_execution
@@ -30,6 +30,7 @@ from cper.finance.models import AeMiseEnPlace, LineState, Movement, MovementKind
 from cper.finance.summaries import euros
 from cper.money import rate
 from cper.operations.models import FinancingLine, LineStatus, Operation
+from cper.operations.selectors import operation_queryset
 
 ZERO = Decimal("0.00")
 
@@ -539,15 +540,15 @@ def ae_mises_en_place(*, contract: Any, limit: int = 500) -> list[Any]:
 def _line_states(
     *,
     contract: Any,
-    visible_operations: Any = None,
+    user: Any,
     operations: list[int] | None = None,
     lines: list[int] | None = None,
     partners: list[str] | None = None,
     objectives: list[str] | None = None,
 ) -> Any:
     states = LineState.objects.filter(contract=contract)
-    if visible_operations is not None:
-        states = states.filter(operation__in=visible_operations)
+    if not sees_unpublished(user):  # the lines of the operations the user may see
+        states = states.filter(operation__in=operation_queryset(contract=contract, user=user))
     if operations:
         states = states.filter(operation_id__in=operations)
     if lines:
@@ -562,9 +563,8 @@ def _line_states(
 def movement_count(**filters: Any) -> int:
     """How many movements the ledger holds for these lines of a contract, from the movement
     counts the line states keep (one row per line, not one per movement: the API's first page
-    of movements). Keywords: `contract`; `visible_operations`, a queryset of the operations the
-    reader may see (None: all of them); `operations`, `lines`, `partners` (codes) narrow as the
-    list's filters do."""
+    of movements). Keywords: `contract`; `user`, the reader (the lines of the operations they
+    may see); `operations`, `lines`, `partners` (codes) narrow as the list's filters do."""
     states = _line_states(**filters)
     return int(states.aggregate(n=Coalesce(Sum("movements"), 0))["n"])
 

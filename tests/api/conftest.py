@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from cper.accounts.models import Organisation, Role
 from cper.api.services import token_create
@@ -55,6 +57,22 @@ def make_user(**fields: Any) -> Any:
 def user_with_role(role: str, organisation_code: str | None = None, **extra: Any) -> Any:
     organisation = Organisation.objects.get(code=organisation_code) if organisation_code else None
     return make_user(role=role, organisation=organisation, **extra)
+
+
+def first_page_and_listed(
+    client: Any, url: str, params: dict[str, Any]
+) -> tuple[Any, int, list[str]]:
+    """(the first page of a cursor list, one item per page, the SQL it ran; how many items
+    walking every page lists): to hold the first page's `count` to what the pages give."""
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(url, {**params, "limit": 1}).json()
+    # (read before the next requests: each one empties the connection's query log)
+    sql = [q["sql"] for q in ctx.captured_queries]
+    listed, cursor = len(body["results"]), body["next_cursor"]
+    while cursor:
+        page = client.get(url, {**params, "limit": 1, "cursor": cursor}).json()
+        listed, cursor = listed + len(page["results"]), page["next_cursor"]
+    return body, listed, sql
 
 
 def client_for(user: Any) -> ApiClient:

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cper.finance import aggregation
 from cper.finance.models import Movement
-from tests.api.conftest import ApiClient, client_for, user_with_role
+from tests.api.conftest import ApiClient, client_for, first_page_and_listed, user_with_role
 from tests.conftest import HDF_SLUG
 from tests.finance.factories import line, operation, record
 
@@ -228,15 +228,9 @@ def test_movements_first_page_count_is_the_number_of_movements_listed(
     ledger, who, filters, request
 ):
     client = request.getfixturevalue(who)
-    with CaptureQueriesContext(connection) as ctx:
-        body = client.get(f"{BASE}/movements", {**filters, "limit": 1}).json()
-    # (read before the next requests: each one empties the connection's query log)
-    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
-    summed = [q["sql"] for q in ctx.captured_queries if '"finance_linestate"' in q["sql"]]
-    listed, cursor = 1, body["next_cursor"]
-    while cursor:
-        page = client.get(f"{BASE}/movements", {**filters, "limit": 1, "cursor": cursor}).json()
-        listed, cursor = listed + len(page["results"]), page["next_cursor"]
+    body, listed, sql = first_page_and_listed(client, f"{BASE}/movements", filters)
+    counts = [q for q in sql if "COUNT(" in q.upper()]
+    summed = [q for q in sql if '"finance_linestate"' in q]
     assert body["count"] == listed
     # Without a filter the line states do not know (kind, date, reference), the total comes
     # from their movement counts, not from a scan of the ledger.

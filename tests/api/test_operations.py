@@ -6,11 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from cper.audit.models import AuditEntry
 from cper.operations.models import FinancingLine, Operation
+from tests.api.conftest import first_page_and_listed
 from tests.conftest import HDF_SLUG
 from tests.operations.factories import make_line, make_operation, valid_siret
 
@@ -268,14 +267,8 @@ def test_contract_financing_lines_first_page_count_is_the_number_listed(
     register, who, filters, request
 ):
     client = request.getfixturevalue(who)
-    with CaptureQueriesContext(connection) as ctx:
-        body = client.get(f"{BASE}/financing-lines", {**filters, "limit": 1}).json()
-    # (read before the next requests: each one empties the connection's query log)
-    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
-    listed, cursor = len(body["results"]), body["next_cursor"]
-    while cursor:
-        page = client.get(f"{BASE}/financing-lines", {**filters, "limit": 1, "cursor": cursor})
-        listed, cursor = listed + len(page.json()["results"]), page.json()["next_cursor"]
+    body, listed, sql = first_page_and_listed(client, f"{BASE}/financing-lines", filters)
+    counts = [q for q in sql if "COUNT(" in q.upper()]
     assert body["count"] == listed
     # Counted on the line states (they carry the contract), unless filtered by line status.
     assert any('"operations_financingline"' in q for q in counts) == ("status" in filters)

@@ -106,12 +106,9 @@ def _movement_count(request: HttpRequest, contract: Any, q: MovementFilters) -> 
     they answer (operation, line, partner); None (a count over the ledger) for the others."""
     if q.kind or q.date_from or q.date_to or q.reference:
         return None
-    visible = None
-    if not sees_unpublished(request.user):
-        visible = operation_queryset(contract=contract, user=request.user)
     return lambda: movement_count(
         contract=contract,
-        visible_operations=visible,
+        user=request.user,
         operations=q.operation,
         lines=q.financing_line,
         partners=q.partner,

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
-from cper.accounts.permissions import require, sees_unpublished
+from cper.accounts.permissions import require
 from cper.api.auth import OPTIONAL_SECURITY, WRITE_AUTH
 from cper.api.common import SlugPath, actor_of, contract_of, dump, responses
 from cper.api.errors import ApiError, not_found
@@ -351,12 +351,9 @@ def _line_total(request: HttpRequest, contract: Any, q: LineFilters) -> Any:
     operations) unless the list is filtered by the lines' status, which they do not keep."""
     if q.status:
         return None
-    visible = None
-    if not sees_unpublished(request.user):
-        visible = selectors.operation_queryset(contract=contract, user=request.user)
     return lambda: line_count(
         contract=contract,
-        visible_operations=visible,
+        user=request.user,
         operations=q.operation,
         partners=q.partner,
         objectives=q.objective,
