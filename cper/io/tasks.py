@@ -237,6 +237,9 @@ def run_export_now(job_id: str) -> str:
 
     try:
         path, rows = _export_file(job, folder, progress)
+    except writers.ExportTooLarge as exc:  # refused by the format: said as it is
+        export_job_fail(job_id=job_id, reason=f"Export refusé : {exc}.")
+        return "failed"
     except BaseException as exc:  # the page must show an end, whatever happened
         export_job_fail(job_id=job_id, reason=f"Échec de l'export ({type(exc).__name__}) : {exc}")
         raise

@@ -452,9 +452,11 @@ def export(request: HttpRequest, slug: str, kind: str, fmt: str) -> HttpResponse
             writers.iter_csv(sheets[0]), content_type=writers.CONTENT_TYPES[fmt]
         )
     else:
-        response = HttpResponse(
-            writers.render(sheets, fmt), content_type=writers.CONTENT_TYPES[fmt]
-        )
+        try:
+            content = writers.render(sheets, fmt)
+        except writers.ExportTooLarge as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(content, content_type=writers.CONTENT_TYPES[fmt])
     name = exports.file_name(kind, contract, fmt, as_of)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     # `guard_input` is typed for HttpResponse; a streaming response goes through it unchanged.

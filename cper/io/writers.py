@@ -240,9 +240,29 @@ def _sheet_title(name: str) -> str:
     return name[:31] or "Feuille"
 
 
+# odfpy holds every cell as a tree of Python objects until the document is written: about
+# 1.8 kB a cell, measured (200,000 cells: 380 MB). Over this many cells an ODS export is refused
+# with a message, before it takes the memory of the server (scale M's register: over 4 GB).
+ODS_MAX_CELLS = 150_000
+
+
+class ExportTooLarge(ValueError):
+    """An export the format cannot write within bounded memory (its message says which format
+    to choose instead)."""
+
+
+def ods_max_cells() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "CPER_EXPORT_ODS_MAX_CELLS", ODS_MAX_CELLS))
+
+
 def ods_bytes(sheets: Sequence[Sheet], *, progress: Progress | None = None) -> bytes:
     """An ODS document. odfpy builds the whole document in memory before writing it: for a
-    whole register, XLSX (streamed) is the lighter format."""
+    whole register, XLSX (streamed) is the lighter format; over `ods_max_cells()` cells,
+    `ExportTooLarge`."""
+    limit = ods_max_cells()
+    cells = 0
     from odf import number as onum
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.style import Style, TableColumnProperties, TextProperties
@@ -307,6 +327,13 @@ def ods_bytes(sheets: Sequence[Sheet], *, progress: Progress | None = None) -> b
         kinds = [c.kind for c in sheet.columns]
         sheet.written = 0
         for row in sheet.rows:
+            cells += len(kinds)
+            if cells > limit:
+                raise ExportTooLarge(
+                    f"export ODS limité à {limit:,} cellules".replace(",", "\u202f")
+                    + " (le document est construit en mémoire) : choisissez XLSX, qui a le "
+                    "même contenu, ou CSV"
+                )
             tr = TableRow()
             for value, kind in zip(row, kinds, strict=False):
                 tr.addElement(_ods_cell(value, kind, text_cell, date_cell, money_cell))

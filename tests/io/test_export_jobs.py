@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from cper.accounts.models import Role
@@ -119,6 +119,36 @@ def test_a_small_filtered_xlsx_stays_synchronous(register, client, observer, set
     assert response.status_code == 200
     assert response["Content-Type"] == writers.CONTENT_TYPES["xlsx"]
     assert not ExportJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_ods_too_large_for_memory_is_refused_with_what_to_choose_instead(
+    register, client, observer, settings, tmp_path
+):
+    # the register's lines sheet: 6 rows; 50 cells let the header through, not the rows
+    settings.CPER_EXPORT_ODS_MAX_CELLS = 50
+    _prepare(client, register.slug, fmt="ods")
+    work()
+    job = ExportJob.objects.get()
+    assert job.state == ExportState.FAILED and not job.stored_path
+    assert job.error.startswith("Export refusé : export ODS limité à 50 cellules")
+    assert "choisissez XLSX" in job.error
+    status = client.get(url("export_job_status", register.slug, pk=job.pk)).content.decode()
+    assert "export ODS limité à 50 cellules" in status
+    # the same register in XLSX, prepared the same way, is written
+    _prepare(client, register.slug, fmt="xlsx")
+    work()
+    assert ExportJob.objects.get(fmt="xlsx").state == ExportState.DONE
+    # the command line says the same, and leaves no file
+    out = tmp_path / "lignes.ods"
+    with pytest.raises(CommandError, match="export ODS limité à 50 cellules"):
+        call_command("export", "lines", register.slug, "--output", str(out))
+    assert not out.exists()
+    settings.CPER_EXPORT_SYNC_ROWS = 5000  # a direct download says it too
+    direct = client.get(url("export", register.slug, kind="lines", fmt="ods"))
+    assert direct.status_code == 400 and "limité à 50 cellules" in direct.content.decode()
+    settings.CPER_EXPORT_ODS_MAX_CELLS = 10_000  # within the limit: written
+    assert writers.render(exports.build("lines", register, user=observer), "ods")[:2] == b"PK"
 
 
 @pytest.mark.django_db

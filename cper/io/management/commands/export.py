@@ -79,6 +79,9 @@ class Command(BaseCommand):
             )
         except ValueError as exc:  # unknown filter or dimension (French message)
             raise CommandError(str(exc)) from exc
-        writers.write(sheets, fmt, output)
+        try:
+            writers.write(sheets, fmt, output)
+        except writers.ExportTooLarge as exc:  # nothing left behind: the file is written last
+            raise CommandError(str(exc)) from exc
         rows = sum(s.written for s in sheets)
         self.stdout.write(self.style.SUCCESS(f"{output} : {rows} ligne(s), format {fmt}"))
