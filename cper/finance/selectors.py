@@ -560,16 +560,39 @@ def _line_states(
     return states
 
 
-def movement_count(**filters: Any) -> int:
+def movement_count(
+    *,
+    contract: Any,
+    user: Any,
+    operations: list[int] | None = None,
+    lines: list[int] | None = None,
+    partners: list[str] | None = None,
+) -> int:
     """How many movements the ledger holds for these lines of a contract, from the movement
     counts the line states keep (one row per line, not one per movement: the API's first page
-    of movements). Keywords: `contract`; `user`, the reader (the lines of the operations they
-    may see); `operations`, `lines`, `partners` (codes) narrow as the list's filters do."""
-    states = _line_states(**filters)
+    of movements). `user`: the reader (the lines of the operations they may see);
+    `operations`, `lines`, `partners` (codes) narrow as the list's filters do."""
+    states = _line_states(
+        contract=contract, user=user, operations=operations, lines=lines, partners=partners
+    )
     return int(states.aggregate(n=Coalesce(Sum("movements"), 0))["n"])
 
 
-def line_count(**filters: Any) -> int:
+def line_count(
+    *,
+    contract: Any,
+    user: Any,
+    operations: list[int] | None = None,
+    partners: list[str] | None = None,
+    objectives: list[str] | None = None,
+) -> int:
     """How many financing lines a contract holds, counted on the line states (which carry the
-    contract: no join to the operations): `movement_count`'s keywords, and `objectives`."""
-    return int(_line_states(**filters).count())
+    contract: no join to the operations), narrowed as `movement_count` and by objective codes."""
+    states = _line_states(
+        contract=contract,
+        user=user,
+        operations=operations,
+        partners=partners,
+        objectives=objectives,
+    )
+    return int(states.count())

@@ -190,8 +190,12 @@ _CELL_COLUMNS = (
 
 
 def _day(value: Any) -> dt.date | None:
-    """A date read by a raw cursor (SQLite gives its text)."""
-    if value is None or isinstance(value, dt.date):
+    """A date read by a raw cursor (SQLite gives its text, a truncation may give a datetime)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
 

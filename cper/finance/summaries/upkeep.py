@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from cper.contracts.models import Contract
 from cper.db import insert_rows
 from cper.finance.models import LineState, LineTag, Movement, MovementKind
 from cper.operations.models import FinancingLine
@@ -79,15 +80,8 @@ def rebuilt_after() -> Iterator[None]:
         contracts = sorted(_local.rebuild_contracts)
     finally:
         _local.rebuild_contracts = None
-    for contract_id in contracts:
-        rebuild(_ContractRef(contract_id))
-
-
-class _ContractRef:
-    """What `rebuild` reads of a contract: its primary key."""
-
-    def __init__(self, pk: int) -> None:
-        self.pk = pk
+    for contract in Contract.objects.filter(pk__in=contracts).order_by("pk"):
+        rebuild(contract)
 
 
 def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, int]]]:

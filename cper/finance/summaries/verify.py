@@ -18,6 +18,7 @@ from .rebuild import (
     _CELL_COLUMNS,
     NO_LEDGER,
     _cumulative,
+    _day,
     _expected_cells_sql,
     _rollup_sql,
     _stage,
@@ -46,14 +47,6 @@ class Discrepancy:
 
 LINE_CHUNK = 20_000
 _WANT = "cper_verify_want"
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def verify(contract: Any, *, limit: int = 20) -> list[Discrepancy]:
@@ -162,7 +155,7 @@ def _verify_cells(cursor: Any, contract: Any, add: Any) -> None:
         for g, value, period, partner, objective, *amounts in sorted(rows, key=str):
             have = None if amounts[0] is None else tuple(int(x) for x in amounts[:3])
             want = None if amounts[3] is None else tuple(int(x) for x in amounts[3:])
-            key = (value, _as_date(period), partner, objective)
+            key = (value, _day(period), partner, objective)
             if add(Discrepancy("agrégat", f"{g}/{dim or 'base'}/{key}", have, want)):
                 return
 
