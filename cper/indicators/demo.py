@@ -80,7 +80,9 @@ def demo_indicators(*, contract: Contract, seed: int, scale: str) -> str:
     values: list[ValueDraft] = []
     operations = (
         Operation.objects.filter(contract=contract, status__in=PROGRAMMED_STATUSES)
-        .only("pk", "objective_id", "status", "cost_ht", "start_date", "contract_id")
+        .only(
+            "pk", "code", "title", "objective_id", "status", "cost_ht", "start_date", "contract_id"
+        )
         .order_by("pk")
     )
     for op in operations:

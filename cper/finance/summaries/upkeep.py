@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from cper.contracts.models import Contract
-from cper.db import insert_rows
+from cper.db import insert_rows, update_rows
 from cper.finance.models import LineState, LineTag, Movement, MovementKind
 from cper.operations.models import FinancingLine
 
@@ -194,6 +194,7 @@ def lines_sync(
         ledger = _ledger_totals([lid for lid in ordered if lid in new and lid not in old])
         retagged: list[int] = []
         tags: list[tuple[int, str, str]] = []
+        updated: list[tuple[Any, ...]] = []
         for lid in ordered:
             snap = new.get(lid)
             if snap is None:
@@ -208,7 +209,7 @@ def lines_sync(
                     (lid, *_fields(snap).values(), committed, paid, *ledger.get(lid, _NO_LEDGER))
                 )
             else:
-                LineState.objects.filter(pk=lid).update(**_fields(snap))
+                updated.append((lid, *_fields(snap).values()))
             if before is None or before.tags != snap.tags:
                 if before is not None:
                     retagged.append(lid)
@@ -218,6 +219,8 @@ def lines_sync(
             ("line_id", *STATE_FIELDS, *LEDGER_FIELDS),
             created,
         )
+        # Existing states changed (a decision, a status): one statement per 2,000 lines.
+        update_rows(LineState, STATE_FIELDS, updated)
         for i in range(0, len(retagged), 5000):
             LineTag.objects.filter(state_id__in=retagged[i : i + 5000]).delete()
         insert_rows(LineTag._meta.db_table, ("state_id", "kind", "value"), tags)

@@ -13,6 +13,7 @@ from django.db import transaction
 from cper.accounts.permissions import require_actor
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, AuditDraft, audit_record_many, diff_fields
+from cper.db import update_rows
 from cper.operations.models import FinancingLine, LineStatus
 
 MAX_CODE = 30
@@ -62,6 +63,8 @@ def financing_lines_chorus_set(
                 operation_id=line.operation_id,
             )
         )
-    FinancingLine.objects.bulk_update(changed, ["bop", "activity"], batch_size=1000)
+    update_rows(
+        FinancingLine, ("bop", "activity"), [(li.pk, li.bop, li.activity) for li in changed]
+    )
     audit_record_many(actor=actor, entries=audits)
     return len(changed)
