@@ -1,5 +1,5 @@
 """Shared model building blocks: money fields, the provenance of a figure, and the one way the
-batch services append many rows to a table."""
+batch services append many rows to a table (and update many rows by key)."""
 
 from __future__ import annotations
 

@@ -46,9 +46,9 @@ RAW_SQL = re.compile(r"^\s*(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM)\b")
 ALLOWED_WRITES: dict[str, tuple[frozenset[str], str]] = {
     "cper/db.py": (
         frozenset({"SQL"}),
-        "`insert_rows` and `insert_objects`, the mechanics the batch services share to write "
-        "many rows (COPY on PostgreSQL): called only from services (movements, audit trail, "
-        "summaries, the operations' batch)",
+        "`insert_rows`, `insert_objects` and `update_rows`, the mechanics the batch services "
+        "share to write many rows (COPY on PostgreSQL): called only from services (movements, "
+        "audit trail, summaries, the operations' batch, the State lines' Chorus codes)",
     ),
     "cper/operations/lifecycle.py": (
         frozenset({"current", "OperationTransition"}),

@@ -199,3 +199,60 @@ def test_the_lines_export_carries_the_decision_in_force_and_reads_back(hdf, twin
         ("region", dt.date(2023, 5, 20), "CP-2023-05-20-14", Decimal("100000.00")),
     ]
     assert programmed(twin)["etat"] == (Decimal("350000.00"), dt.date(2023, 9, 1))
+
+
+def many(count: int, *, bad: int | None = None, prefix: str = "DEC") -> list:
+    """`count` operations like DEC-1 (DEC-1…), each with its two partners' decisions; the
+    `bad`-th one's State decision dated in the future."""
+    out = [HEADER]
+    for n in range(1, count + 1):
+        operation = [f"{prefix}-{n}", *OPERATION[1:]]
+        day = "10/04/2099" if n == bad else "10/04/2023"
+        out += [
+            [*operation, "15/03/2023", "État", "400000", "arrêté attributif",
+             "Préfet de région", day, f"AA-2023-{n}", "400 000,00"],
+            [*operation, "15/03/2023", "Région", "100000", "délibération CP",
+             "Commission permanente", "20/05/2023", f"CP-2023-{n}", ""],
+        ]  # fmt: skip
+    return out
+
+
+def test_a_bad_decision_among_many_rejects_only_its_operation(hdf, admin_actor):  # type: ignore[no-untyped-def]
+    contract = under_partner_decision(hdf)
+    report = import_operations(
+        actor=admin_actor,
+        contract=contract,
+        source=csv_file(many(6, bad=4)),
+        file_name="lignes.csv",
+        dry_run=False,
+        partial=True,  # the valid rows go in, the rejected ones are reported
+    )
+    assert [(r.row, r.column) for r in report.rejections if r.column] == [(8, "Décision : date")]
+    assert "dans le futur" in next(r for r in report.rejections if r.column).message
+    assert report.created == 10  # the five other operations' ten rows
+    codes = set(Operation.objects.filter(contract=contract).values_list("code", flat=True))
+    assert codes == {"DEC-1", "DEC-2", "DEC-3", "DEC-5", "DEC-6"}
+    assert (
+        PartnerDecision.objects.filter(financing_line__operation__contract=contract).count() == 10
+    )
+    assert not PartnerDecision.objects.filter(financing_line__operation__code="DEC-4").exists()
+
+
+def test_decisions_of_new_operations_are_recorded_in_batches_not_one_by_one(  # type: ignore[no-untyped-def]
+    hdf, admin_actor
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    contract = under_partner_decision(hdf)
+    with CaptureQueriesContext(connection) as ten:
+        assert load(contract, admin_actor, csv_file(many(10))).ok
+    with CaptureQueriesContext(connection) as forty:
+        assert load(contract, admin_actor, csv_file(many(40, prefix="LOT"))).ok
+    decisions = PartnerDecision.objects.filter(financing_line__operation__code__startswith="LOT")
+    assert decisions.count() == 80
+    # Thirty operations more cost a handful of queries, not thirty savepoints and inserts.
+    assert len(forty.captured_queries) - len(ten.captured_queries) < 15, (
+        len(ten.captured_queries),
+        len(forty.captured_queries),
+    )

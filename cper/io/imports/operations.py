@@ -276,13 +276,7 @@ class OperationPlanner(Planner):
         left: list[_OperationSpec] = []
         taken: list[tuple[_OperationSpec, bulk.OperationDraft]] = []
         for spec in specs:
-            # An operation whose rows carry partners' decisions is created by `apply`, in its
-            # savepoint with its decisions: a refused decision takes the operation with it.
-            draft = (
-                None
-                if self.known.get(spec.key) is not None or any(ls.decision for ls in spec.lines)
-                else self.draft_of(spec)
-            )
+            draft = None if self.known.get(spec.key) is not None else self.draft_of(spec)
             if draft is None:
                 left.append(spec)
             else:
@@ -299,6 +293,19 @@ class OperationPlanner(Planner):
             for committee in self.pending_committees.values():
                 committee.created = None
             # One by one, each in its savepoint, to find the culprit.
+            return [spec for spec, _ in taken] + left
+        # The partners' decisions the new operations' rows carry, recorded in one call: a
+        # refused decision must take its operation with it, so the whole batch is undone then
+        # and its operations go one by one (`apply`), each in its savepoint with its decisions.
+        if not self.batch_decisions(
+            [(spec, o.operation) for (spec, _), o in zip(taken, outcomes, strict=True)]
+        ):
+            transaction.savepoint_rollback(sid)
+            for committee in self.pending_committees.values():
+                committee.created = None
+            for spec, _ in taken:
+                for ls in spec.lines:
+                    ls.line_id = None  # lines undone with the batch
             return [spec for spec, _ in taken] + left
         transaction.savepoint_commit(sid)
         for date, committee in self.pending_committees.items():
@@ -924,6 +931,34 @@ class OperationPlanner(Planner):
             outcome=outcome,
         )
 
+    def batch_decisions(self, created: list[tuple[_OperationSpec, Operation | None]]) -> bool:
+        """Record the decisions of a batch of new operations (None: refused by the batch) in
+        one `partner_decisions_record_many`; False, having written part of them, when one is
+        refused (the caller undoes the batch)."""
+        with_decisions = [
+            (spec, op)
+            for spec, op in created
+            if op is not None and any(ls.decision for ls in spec.lines)
+        ]
+        if not with_decisions:
+            return True
+        # The new lines in the order of the file's (`operations_create_many` writes them in its
+        # drafts' order).
+        ids: dict[int, list[int]] = {op.pk: [] for _, op in with_decisions}
+        for op_id, line_id in (
+            FinancingLine.objects.filter(operation_id__in=list(ids), status=LineStatus.ACTIVE)
+            .order_by("id")
+            .values_list("operation_id", "pk")
+        ):
+            ids[op_id].append(line_id)
+        drafts: list[ops.PartnerDecisionDraft] = []
+        for spec, op in with_decisions:
+            for ls, line_id in zip(spec.lines, ids[op.pk], strict=False):
+                ls.line_id = line_id
+            drafts += self.decision_drafts(spec, existing=set())[0]
+        results = ops.partner_decisions_record_many(actor=self.actor, drafts=drafts)
+        return all(r.written for r in results)
+
     def record_decisions(self, spec: _OperationSpec) -> set[int]:
         """Record, through `partner_decisions_record_many`, the decisions the rows carry on
         their lines (already written: `line_id`), unless the line already has the same one
@@ -937,9 +972,34 @@ class OperationPlanner(Planner):
                 financing_line_id__in=[ls.line_id for ls in pairs]
             ).values_list("financing_line_id", "date", "reference", "amount")
         )
+        drafts, owners = self.decision_drafts(spec, existing=existing)
+        if not drafts:
+            return set()
+        results = ops.partner_decisions_record_many(actor=self.actor, drafts=drafts)
+        problems: list[tuple[str, str]] = []
+        for ls, result in zip(owners, results, strict=True):
+            prefix = f"ligne {ls.row} : " if ls.row != spec.rows[0][0] else ""
+            if result.refused:
+                column = self.header("decision_date", "Décision : date")
+                problems.append((column, f"{prefix}{result.refused}"))
+            for f in errors_only(result.findings):
+                column = self.header(_DECISION_COLUMNS.get(f.field, "decision_date"))
+                problems.append((column, f"{prefix}{f.message}"))
+        if problems:
+            raise RowError(problems)
+        return {ls.row for ls in owners}
+
+    def decision_drafts(
+        self, spec: _OperationSpec, *, existing: set[tuple[Any, ...]]
+    ) -> tuple[list[ops.PartnerDecisionDraft], list[_LineSpec]]:
+        """The drafts of the decisions the rows carry on their written lines, but those the
+        line already holds (`existing`: line, date, reference, amount) or that the file
+        repeats; with the line spec each comes from."""
         drafts: list[ops.PartnerDecisionDraft] = []
         owners: list[_LineSpec] = []
-        for ls in pairs:
+        for ls in spec.lines:
+            if ls.decision is None or ls.line_id is None:
+                continue
             d = ls.decision
             assert d is not None and ls.line_id is not None
             key = (ls.line_id, d.date, d.reference.strip(), d.amount)
@@ -958,21 +1018,7 @@ class OperationPlanner(Planner):
                 )
             )
             owners.append(ls)
-        if not drafts:
-            return set()
-        results = ops.partner_decisions_record_many(actor=self.actor, drafts=drafts)
-        problems: list[tuple[str, str]] = []
-        for ls, result in zip(owners, results, strict=True):
-            prefix = f"ligne {ls.row} : " if ls.row != spec.rows[0][0] else ""
-            if result.refused:
-                column = self.header("decision_date", "Décision : date")
-                problems.append((column, f"{prefix}{result.refused}"))
-            for f in errors_only(result.findings):
-                column = self.header(_DECISION_COLUMNS.get(f.field, "decision_date"))
-                problems.append((column, f"{prefix}{f.message}"))
-        if problems:
-            raise RowError(problems)
-        return {ls.row for ls in owners}
+        return drafts, owners
 
     def warn_state_line(
         self, number: int, financer: voc.Financer | None, values: dict[str, Any]
