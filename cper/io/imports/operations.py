@@ -266,6 +266,15 @@ class OperationPlanner(Planner):
                 operation_id__in=chunk, status=LineStatus.ACTIVE
             ).order_by("id"):
                 self.known_lines[line.operation_id].append(line)
+        # And the decisions their lines hold (`record_decisions` adds none twice).
+        line_ids = [line.pk for lines in self.known_lines.values() for line in lines]
+        self.decisions_read: set[int] = set(line_ids)
+        self.decisions_held: dict[int, list[tuple[Any, ...]]] = {}
+        for start in range(0, len(line_ids), 5000):
+            for held in PartnerDecision.objects.filter(
+                financing_line_id__in=line_ids[start : start + 5000]
+            ).values_list("financing_line_id", "date", "reference", "amount"):
+                self.decisions_held.setdefault(held[0], []).append(held)
 
     def create_batch(self, specs: list[_OperationSpec]) -> list[_OperationSpec]:
         """Create the chunk's new operations in one call of `bulk.operations_create_many`,
@@ -967,11 +976,15 @@ class OperationPlanner(Planner):
         pairs = [ls for ls in spec.lines if ls.decision is not None and ls.line_id is not None]
         if not pairs:
             return set()
-        existing = set(
-            PartnerDecision.objects.filter(
-                financing_line_id__in=[ls.line_id for ls in pairs]
-            ).values_list("financing_line_id", "date", "reference", "amount")
-        )
+        ids = {ls.line_id for ls in pairs if ls.line_id is not None}
+        existing = {key for i in ids for key in self.decisions_held.get(i, ())}
+        unread = ids - self.decisions_read  # lines written since the chunk was read
+        if unread:
+            existing |= set(
+                PartnerDecision.objects.filter(financing_line_id__in=unread).values_list(
+                    "financing_line_id", "date", "reference", "amount"
+                )
+            )
         drafts, owners = self.decision_drafts(spec, existing=existing)
         if not drafts:
             return set()
