@@ -238,6 +238,23 @@ def report(
                 if r.get("check_s") is not None
                 else []
             ),
+            *(
+                [
+                    "",
+                    "Exports du registre entier par `cper export` (processus à part) :",
+                    "",
+                    "| export | durée | mémoire de pointe | taille du fichier |",
+                    "|---|---:|---:|---:|",
+                    *(
+                        f"| {e['what']} | {e['seconds']:.1f} s | {e['peak_mb']:.0f} Mo | "
+                        + (f"{e['size_mb']:.1f} Mo |" if e["size_mb"] is not None else "— |")
+                        for e in r["exports"]
+                    ),
+                    "",
+                ]
+                if r.get("exports")
+                else []
+            ),
             f"- page des opérations : {r['selector']}",
         ]
         if r.get("api"):
@@ -529,6 +546,13 @@ def _targets(results: list[dict[str, Any]]) -> list[str]:
                 "`cper contract check` ≤ 60 s et ≤ 500 Mo",
                 f"{r['check_s']:.1f} s, {r['check_mb']:.0f} Mo",
                 r["check_s"] <= 60 and r["check_mb"] <= 500,
+            )
+        if r.get("exports") and r["scale"] != "S":
+            heaviest = max(r["exports"], key=lambda e: e["peak_mb"])
+            row(
+                "mémoire ≤ 300 Mo pour tout export",
+                f"{heaviest['peak_mb']:.0f} Mo au plus ({heaviest['what']})",
+                heaviest["peak_mb"] <= 300,
             )
         row("chiffres identiques au centime", "", all(c["identical"] for c in r["cases"]))
     return out

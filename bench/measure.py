@@ -4,8 +4,9 @@
 
 Times each question through the service (`cper.finance.aggregation`), through plain SQL over
 the raw rows on the same database, and through DuckDB over the same rows in memory; asserts
-identical figures to the cent; then times recording payments and rebuilding the summaries.
-Prints one JSON document on its last line.
+identical figures to the cent; then times recording payments and rebuilding the summaries,
+and runs `cper contract check` and the whole-register exports in processes of their own (time
+and peak memory). Prints one JSON document on its last line.
 """
 
 from __future__ import annotations
@@ -248,6 +249,7 @@ def main() -> None:
     problems = summaries.verify(contract, limit=5)
     verify_s = time.perf_counter() - verify_started
     check = _contract_check()
+    exported = _exports()
 
     # The API's list and aggregate endpoints, in process (routing, token, JSON), next to the
     # service's own time for the same question.
@@ -277,28 +279,63 @@ def main() -> None:
         "verify_ok": not problems,
         "check_s": check[0],
         "check_mb": check[1],
+        "exports": exported,
         "runs": args.runs,
         "raw_runs": args.raw_runs,
     }
     print(json.dumps(out, default=str))
 
 
-def _contract_check() -> tuple[float, float]:
-    """`cper contract check` as the operator runs it, in a process of its own: (seconds, peak
-    resident memory in MB — the child's own, as the kernel counts it)."""
-    import resource
+def _cli(*args: str) -> tuple[float, float]:
+    """A `cper` command as the operator runs it, in a process of its own: (seconds, peak
+    resident memory in MB — that child's own, as the kernel counts it: `wait4` gives each
+    child's usage, where `RUSAGE_CHILDREN` would keep the largest of all)."""
     import subprocess
 
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "cper.cli", "contract", "check", SLUG],
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cper.cli", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        check=False,
     )
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0  # reaped above
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(seconds, 1), round(peak_kb / 1024, 0)
+    return round(seconds, 1), round(usage.ru_maxrss / 1024, 0)
+
+
+def _contract_check() -> tuple[float, float]:
+    """`cper contract check` in a process of its own: (seconds, peak MB)."""
+    return _cli("contract", "check", SLUG)
+
+
+# The exports of a whole register people download (issue 14: memory ≤ 300 MB for any export),
+# each by `cper export` in a process of its own. The movements' XLSX (7 min 43 s at M) is left
+# out of the bench: its memory is that of the operations' XLSX, the same writer.
+EXPORTS = (
+    ("operations", "csv"),
+    ("lines", "csv"),
+    ("movements", "csv"),
+    ("operations", "xlsx"),
+    ("scdl", "csv"),
+)
+
+
+def _exports() -> list[dict[str, object]]:
+    """Each of `EXPORTS`: seconds, peak memory (MB) and the file's size (MB)."""
+    import tempfile
+
+    out: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for what, fmt in EXPORTS:
+            path = Path(tmp) / f"{what}.{fmt}"
+            seconds, peak = _cli("export", what, SLUG, "--output", str(path))
+            size = path.stat().st_size / 1e6 if path.exists() else None
+            out.append(
+                {"what": f"{what}.{fmt}", "seconds": seconds, "peak_mb": peak, "size_mb": size}
+            )
+            path.unlink(missing_ok=True)
+    return out
 
 
 if __name__ == "__main__":

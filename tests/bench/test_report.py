@@ -76,3 +76,23 @@ def test_the_contract_check_is_held_to_a_minute_and_500_mb_at_m_only():
     ]
     rows = _targets([_result("M", 45.2, 380.0)])
     assert any(r.endswith("| 45.2 s, 380 Mo | oui |") for r in rows)
+
+
+def test_the_exports_memory_is_judged_on_the_heaviest_export_at_m_only():
+    from bench.__main__ import _targets
+
+    exports = [
+        {"what": "operations.csv", "seconds": 13.9, "peak_mb": 101.0, "size_mb": 60.2},
+        {"what": "operations.xlsx", "seconds": 46.0, "peak_mb": 316.0, "size_mb": 40.0},
+    ]
+    small = {**_result("S", 1.0, 100.0), "exports": exports}
+    large = {**_result("M", 45.2, 380.0), "exports": exports}
+    rows = [r for r in _targets([small, large]) if "export" in r]
+    assert rows == [
+        "| M | postgresql | mémoire ≤ 300 Mo pour tout export | 316 Mo au plus "
+        "(operations.xlsx) | non |"
+    ]
+    exports[1]["peak_mb"] = 120.0
+    assert [r for r in _targets([large]) if "export" in r][0].endswith(
+        "| 120 Mo au plus (operations.xlsx) | oui |"
+    )
