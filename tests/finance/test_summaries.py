@@ -313,3 +313,38 @@ def test_the_ledger_check_reports_breaches_in_french(hdf):
     summaries.lines_sync(operation_ids=[op.pk])
     codes = [f.message for f in run_checks(hdf) if f.code == "grand-livre-invariant"]
     assert any("engagé supérieur au programmé" in m for m in codes)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_check_outside_a_transaction_compares_cells_on_a_connection_of_its_own(
+    hdf, monkeypatch
+):
+    """`cper contract check` runs outside a transaction: the cells are compared in a worker
+    thread, on its own connection, while the lines are; the findings are the same, lines
+    first."""
+    import threading
+
+    from django.db import connection
+
+    # the module, which the package's `verify` function shadows as an attribute
+    verify_module = sys.modules["cper.finance.summaries.verify"]
+    threads: list[str] = []
+    compare = verify_module._verify_cells
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return compare(*args, **kwargs)
+
+    monkeypatch.setattr(verify_module, "_verify_cells", recorded)
+    op = F.operation(hdf, programmed_on=D(2022, 2, 1), markers=(MARKER,))
+    line = F.line(op, "etat", "1000.00")
+    F.record(line, "commitment", D(2022, 3, 1), "600.00")
+    assert not connection.in_atomic_block
+    assert summaries.verify(hdf) == []
+    ExecutionCell.objects.filter(contract=hdf, grain="Y", dim="marker").update(paid=1)
+    LineState.objects.filter(pk=line.pk).update(committed=0)
+    problems = summaries.verify(hdf)
+    assert problems[0].what == "ligne"
+    assert {p.what for p in problems} == {"ligne", "agrégat"}
+    assert threads and threading.main_thread().name not in threads
+    assert summaries.verify(hdf, limit=1) == problems[:1]
