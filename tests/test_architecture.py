@@ -9,6 +9,8 @@ written, and which imports hide inside functions.
    `models` is refused even there: each app writes its own rows.
 2. No function imports another cper app (`import` / `from cper.X …` / `import_module("cper.X")`
    in a function body): such an import hides a dependency, often an app cycle.
+3. No cycle between apps: the apps that import one another, directly or through others, are
+   only those listed (one pair left).
 
 What remains is listed below, each entry with why; an entry that no longer matches anything
 fails too, so the lists only shrink.
@@ -91,6 +93,18 @@ ALLOWED_FUNCTION_IMPORTS: dict[str, tuple[frozenset[str], str]] = {
         "the benchmark harness, loaded by `cper bench` only: keeps the io app's import light",
     ),
 }
+
+
+# [(apps that import one another), why]: the strongly connected groups of the app graph.
+ALLOWED_CYCLES: list[tuple[frozenset[str], str]] = [
+    (
+        frozenset({"finance", "operations"}),
+        "the execution summaries (finance) read the register (operations' lines and "
+        "operations), and the register's write services keep those summaries in their "
+        "transaction (`summaries.lines_sync`) and read the execution on an operation's page; "
+        "breaking it means a layer above both for the writes that cross them",
+    ),
+]
 
 
 # --- the reading -------------------------------------------------------------------------------
@@ -243,6 +257,41 @@ def function_imports(modules: Modules | None = None) -> list[Hit]:
     return sorted(set(hits), key=str)
 
 
+def app_graph(modules: Modules | None = None) -> dict[str, set[str]]:
+    """{app: the other apps it imports}, module level or in a function (project modules such
+    as `cper/db.py` are no app: anything may import them, they import no app)."""
+    apps = {p.name for p in SOURCE.iterdir() if (p / "__init__.py").exists()}
+    graph: dict[str, set[str]] = {}
+    for module, tree in modules if modules is not None else _modules():
+        app = _app(module)
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "cper" and len(parts) > 1 and parts[1] in apps and parts[1] != app:
+                    graph.setdefault(app, set()).add(parts[1])
+    return graph
+
+
+def app_cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """The groups of apps that reach one another (strongly connected, two apps or more)."""
+    reach = {a: set(b) for a, b in graph.items()}
+    changed = True
+    while changed:  # transitive closure: a few dozen apps
+        changed = False
+        for targets in reach.values():
+            more = set().union(*(reach.get(t, set()) for t in targets)) - targets
+            if more:
+                targets |= more
+                changed = True
+    groups = {frozenset({a} | {b for b in reach[a] if a in reach.get(b, set())}) for a in reach}
+    return sorted((g for g in groups if len(g) > 1), key=sorted)
+
+
 def _outside(hits: list[Hit], allowed: dict[str, tuple[frozenset[str], str]]) -> list[str]:
     return [str(h) for h in hits if h.key not in allowed.get(h.module, (frozenset(), ""))[0]]
 
@@ -261,6 +310,22 @@ def test_domain_rows_are_written_by_their_apps_services_only():
 
 def test_no_function_imports_another_app():
     assert _outside(function_imports(), ALLOWED_FUNCTION_IMPORTS) == []
+
+
+def test_no_apps_import_one_another_but_the_pair_listed():
+    assert app_cycles(app_graph()) == [apps for apps, _ in ALLOWED_CYCLES]
+
+
+def test_the_cycle_reading_finds_a_cycle_through_a_third_app():
+    sample = [
+        ("cper/maquette/views.py", ast.parse("from cper.io.writers import x")),
+        ("cper/io/exports.py", ast.parse("def f():\n    from cper.web import y")),
+        ("cper/web/views.py", ast.parse("import cper.maquette.models")),
+        ("cper/web/page.py", ast.parse("from cper.contracts.models import C")),
+    ]
+    graph = app_graph(sample)
+    assert graph["io"] == {"web"} and graph["web"] == {"maquette", "contracts"}
+    assert app_cycles(graph) == [frozenset({"io", "maquette", "web"})]
 
 
 def test_the_allow_lists_name_only_what_remains():

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from cper.money import MAX_DIGITS, MoneyError, to_money
-from cper.web.params import DATE_MAX, DATE_MIN, date_bounds_problem
+from cper.params import DATE_MAX, DATE_MIN, date_bounds_problem
 
 MONEY_PATTERN = r"^-?[0-9]{1,16}\.[0-9]{2}$"
 MONEY_IN_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,2})?$"
@@ -110,7 +110,7 @@ DATE_PATTERN = r"^(19[0-9]{2}|20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$"
 
 
 def _bounded_date(value: dt.date) -> dt.date:
-    # The bounds of the pages (`cper.web.params`): year 1 or 9999 breaks date arithmetic.
+    # The bounds of the pages (`cper.params`): year 1 or 9999 breaks date arithmetic.
     problem = date_bounds_problem(value)
     if problem:
         raise ValueError(problem[:1].upper() + problem[1:] + ".")

@@ -42,9 +42,9 @@ from cper.contracts.models import (
     Marker,
     PartnerStatedAmount,
 )
+from cper.formulas import InertCsvWriter
 from cper.io import datapackage, exports, writers
 from cper.io.cli import OPERATOR
-from cper.io.formulas import InertCsvWriter
 from cper.maquette.models import Allocation, Amendment
 
 USERS = "utilisateurs.csv"

@@ -66,7 +66,7 @@ from cper.backup.openexport import (
 )
 from cper.contracts.models import Contract, Partner
 from cper.finance.models import Movement
-from cper.io.formulas import restore
+from cper.formulas import restore
 from cper.io.imports import import_movements, import_operations
 from cper.io.models import ImportLog
 from cper.loading import contract_load

@@ -28,7 +28,7 @@ from cper.closings.services import ClosingRefused, closing_create, report_commen
 from cper.contracts.models import Axis, Contract
 from cper.io.writers import CONTENT_TYPES
 from cper.operations.models import Committee
-from cper.web.params import guard_input
+from cper.params import guard_input
 
 
 def _contract(slug: str) -> Contract:

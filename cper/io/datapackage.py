@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from cper.contracts.models import Contract
 from cper.finance.models import Movement
-from cper.io.formulas import neutralise
+from cper.formulas import neutralise
 from cper.maquette.selectors import allocation_lines
 from cper.operations.models import FinancingLine, OperationCommune
 from cper.operations.selectors import operation_queryset
@@ -158,7 +158,7 @@ def _text(value: Any) -> str:
 
 
 def _write(path: Path, names: list[str], rows: Iterable[Iterable[Any]]) -> int:
-    """One resource's CSV; its string fields neutralised (`cper.io.formulas`: a text that a
+    """One resource's CSV; its string fields neutralised (`cper.formulas`: a text that a
     spreadsheet would evaluate gets an apostrophe), numbers, dates and booleans as they are."""
     resource = RESOURCES[path.stem]
     texts = [f["type"] == "string" for f in resource["fields"]]

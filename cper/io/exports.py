@@ -6,7 +6,7 @@ every aggregated figure comes from `cper.finance.aggregation.execution`, asked f
 exports (the public's figures leave out unpublished operations) — this module never sums
 money. The headers are the importers' own vocabulary (`cper.io.vocabulary`), so that an
 export reads back: exporting then importing gives the same data (a text that a spreadsheet
-would evaluate is made inert by the writers and read back as it was: `cper.io.formulas`).
+would evaluate is made inert by the writers and read back as it was: `cper.formulas`).
 """
 
 from __future__ import annotations

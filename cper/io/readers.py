@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cper.formulas import restore
 from cper.io.bounded import (
     HEADER_SCAN_ROWS,
     ODS_SUFFIXES,
@@ -42,7 +43,6 @@ from cper.io.bounded import LimitError as LimitError
 from cper.io.bounded import Limits as Limits
 from cper.io.bounded import ReadError as ReadError
 from cper.io.bounded import Sheet as Sheet
-from cper.io.formulas import restore
 from cper.io.headers import HeaderMatcher
 from cper.money import MoneyError, to_money
 
@@ -91,7 +91,7 @@ def cell_text(value: object) -> str:
         return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    return restore(str(value).replace("\x00", "\ufffd").strip())  # `cper.io.formulas`
+    return restore(str(value).replace("\x00", "\ufffd").strip())  # `cper.formulas`
 
 
 def parse_money(value: object) -> Decimal:

@@ -29,7 +29,7 @@ from django.conf import settings
 from cper.contracts.models import Contract, Partner
 from cper.finance.aggregation import execution
 from cper.finance.models import Movement, MovementKind
-from cper.io.formulas import neutralise
+from cper.formulas import neutralise
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
     Decision,
@@ -312,7 +312,7 @@ def _key(row: Any) -> tuple[str, str]:
 
 
 def _inert(value: Any, spec: dict[str, Any]) -> Any:
-    """A text field's value that no spreadsheet evaluates (`cper.io.formulas`), within the
+    """A text field's value that no spreadsheet evaluates (`cper.formulas`), within the
     field's maximum length; numbers, dates and booleans as they are."""
     if spec["type"] != "string" or not isinstance(value, str):
         return value
@@ -325,7 +325,7 @@ def _inert(value: Any, spec: dict[str, Any]) -> Any:
 
 def render_csv(rows: Iterable[ScdlRow]) -> bytes:
     """UTF-8, comma-separated, header = field names, as the schema requires; text fields
-    neutralised (`cper.io.formulas`)."""
+    neutralised (`cper.formulas`)."""
     buffer = io.StringIO(newline="")
     write_csv(rows, buffer)
     return buffer.getvalue().encode("utf-8")

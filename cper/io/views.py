@@ -58,8 +58,8 @@ from cper.io.services import (
     import_fail,
     upload_folder,
 )
-from cper.web.params import guard_input
-from cper.web.params import parse_date as parse_query_date
+from cper.params import guard_input
+from cper.params import parse_date as parse_query_date
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # A job still waiting after this long: the page says to check that `cper worker` runs.

@@ -5,7 +5,7 @@ French labels, then rows whose cells keep their Python types: Decimal and int be
 dates become dates (in XLSX and ODS; `JJ/MM/AAAA` in CSV, which French spreadsheets read as
 dates), booleans `oui`/`non`. The importers skip the header block, so every export reads back.
 
-Every text cell (header block, column labels, rows) is made inert (`cper.io.formulas`): a text
+Every text cell (header block, column labels, rows) is made inert (`cper.formulas`): a text
 that a spreadsheet would evaluate gets an apostrophe in CSV and is a string cell — never a
 formula — in XLSX and ODS; numbers and dates are written as numbers and dates.
 """
@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from cper.io.formulas import active, neutralise, typed_text
+from cper.formulas import active, neutralise, typed_text
 
 FORMATS = ("csv", "xlsx", "ods")
 CONTENT_TYPES = {

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from cper.contracts import selectors as contract_selectors
 from cper.contracts.models import Contract
-from cper.io.formulas import InertCsvWriter
+from cper.formulas import InertCsvWriter
 from cper.maquette import selectors
 from cper.maquette.charts import stacked_hbar
 from cper.maquette.models import Amendment

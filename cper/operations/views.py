@@ -30,7 +30,7 @@ from cper.operations.models import (
     LineStatus,
     Operation,
 )
-from cper.web.params import guard_input, refusal_response
+from cper.params import guard_input, refusal_response
 
 PAGE_SIZE = 50
 

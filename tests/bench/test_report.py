@@ -93,6 +93,6 @@ def test_the_exports_memory_is_judged_on_the_heaviest_export_at_m_only():
         "(operations.xlsx) | non |"
     ]
     exports[1]["peak_mb"] = 120.0
-    assert [r for r in _targets([large]) if "export" in r][0].endswith(
+    assert next(r for r in _targets([large]) if "export" in r).endswith(
         "| 120 Mo au plus (operations.xlsx) | oui |"
     )

@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from cper.accounts.models import Role
 from cper.api.main import api
-from cper.web.params import DATE_MAX, DATE_MIN, check_query, parse_date
+from cper.params import DATE_MAX, DATE_MIN, check_query, parse_date
 from tests.api.conftest import client_for, make_user
 from tests.conftest import HDF_SLUG
 from tests.finance import factories as f

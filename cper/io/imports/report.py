@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cper.formulas import restore
 from cper.io import vocabulary as voc
 from cper.io import writers
-from cper.io.formulas import restore
 from cper.io.models import ImportLog, ImportState
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"

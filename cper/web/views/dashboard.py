@@ -15,12 +15,12 @@ from cper.contracts import selectors
 from cper.contracts.models import Contract
 from cper.finance import aggregation
 from cper.money import format_eur
+from cper.params import guard_input
 from cper.territories.models import Departement
 from cper.web import alerts as alerts_mod
 from cper.web.charts import hbar
 from cper.web.figcache import cached_figures, figures_key
 from cper.web.figures import breakdown, series_chart
-from cper.web.params import guard_input
 from cper.web.views.page import (
     FilterField,
     Page,

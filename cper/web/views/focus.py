@@ -11,9 +11,9 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from cper.contracts.models import Marker
+from cper.params import guard_input
 from cper.web.figcache import cached_figures, figures_key
 from cper.web.figures import breakdown, row_label
-from cper.web.params import guard_input
 from cper.web.tables import execution_table
 from cper.web.views.page import (
     Page,

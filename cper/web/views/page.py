@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
+from cper import params
 from cper.accounts.permissions import sees_unpublished
 from cper.contracts import selectors
 from cper.contracts.models import Contract
@@ -23,7 +24,6 @@ from cper.finance import aggregation
 from cper.io.exports import header_block
 from cper.operations.models import Operation
 from cper.operations.selectors import operation_list
-from cper.web import params
 from cper.web.figures import Chart, row_label
 from cper.web.tables import Table, execution_table, export_response
 

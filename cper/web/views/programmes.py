@@ -26,8 +26,8 @@ from cper.finance.selectors import ae_mises_en_place
 from cper.finance.services import AeDraft, AeRefused, ae_mise_en_place_record
 from cper.finance.vocabulary import measure_labels
 from cper.money import format_eur
+from cper.params import BadParameter, guard_input
 from cper.web import charts
-from cper.web.params import BadParameter, guard_input
 from cper.web.views.page import breadcrumb, observation_date
 
 TITLE = "Exécution par programme"

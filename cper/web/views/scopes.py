@@ -20,9 +20,9 @@ from cper.finance import aggregation
 from cper.finance.vocabulary import ap_labels
 from cper.maquette.models import Amendment
 from cper.maquette.selectors import amendment_effects
+from cper.params import guard_input
 from cper.web.figcache import cached_figures, figures_key
 from cper.web.figures import breakdown, series_chart
-from cper.web.params import guard_input
 from cper.web.tables import in_words
 from cper.web.views.page import (
     Page,

@@ -9,7 +9,7 @@ from django.shortcuts import render
 
 from cper.contracts import selectors as contract_selectors
 from cper.operations.selectors import STATE_OPERATORS_BY, state_and_operators
-from cper.web.params import BadParameter, guard_input
+from cper.params import BadParameter, guard_input
 from cper.web.views.page import breadcrumb
 
 TITLE = "L'État et ses opérateurs"

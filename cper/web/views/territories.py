@@ -12,10 +12,10 @@ from django.shortcuts import get_object_or_404
 
 from cper import money
 from cper.io.writers import MONEY, NUMBER
+from cper.params import guard_input
 from cper.territories.models import Commune, Departement, Epci, ProjectTerritory
 from cper.web import maps
 from cper.web.figures import row_label
-from cper.web.params import guard_input
 from cper.web.tables import Column, Table, execution_table
 from cper.web.views.page import (
     FilterField,

@@ -24,8 +24,8 @@ from cper.forecasts import selectors as forecasts
 from cper.io.models import ImportLog
 from cper.io.writers import MONEY, TEXT
 from cper.operations.selectors import lines_awaiting_decision
+from cper.params import guard_input
 from cper.web.alerts import STALE_MONTHS, months_before
-from cper.web.params import guard_input
 from cper.web.tables import Column, Table
 from cper.web.views.page import breadcrumb, figures_page, kpis, render_page
 

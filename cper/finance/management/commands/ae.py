@@ -18,7 +18,7 @@ from cper.db import Provenance
 from cper.finance.models import AeKind
 from cper.finance.selectors import ae_mises_en_place
 from cper.finance.services import AeDraft, AeRefused, ae_mise_en_place_record
-from cper.io.formulas import InertCsvWriter
+from cper.formulas import InertCsvWriter
 from cper.money import format_eur
 
 COLUMNS = ("date", "programme", "bop", "exercice", "nature", "montant", "reference", "note")

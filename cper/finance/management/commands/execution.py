@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cper.audit.services import Actor
 from cper.contracts.models import Contract
 from cper.finance import aggregation
-from cper.io.formulas import InertCsvWriter
+from cper.formulas import InertCsvWriter
 from cper.money import format_eur, format_percent
 
 REBUILD = "rebuild-summaries"

@@ -18,7 +18,7 @@ from cper.audit.services import Actor
 from cper.contracts.models import Contract
 from cper.forecasts import files, selectors
 from cper.forecasts.services import ScheduleRefused, schedules_replace_many
-from cper.io.formulas import InertCsvWriter
+from cper.formulas import InertCsvWriter
 from cper.money import format_eur
 
 

@@ -15,13 +15,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from cper.audit.services import Actor
 from cper.contracts.models import Contract
 from cper.findings import Finding
+from cper.formulas import InertCsvWriter
 from cper.indicators import files, rules, selectors
 from cper.indicators.services import (
     IndicatorsRefused,
     indicator_catalogue_load,
     indicator_values_record_many,
 )
-from cper.io.formulas import InertCsvWriter
 from cper.money import format_number
 
 

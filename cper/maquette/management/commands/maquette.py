@@ -16,7 +16,7 @@ from django.utils.timezone import localdate
 
 from cper.contracts import selectors as contract_selectors
 from cper.contracts.models import Contract
-from cper.io.formulas import InertCsvWriter
+from cper.formulas import InertCsvWriter
 from cper.maquette import selectors
 from cper.maquette.selectors import GROUP_KEYS, MaquetteQueryError
 from cper.money import format_eur

