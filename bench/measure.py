@@ -288,20 +288,23 @@ def main() -> None:
 
 def _cli(*args: str) -> tuple[float, float]:
     """A `cper` command as the operator runs it, in a process of its own: (seconds, peak
-    resident memory in MB — that child's own, as the kernel counts it: `wait4` gives each
-    child's usage, where `RUSAGE_CHILDREN` would keep the largest of all)."""
+    resident memory in MB, the command's own as `bench.peak` reads it)."""
     import subprocess
+    import tempfile
 
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cper.cli", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0  # reaped above
-    seconds = time.perf_counter() - started
-    return round(seconds, 1), round(usage.ru_maxrss / 1024, 0)
+    with tempfile.NamedTemporaryFile(suffix=".peak") as peak:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "bench.peak", *args],
+            cwd=ROOT,
+            env={**os.environ, "CPER_PEAK_FILE": peak.name},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        seconds = time.perf_counter() - started
+        kb = int(Path(peak.name).read_text() or 0)
+    return round(seconds, 1), round(kb / 1024, 0)
 
 
 def _contract_check() -> tuple[float, float]:
