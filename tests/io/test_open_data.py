@@ -293,3 +293,26 @@ def test_scdl_prepared_in_the_background_has_the_bytes_of_the_direct_file(
     job = ExportJob.objects.get(pk=job.pk)
     assert job.state == ExportState.DONE and job.rows_done == direct.count(b"\n") - 1 > 0
     assert (tmp_path / job.stored_path).read_bytes() == direct
+
+
+def test_scdl_file_is_written_whole_or_not_at_all(register, sirets, tmp_path, monkeypatch):
+    path = tmp_path / "subventions.csv"
+    path.write_text("le fichier d'hier\n", encoding="utf-8")
+    rows = scdl.iter_grants
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        yield from list(rows(*args, **kwargs))[:1]
+        raise RuntimeError("connexion perdue")
+
+    monkeypatch.setattr(scdl, "iter_grants", broken)
+    with pytest.raises(RuntimeError):
+        scdl.export(register, path, user=OPERATOR)
+    assert path.read_text(encoding="utf-8") == "le fichier d'hier\n"  # yesterday's file kept
+    assert [p.name for p in tmp_path.iterdir()] == ["subventions.csv"]  # nothing left beside
+
+
+def test_scdl_rows_are_the_same_whatever_the_chunk_of_operations(register, sirets, monkeypatch):
+    whole = scdl.render_csv(scdl.grants(register, user=OPERATOR))
+    monkeypatch.setattr(scdl, "SCDL_CHUNK", 1)
+    assert scdl.render_csv(scdl.grants(register, user=OPERATOR)) == whole
+    assert whole.count(b"\n") == 4  # the header and the three grants
