@@ -3,6 +3,9 @@ test database (and again after a transactional test has flushed it)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,26 @@ def hdf_as_filed(hdf):  # type: ignore[no-untyped-def]
     Contract.objects.filter(pk=hdf.pk).update(programming_mode=parsed.settings.programming_mode)
     hdf.refresh_from_db()
     return hdf
+
+
+@pytest.fixture(scope="session")
+def browser_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file as `tests.browser.seed` prepares it (migrations, geography, the contract, a
+    300-operation demo), once per test process: the browser tests' server and the ProConnect
+    browser test's each run on a copy of it (seeding costs some 15 s)."""
+    folder = tmp_path_factory.mktemp("base-navigateur")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{folder / 'cper.sqlite3'}",
+        "CPER_VAR_DIR": str(folder),
+        "DJANGO_DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "cper.settings",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tests.browser.seed", str(HDF_FILE)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=600,
+    )
+    return folder / "cper.sqlite3"

@@ -1,12 +1,13 @@
-"""Browser tests: a real server (`cper runserver`) on a free port, against a SQLite file prepared
-once in a temporary folder (migrate, geography, the Hauts-de-France contract, a small demo: one
-process, `tests/browser/seed.py`), driven by Playwright with Debian's Chromium — never a
-downloaded browser, never the network.
+"""Browser tests: a real server (`cper runserver`) on a free port, against a copy of a SQLite file
+prepared once per test process (migrate, geography, the Hauts-de-France contract, a small demo:
+one process, `tests/browser/seed.py`, the `browser_database` fixture of tests/conftest.py),
+driven by Playwright with Debian's Chromium — never a downloaded browser, never the network.
 
 Under pytest-xdist the browser tests form one group (`xdist_group`), so one worker starts one
-server. Playwright lives for the module only: while it runs, its event loop is marked running
-in the main thread, and Django refuses database access there ("async context"), so it must be
-gone before the next module's database tests in the same process.
+server; the ProConnect browser test (tests/oidc/) is in the group too and copies the same file.
+Playwright lives for the module only: while it runs, its event loop is marked running in the
+main thread, and Django refuses database access there ("async context"), so it must be gone
+before the next module's database tests in the same process.
 
 Screenshots of each page go to var/screenshots/ (kept by CI as artefacts, not committed).
 """
@@ -14,6 +15,7 @@ Screenshots of each page go to var/screenshots/ (kept by CI as artefacts, not co
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -46,10 +48,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium introuvable ({CHROMIUM}) : apt-get install chromium")
     folder = tmp_path_factory.mktemp("browser")
+    shutil.copyfile(request.getfixturevalue("browser_database"), folder / "cper.sqlite3")
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{folder / 'cper.sqlite3'}",
@@ -58,13 +63,6 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "DJANGO_SETTINGS_MODULE": "cper.settings",
         "PYTHONUNBUFFERED": "1",
     }
-    subprocess.run(
-        [sys.executable, "-m", "tests.browser.seed", str(ROOT / "contracts" / f"{SLUG}.yaml")],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        timeout=600,
-    )
     port = _free_port()
     log = (folder / "server.log").open("w")
     proc = subprocess.Popen(

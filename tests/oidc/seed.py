@@ -1,21 +1,22 @@
-"""The ProConnect browser test's database: the browser tests' one (`tests.browser.seed`), then
-one line on stdout, as JSON: an operation that has an active line of the Département du Nord
-and an active line of another financer.
+"""The ProConnect browser test's pick in its database (a copy of the browser tests' one, as
+`tests.browser.seed` prepares it): one line on stdout, as JSON, an operation that has an active
+line of the Département du Nord and an active line of another financer.
 
-    DATABASE_URL=sqlite:///…/cper.sqlite3 python -m tests.oidc.seed contracts/….yaml
+    DATABASE_URL=sqlite:///…/cper.sqlite3 python -m tests.oidc.seed
 """
 
 from __future__ import annotations
 
 import json
-import sys
-
-from tests.browser.seed import run
+import os
 
 
-def main(contract_file: str) -> None:
-    run(contract_file)
-    # Django is set up by `run`; its models are importable only now.
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cper.settings")
+    import django
+
+    django.setup()
+    # The models are importable only once Django is set up.
     from cper.operations.models import FinancingLine, LineStatus
 
     active = FinancingLine.objects.filter(status=LineStatus.ACTIVE)
@@ -38,4 +39,4 @@ def main(contract_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

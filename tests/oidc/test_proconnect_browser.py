@@ -4,8 +4,9 @@ role that its organisation's SIRET maps to (a Département du Nord agent records
 the Nord's line, not on another financer's; an agent of no partner is an observer). Signing out
 ends the ProConnect session too.
 
-A real server (`cper runserver`, settings from the environment as in production) on a SQLite
-file seeded once (`tests.oidc.seed`), the provider of tests/oidc/provider.mjs, Debian's Chromium
+A real server (`cper runserver`, settings from the environment as in production) on a copy of
+the browser tests' SQLite file (`browser_database`, tests/conftest.py; `tests.oidc.seed` picks
+the operation), the provider of tests/oidc/provider.mjs, Debian's Chromium
 (see tests/browser/conftest.py). Nothing leaves 127.0.0.1.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -26,16 +28,20 @@ import pytest
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS, SLUG, _free_port
 from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, oidc_provider
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("servers")]
+# In the browser tests' group: the same worker then seeds their database once for both.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """cper served with ProConnect's variables naming the local provider; yields its URL, the
     provider's, and the operation the seed picked."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium introuvable ({CHROMIUM}) : apt-get install chromium")
     folder = tmp_path_factory.mktemp("proconnect")
+    shutil.copyfile(request.getfixturevalue("browser_database"), folder / "cper.sqlite3")
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{folder / 'cper.sqlite3'}",
@@ -45,7 +51,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "PYTHONUNBUFFERED": "1",
     }
     seeded = subprocess.run(
-        [sys.executable, "-m", "tests.oidc.seed", str(ROOT / "contracts" / f"{SLUG}.yaml")],
+        [sys.executable, "-m", "tests.oidc.seed"],
         env=env,
         cwd=ROOT,
         check=True,
