@@ -35,7 +35,7 @@ HOSTILE = ("a\x00b", "0001-01-01", "9999-12-31", "x" * 10_000)
 # Read through `request.GET.lists()` by some views (exports), so not seen by the watch below.
 SHARED = ("q", "partner", "date", "as_of", "operation", "status", "by", "page", "order")
 SKIPPED = ("admin/", "api/", "deconnexion/", "proconnect/", "sante")
-# The 400 page of a refused parameter names it (cper.web.params.bad_parameter_response).
+# The 400 page of a refused parameter names it (cper.params.bad_parameter_response).
 REFUSED = re.compile(r"Paramètre « ([^»<]+) » refusé")
 
 
@@ -143,7 +143,7 @@ class _Page:
         All of them are sent at once. A 200: the page read every parameter it read with the
         hostile value and came to its end; those it reads by default but did not read this
         time (another value may have turned it aside) are sent again. A 400 naming one of them
-        (cper.web.params): that one is refused, the others are sent again without it. The
+        (cper.params): that one is refused, the others are sent again without it. The
         plain page's own answer other than a 200 (a redirect to sign in, a 403, the 404 of a
         missing object): the parameters changed nothing. Anything else — a server error, a 404
         that may come before some were read — is split in two until each parameter is alone."""
