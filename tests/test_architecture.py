@@ -236,12 +236,8 @@ def function_imports(modules: Modules | None = None) -> list[Hit]:
             if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for node in ast.walk(fn):
-                names: list[str] = []
-                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                elif isinstance(node, ast.Import):
-                    names = [a.name for a in node.names]
-                elif (
+                names = _imported(node)
+                if (
                     isinstance(node, ast.Call)
                     and _chain(node.func)[-1] in {"import_module", "__import__"}
                     and node.args
@@ -257,22 +253,27 @@ def function_imports(modules: Modules | None = None) -> list[Hit]:
     return sorted(set(hits), key=str)
 
 
+def _imported(node: ast.AST) -> list[str]:
+    """The modules an import statement names (absolute imports)."""
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return [node.module]
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    return []
+
+
 def app_graph(modules: Modules | None = None) -> dict[str, set[str]]:
-    """{app: the other apps it imports}, module level or in a function (project modules such
-    as `cper/db.py` are no app: anything may import them, they import no app)."""
-    apps = {p.name for p in SOURCE.iterdir() if (p / "__init__.py").exists()}
+    """{app: the other apps it imports}, module level or in a function. A project module
+    (`cper/loading.py`, `cper/db.py`…) is a node of its own: a cycle through one (an app's
+    command importing `cper.loading`, which imports that app back) is a cycle all the same."""
+    nodes = {p.name.removesuffix(".py") for p in SOURCE.iterdir() if p.name != "__init__.py"}
     graph: dict[str, set[str]] = {}
     for module, tree in modules if modules is not None else _modules():
         app = _app(module)
         for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            for name in names:
+            for name in _imported(node):
                 parts = name.split(".")
-                if parts[0] == "cper" and len(parts) > 1 and parts[1] in apps and parts[1] != app:
+                if parts[0] == "cper" and len(parts) > 1 and parts[1] in nodes and parts[1] != app:
                     graph.setdefault(app, set()).add(parts[1])
     return graph
 
@@ -326,6 +327,13 @@ def test_the_cycle_reading_finds_a_cycle_through_a_third_app():
     graph = app_graph(sample)
     assert graph["io"] == {"web"} and graph["web"] == {"maquette", "contracts"}
     assert app_cycles(graph) == [frozenset({"io", "maquette", "web"})]
+    # through a project module: an app's command that loads with `cper.loading`, which
+    # imports that app back
+    through = [
+        ("cper/contracts/management/commands/x.py", ast.parse("from cper.loading import f")),
+        ("cper/loading.py", ast.parse("from cper.contracts.loader import g")),
+    ]
+    assert app_cycles(app_graph(through)) == [frozenset({"contracts", "loading"})]
 
 
 def test_the_allow_lists_name_only_what_remains():

@@ -1,4 +1,8 @@
-"""`cper contract load|list|show|check`: the contract as data, from the command line."""
+"""`cper contract load|list|show|check`: the contract as data, from the command line.
+
+A face, like the other commands of this app: it calls `cper.loading` (which writes across the
+contracts, maquette and finance apps), so it lives above them rather than in the contracts app,
+which `cper.loading` imports."""
 
 from __future__ import annotations
 
