@@ -187,10 +187,10 @@ def iter_grants(
     if partner is not None and missing:
         raise ScdlError(missing_siret_message(missing))  # nothing at all to export
     known = {p.code for p in partners if p not in missing}
-    visible = operation_queryset(contract=contract, user=user).values("pk")
     filters: dict[str, Any] = {"partner": partner.code} if partner else {}
     by_code = {p.code: p for p in partners}
     end_of_contract = dt.date(contract.end_year, 12, 31)
+    # The operations the reader may see: each chunk's grants are drawn from them.
     every = sorted(operation_queryset(contract=contract, user=user).values_list("code", flat=True))
     for start in range(0, len(every), SCDL_CHUNK):
         # The service's amounts for this chunk of operations only: asked for the whole
@@ -212,9 +212,9 @@ def iter_grants(
             continue
         ops = {
             o.code: o
-            for o in Operation.objects.filter(contract=contract, code__in=chunk)
-            .filter(pk__in=visible)
-            .select_related("owner")
+            for o in Operation.objects.filter(contract=contract, code__in=chunk).select_related(
+                "owner"
+            )
         }
         op_ids = [o.pk for o in ops.values()]
         conventions = _convention_dates(op_ids)

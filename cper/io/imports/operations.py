@@ -1014,7 +1014,6 @@ class OperationPlanner(Planner):
             if ls.decision is None or ls.line_id is None:
                 continue
             d = ls.decision
-            assert d is not None and ls.line_id is not None
             key = (ls.line_id, d.date, d.reference.strip(), d.amount)
             if key in existing:
                 continue
