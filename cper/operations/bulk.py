@@ -44,10 +44,10 @@ from cper.contracts.models import (
     Partner,
 )
 from cper.db import Provenance, insert_objects
-from cper.finance import summaries
 from cper.findings import Finding, as_error_dict
 from cper.money import MoneyError, to_money
 from cper.operations import lifecycle, rules
+from cper.operations.execution import execution
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
     Committee,
@@ -1119,10 +1119,10 @@ def _write(actor: Actor, contract: Contract, prepared: list[_Prepared]) -> None:
     audit_record_many(actor=actor, entries=audit)
     # The summaries learn of the new lines here (once, at the end of an import that defers
     # them), in this transaction.
-    summaries.lines_sync(line_ids=[line.pk for p in prepared for line in p.lines])
+    execution().lines_sync(line_ids=[line.pk for p in prepared for line in p.lines])
     # An operation created without any line has its (zero) total too: the register's amount
     # sort walks the totals of every operation.
-    summaries.totals_sync([p.operation.pk for p in prepared if not p.lines])
+    execution().totals_sync([p.operation.pk for p in prepared if not p.lines])
 
 
 def _references(p: _Prepared) -> Mapping[Partner, str]:

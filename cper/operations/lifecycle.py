@@ -26,10 +26,9 @@ from django.db import transaction
 from cper.accounts.permissions import require_actor
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record
-from cper.finance import summaries
-from cper.finance.models import Movement
 from cper.findings import Finding
 from cper.operations import rules
+from cper.operations.execution import execution
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
     Decision,
@@ -83,53 +82,22 @@ _LABELS = dict(OperationStatus.choices)
 
 # --- the ledger's floor ------------------------------------------------------------------------
 # Here rather than in `services.lines` because the status service below needs it too, and the
-# line services import this module (not the other way round).
+# line services import this module (not the other way round). The ledger itself is read by the
+# finance app (`cper.operations.execution`).
 
 
 def committed_by_line(
     line_ids: Iterable[int],
 ) -> dict[int, tuple[Decimal, Decimal, dt.date | None]]:
     """{line: (committed today, highest committed it reached, the day it did)} from the ledger's
-    movements, one day's movements taken together (as the ledger's rules and
-    `cper contract check` read them); lines without movements are left out."""
-    per: dict[int, dict[dt.date, int]] = {}
-    for line_id, day, kind, amount in Movement.objects.filter(
-        financing_line_id__in=sorted(set(line_ids))
-    ).values_list("financing_line_id", "date", "kind", "amount"):
-        c, _ = summaries.signed(kind, summaries.cents(amount))
-        days = per.setdefault(line_id, {})
-        days[day] = days.get(day, 0) + c
-    out: dict[int, tuple[Decimal, Decimal, dt.date | None]] = {}
-    for line_id, days in per.items():
-        running = peak = 0
-        peak_day: dt.date | None = None
-        for day in sorted(days):
-            running += days[day]
-            if running > peak:
-                peak, peak_day = running, day
-        out[line_id] = (summaries.euros(running), summaries.euros(peak), peak_day)
-    return out
+    movements, one day's movements taken together; lines without movements are left out."""
+    return execution().committed_by_line(line_ids)
 
 
 def affected_peaks(line_ids: Iterable[int]) -> dict[int, tuple[Decimal, dt.date | None]]:
     """{line: (highest net AP affectée it reached, the day it did)} for the lines with AP
     affectations (AP/CP chain), one day's movements taken together."""
-    per: dict[int, dict[dt.date, int]] = {}
-    for line_id, day, kind, amount in Movement.objects.filter(
-        financing_line_id__in=sorted(set(line_ids)), kind__in=["affectation", "desaffectation"]
-    ).values_list("financing_line_id", "date", "kind", "amount"):
-        days = per.setdefault(line_id, {})
-        days[day] = days.get(day, 0) + summaries.signed_affected(kind, summaries.cents(amount))
-    out: dict[int, tuple[Decimal, dt.date | None]] = {}
-    for line_id, days in per.items():
-        running = peak = 0
-        peak_day: dt.date | None = None
-        for day in sorted(days):
-            running += days[day]
-            if running > peak:
-                peak, peak_day = running, day
-        out[line_id] = (summaries.euros(peak), peak_day)
-    return out
+    return execution().affected_peaks(line_ids)
 
 
 def _line_name(line: FinancingLine) -> str:
@@ -293,7 +261,7 @@ def operation_transition(
         decision=decision,
     )
     # What the operation's lines count as follows its status (programmed or not, and when).
-    summaries.lines_sync(operation_ids=[current.pk])
+    execution().lines_sync(operation_ids=[current.pk])
     changes: dict[str, Any] = {"status": {"avant": from_status, "après": to_status}}
     if decision is not None:
         changes["decision"] = {"avant": None, "après": decision.pk}

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -33,11 +32,10 @@ from cper.accounts.permissions import can, sees_unpublished
 from cper.audit.models import AuditEntry
 from cper.contracts.models import Axis, Contract, Marker, Objective, Partner, PartnerKind
 from cper.db import MoneyField
-from cper.finance import aggregation
-from cper.finance.models import OperationTotal
 from cper.findings import Finding
 from cper.money import CENT, ZERO
 from cper.operations import rules
+from cper.operations.execution import execution
 from cper.operations.lifecycle import allowed_targets
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
@@ -213,14 +211,7 @@ def _order_by(order: str) -> list[str]:
 def _totals_kept(contract: Contract) -> bool:
     """Whether the finance summaries keep a total for every operation of the contract (they
     do once migrated and synced; an operation written around the services would lack one)."""
-    with connection.cursor() as cursor:  # one round trip, two index counts
-        cursor.execute(
-            f"SELECT (SELECT COUNT(*) FROM {Operation._meta.db_table} WHERE contract_id = %s) "
-            f"- (SELECT COUNT(*) FROM {OperationTotal._meta.db_table} WHERE contract_id = %s)",
-            [contract.pk, contract.pk],
-        )
-        row = cursor.fetchone()
-    return row is not None and row[0] == 0
+    return execution().totals_kept(contract)
 
 
 @dataclass
@@ -551,22 +542,12 @@ def _execution_rows(
 ) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     """{(partner code, objective code): (maquette, programmed)}, from the finance app's
     aggregation service (so pages, rules and reports agree)."""
-    result = aggregation.execution(
+    return execution().maquette_and_programmed(
         contract=contract,
+        partner_codes=[p.code for p in partners.values()],
+        objective_codes=[o.code for o in objectives.values()],
         as_of=as_of,
-        group_by=("partner", "objective"),
-        filters={
-            "partner": [p.code for p in partners.values()],
-            "objective": [o.code for o in objectives.values()],
-        },
     )
-    return {
-        (str(r.key["partner"]), str(r.key["objective"])): (
-            Decimal(r.maquette or 0),
-            Decimal(r.programmed or 0),
-        )
-        for r in result.rows
-    }
 
 
 # --- committees and owners ---------------------------------------------------------------------

@@ -11,7 +11,8 @@ Creating owners and operations is one implementation, for one or many: `cper.ope
 (`owner_create` and `operation_create` are a batch of one draft). Every write that changes what
 a financing line counts as (its amount, objective, status; its operation's place, markers,
 status or programming date) brings the execution summaries in step itself, in its transaction
-(`cper.finance.summaries.lines_sync`): no signal does it.
+(`execution().lines_sync`, kept by the finance app: `cper.operations.execution`): no
+signal does it.
 
 One module per job — `owners`, `operations`, `lines`, `committees`, `decisions` (and `common`
 for their shared helpers); callers import from this package, which names them all.

@@ -13,9 +13,9 @@ from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record, diff_fields
 from cper.contracts.models import Contract
 from cper.db import Provenance
-from cper.finance import summaries
 from cper.findings import Finding
 from cper.operations import rules
+from cper.operations.execution import execution
 from cper.operations.models import (
     Committee,
     CommitteeKind,
@@ -84,7 +84,7 @@ def committee_update(*, actor: Actor, committee: Committee, **changes: Any) -> C
     current.save()
     if current.date != before["date"]:
         # A committee's date is the programming date of the operations it programmed.
-        summaries.lines_sync(
+        execution().lines_sync(
             operation_ids=OperationTransition.objects.filter(decision__committee=current)
             .values_list("operation_id", flat=True)
             .distinct()

@@ -14,9 +14,9 @@ from cper.accounts.permissions import require_actor
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record, diff_fields
 from cper.contracts.models import Objective, Partner
-from cper.finance import summaries
 from cper.findings import Finding
 from cper.operations import bulk, rules, selectors
+from cper.operations.execution import execution
 from cper.operations.lifecycle import ledger_floor_findings
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
@@ -80,7 +80,7 @@ def line_save(
     for key, value in values.items():
         setattr(line, key, value)
     line.save()
-    summaries.lines_sync(line_ids=[line.pk])
+    execution().lines_sync(line_ids=[line.pk])
     diff = diff_fields(before, line_snapshot(line))
     if diff:
         audit_record(
@@ -139,7 +139,7 @@ def financing_line_add(
     )
     raise_findings(line_findings(op, values))
     line = FinancingLine.objects.create(operation=op, **values)
-    summaries.lines_sync(line_ids=[line.pk])
+    execution().lines_sync(line_ids=[line.pk])
     audit_record(
         actor=actor,
         action=AuditAction.LINE_ADDED,

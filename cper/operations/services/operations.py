@@ -16,9 +16,9 @@ from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, audit_record, diff_fields
 from cper.contracts.models import Action, Contract, Marker, Objective, Partner
 from cper.db import Provenance
-from cper.finance import summaries
 from cper.findings import Finding
 from cper.operations import bulk, rules
+from cper.operations.execution import execution
 from cper.operations.lifecycle import TERMINAL
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
@@ -231,7 +231,7 @@ def operation_update(*, actor: Actor, operation: Operation, **changes: Any) -> O
         _set_external_references(current, values["external_references"] or {})
     if {"communes", "markers"} & set(values):
         # Where the lines count (département, EPCI, project territories, markers) moved.
-        summaries.lines_sync(operation_ids=[current.pk])
+        execution().lines_sync(operation_ids=[current.pk])
     if current.objective_id != old_objective_id:
         # Lines that counted against the old main objective follow the new one.
         for line in FinancingLine.objects.filter(

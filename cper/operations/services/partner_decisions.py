@@ -27,10 +27,10 @@ from cper.accounts.permissions import can, refusal_message
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, AuditDraft, audit_record_many
 from cper.db import Provenance
-from cper.finance import summaries
 from cper.findings import Finding, errors_only
 from cper.money import MoneyError, to_money
 from cper.operations import rules
+from cper.operations.execution import execution
 from cper.operations.models import (
     FinancingLine,
     LineStatus,
@@ -168,7 +168,7 @@ def partner_decisions_record_many(
     for (result, _), decision in zip(to_write, written, strict=True):
         result.decision = decision
     # Under the CPER setting the decision in force programmes the line: its summaries follow.
-    summaries.lines_sync(line_ids=sorted({dec.financing_line_id for dec in written}))
+    execution().lines_sync(line_ids=sorted({dec.financing_line_id for dec in written}))
     audit_record_many(
         actor=actor,
         entries=[
