@@ -163,6 +163,9 @@ def ledger_findings(
     return out
 
 
+_AFFECTING = frozenset({AFFECTATION, DESAFFECTATION})
+
+
 def _affectation_series(entries: Iterable[Entry]) -> dict[dt.date, tuple[Decimal, Decimal]]:
     """{day: (net affected, committed) at the end of that day} for the days of `entries`."""
     per_day: dict[dt.date, list[Decimal]] = {}
@@ -199,6 +202,12 @@ def affectation_findings(
     where `new` makes it worse: a line committed before its partner required affectations
     still takes payments and affectations, not further commitments."""
     existing = list(entries)
+    if not required and not any(
+        e.kind in _AFFECTING for e in (existing if new is None else [*existing, new])
+    ):
+        # Nothing affected, nothing released, nothing required: the net affected amount is 0
+        # every day, which breaks none of the rules below (most lines of the AE/CP chain).
+        return []
     before = _affectation_series(existing)
     after = _affectation_series([*existing, new] if new is not None else existing)
     # the days a désaffectation breaches on are reported as such

@@ -303,6 +303,27 @@ def test_the_caducity_alert_at_today_reads_the_dates_the_states_keep(hdf, region
     assert listed() == kept
 
 
+def test_at_a_past_date_the_caducity_runs_from_the_last_payment_made_by_then(hdf, region_line):
+    region = hdf.partners.get(code="region")
+    F.record(region_line, "affectation", D(2022, 3, 20), "1000.00", reference="CP-2022-01")
+    F.record(region_line, "commitment", D(2022, 4, 1), "800.00", affect=False)
+    F.record(region_line, "payment", D(2022, 6, 1), "100.00")
+    F.record(region_line, "payment", D(2025, 5, 15), "100.00")  # later than the dates below
+    assert _state(region_line).paid_on == D(2025, 5, 15)
+
+    [row] = selectors.lines_near_caducity(partner=region, as_of=D(2025, 5, 10)).rows
+    assert (row.line, row.since, row.lapses_on, row.past) == (
+        region_line,
+        D(2022, 6, 1),
+        D(2025, 6, 1),
+        False,
+    )
+    # the payment of 15/05/2025 restarts the delay: nothing lapses on 01/06/2025
+    assert (
+        selectors.lines_near_caducity(partner=region, as_of=D(2025, 6, 1), warn_months=0).rows == []
+    )
+
+
 def test_the_workspace_and_the_dashboard_show_the_lapsed_lines(
     client, hdf, region_line, django_assert_max_num_queries
 ):
