@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from django.db import connection
+
 from cper.db import update_rows
 from cper.finance.models import LineState
 from cper.finance.summaries.snapshots import STATE_FIELDS
@@ -46,3 +49,13 @@ def test_update_rows_sets_each_row_its_own_values_nulls_included(hdf):
         assert getattr(states[untouched.pk], field) == getattr(before[untouched.pk], field)
     assert states[lines[1].pk].operation_id == before[lines[1].pk].operation_id
     assert states[lines[1].pk].committed == before[lines[1].pk].committed
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit():
+    # The JIT compiler cost the dashboards' alerts more than running them (docs/performance.md).
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
