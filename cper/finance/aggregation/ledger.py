@@ -4,6 +4,7 @@ that combines them with the cells and the maquette."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -94,6 +95,15 @@ def _line_where(f: _Filters, params: list[Any]) -> list[str]:
     ]
 
 
+def _joined_where(joined: dict[str, list[str]], params: list[Any]) -> list[str]:
+    """The conditions on the joined tags (`_key_sql`'s `tg_<key>`): their kind and values."""
+    out = []
+    for k, values in joined.items():
+        params.append(k)
+        out.append(f"tg_{k}.kind = %s AND {_in(f'tg_{k}.value', values, params)}")
+    return out
+
+
 def _ledger(
     f: _Filters,
     group_by: Sequence[str],
@@ -103,16 +113,21 @@ def _ledger(
     date_from: dt.date | None,
     acc: Acc,
     fixed: dict[str, Any],
+    joined: dict[str, list[str]] | None = None,
 ) -> None:
     """Sums over the line states, and over the movements when the cumulative amounts will not
-    do (a date before the last movement, a grouping or filter by year or month)."""
+    do (a date before the last movement, a grouping or filter by year or month). `joined`:
+    {multi-valued key: its values}, grouped through a join to the line's tags."""
+    joined = joined or {}
     d = _d()
     state = LineState._meta.db_table
     by_date = "year" in group_by or "_month" in group_by or f.years is not None
     if complete and date_from is None and not by_date:
         params: list[Any] = [as_of]
-        where = _where(f, params, fixed)
-        exprs, joins = _key_sql(group_by, "s", fixed=fixed, day="", cells=False)
+        where = _where(f, params, fixed) + _joined_where(joined, params)
+        exprs, joins = _key_sql(
+            group_by, "s", fixed=fixed, day="", cells=False, joined=list(joined)
+        )
         sums = (
             "SUM(CASE WHEN s.programmed_on <= %s THEN s.programmed ELSE 0 END), "
             "SUM(s.committed), SUM(s.paid)"
@@ -124,7 +139,7 @@ def _ledger(
 
     # programmed, by programming date
     params = []
-    where = _where(f, params, fixed)
+    where = _where(f, params, fixed) + _joined_where(joined, params)
     where += ["s.programmed <> 0", "s.programmed_on IS NOT NULL", "s.programmed_on <= %s"]
     params.append(as_of)
     if date_from is not None:
@@ -132,7 +147,9 @@ def _ledger(
         params.append(date_from)
     if f.years is not None:
         where.append(_in(d["year"].format(d="s.programmed_on"), f.years, params))
-    exprs, joins = _key_sql(group_by, "s", fixed=fixed, day="s.programmed_on", cells=False)
+    exprs, joins = _key_sql(
+        group_by, "s", fixed=fixed, day="s.programmed_on", cells=False, joined=list(joined)
+    )
     sql = _select(
         exprs, "SUM(s.programmed), 0, 0", f"{state} s", joins, f" WHERE {' AND '.join(where)}"
     )
@@ -140,7 +157,7 @@ def _ledger(
     # committed and paid, by movement date
     committed, paid = movement_cents_sql("m")
     params = []
-    where = _where(f, params, fixed)
+    where = _where(f, params, fixed) + _joined_where(joined, params)
     where.append("m.date <= %s")
     params.append(as_of)
     if date_from is not None:
@@ -148,7 +165,9 @@ def _ledger(
         params.append(date_from)
     if f.years is not None:
         where.append(_in(d["year"].format(d="m.date"), f.years, params))
-    exprs, joins = _key_sql(group_by, "s", fixed=fixed, day="m.date", cells=False)
+    exprs, joins = _key_sql(
+        group_by, "s", fixed=fixed, day="m.date", cells=False, joined=list(joined)
+    )
     if date_from is not None and connection.vendor == "sqlite":
         # a few days of movements: read them first (SQLite's planner would start from the
         # line states of the filter and probe the movements line by line)
@@ -275,20 +294,25 @@ def _ledger_multi(
     date_from: dt.date | None,
     acc: Acc,
 ) -> None:
-    """The ledger path, once per value of the multi-valued groupings (marker, territory)."""
-    combos: list[dict[str, str]] = [{}]
-    for k in (k for k in group_by if k in MULTI_VALUED):
-        combos = [{**c, k: v} for c in combos for v in _tag_values(k, f)]
-    for combo in combos:
-        _ledger(
-            f,
-            group_by,
-            as_of=as_of,
-            complete=complete,
-            date_from=date_from,
-            acc=acc,
-            fixed=combo,
-        )
+    """The ledger path; the multi-valued groupings (marker, territory) in the same query, joined
+    to the line's tags (a line counts once for each of its values, as a row per value would)."""
+    joined = {k: _tag_values(k, f) for k in group_by if k in MULTI_VALUED}
+    if any(not values for values in joined.values()):
+        return
+    _ledger(
+        f,
+        group_by,
+        as_of=as_of,
+        complete=complete,
+        date_from=date_from,
+        acc=acc,
+        fixed={},
+        joined=joined,
+    )
+    if joined and len(joined) == len(group_by):
+        # Grouped by tags alone, every value has its row, nothing or not (as the cells give).
+        for combo in itertools.product(*joined.values()):
+            acc.setdefault(tuple(combo), [0, 0, 0])
 
 
 def _unlocated(

@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from cper.contracts.models import BudgetProgramme, Contract, Objective, Partner
 from cper.finance.dialect import sql_dialect
-from cper.finance.models import ExecutionCell
+from cper.finance.models import ExecutionCell, LineTag
 from cper.finance.summaries import (
     BASE,
 )
@@ -298,10 +298,18 @@ def _tables() -> dict[str, str]:
 
 
 def _key_sql(
-    group_by: Sequence[str], alias: str, *, fixed: dict[str, Any], day: str, cells: bool
+    group_by: Sequence[str],
+    alias: str,
+    *,
+    fixed: dict[str, Any],
+    day: str,
+    cells: bool,
+    joined: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
     """(SELECT expressions of the non-fixed keys, in order; JOIN clauses) so that each row
-    carries the keys' codes: axis number, objective and partner codes, contract slug…"""
+    carries the keys' codes: axis number, objective and partner codes, contract slug…
+    `joined`: the multi-valued keys (marker, territory) read through a join to the line's tags
+    (`tg_<key>`, one row per line and value; the caller restricts their kind and values)."""
     t, d = _tables(), _d()
     exprs: list[str] = []
     joins: dict[str, str] = {}
@@ -332,6 +340,13 @@ def _key_sql(
 
     for k in group_by:
         if k in fixed:
+            continue
+        if k in joined and not cells:
+            joins.setdefault(
+                f"tag-{k}",
+                f"JOIN {LineTag._meta.db_table} tg_{k} ON tg_{k}.state_id = {alias}.line_id",
+            )
+            exprs.append(f"tg_{k}.value")
             continue
         if k == "axis":
             join("axis")
