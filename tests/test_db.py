@@ -49,6 +49,12 @@ def test_update_rows_sets_each_row_its_own_values_nulls_included(hdf):
         assert getattr(states[untouched.pk], field) == getattr(before[untouched.pk], field)
     assert states[lines[1].pk].operation_id == before[lines[1].pk].operation_id
     assert states[lines[1].pk].committed == before[lines[1].pk].committed
+    # a column of NULLs only (PostgreSQL: an array of unknown type, cast to the column's)
+    update_rows(LineState, ("programmed_on", "partner_id"), [(lines[1].pk, None, None)])
+    assert LineState.objects.values_list("programmed_on", "partner_id").get(pk=lines[1].pk) == (
+        None,
+        None,
+    )
 
 
 @pytest.mark.django_db
