@@ -9,6 +9,7 @@ movements are read in one query with who recorded them and what they cancel.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -343,6 +344,10 @@ def lines_near_caducity(
     due = Q()
     for pk, months in partners:
         cut = rules.add_months(horizon, -months)
+        if horizon.day == calendar.monthrange(horizon.year, horizon.month)[1]:
+            # every day of that month lapses on `horizon` or before (29/02/2024 + 36 months =
+            # 28/02/2027): the latest start that lapses by then is the month's last day
+            cut = cut.replace(day=calendar.monthrange(cut.year, cut.month)[1])
         # Nothing is outstanding before the line's first affectation or commitment, so no line
         # opened after the cut is due: a cheap filter the database applies before `since`.
         due |= Q(partner_id=pk, opened_on__lte=cut, since__lte=cut)

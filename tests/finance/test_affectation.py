@@ -324,6 +324,18 @@ def test_at_a_past_date_the_caducity_runs_from_the_last_payment_made_by_then(hdf
     )
 
 
+def test_an_affectation_of_29_february_lapses_on_28_february_three_years_on(hdf, region_line):
+    region = hdf.partners.get(code="region")
+    F.record(region_line, "affectation", D(2024, 2, 29), "1000.00", reference="CP-2024-02")
+
+    def listed(as_of: dt.date) -> list[dt.date]:
+        rows = selectors.lines_near_caducity(partner=region, as_of=as_of, warn_months=0).rows
+        return [r.lapses_on for r in rows]
+
+    assert listed(D(2027, 2, 27)) == []
+    assert listed(D(2027, 2, 28)) == [D(2027, 2, 28)]
+
+
 def test_the_workspace_and_the_dashboard_show_the_lapsed_lines(
     client, hdf, region_line, django_assert_max_num_queries
 ):
