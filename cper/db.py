@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from django.db import connection, models
+from django.db.models import Q
 from django.utils import timezone
 
 from cper.money import DECIMAL_PLACES, MAX_DIGITS
@@ -284,3 +285,15 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def ids_in(field: str, ids: Iterable[int]) -> Q:
+    """`field IN (ids)`, bounded by the ids' smallest and largest too. A batch works on sorted,
+    mostly adjacent ids: the bounds let the database read that slice of the field's index,
+    which it cannot tell from a list of thousands of values (without statistics — a table
+    filled in the same transaction — it scans the whole table for each list instead: the
+    demonstration at scale L read a million partner decisions for each 20,000 lines)."""
+    values = sorted(set(ids))
+    if not values:
+        return Q(**{f"{field}__in": []})
+    return Q(**{f"{field}__in": values, f"{field}__gte": values[0], f"{field}__lte": values[-1]})

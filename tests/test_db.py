@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from cper.db import update_rows
+from cper.db import ids_in, update_rows
 from cper.finance.models import LineState
 from cper.finance.summaries.snapshots import STATE_FIELDS
 from tests.finance import factories as F
@@ -65,3 +65,13 @@ def test_postgresql_connections_run_without_jit():
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
+
+
+def test_ids_in_selects_exactly_the_ids_given_and_reads_their_range(hdf):
+    op = F.operation(hdf)
+    a, b, c = (F.line(op, code).pk for code in ("etat", "region", "etat"))
+    found = LineState.objects.filter(ids_in("pk", [c, a, a]))
+    assert sorted(found.values_list("pk", flat=True)) == [a, c]  # b lies between: not taken
+    sql = str(found.query)
+    assert "IN" in sql and ">=" in sql and "<=" in sql
+    assert not LineState.objects.filter(ids_in("pk", [])).exists()

@@ -193,8 +193,8 @@ def _ledgers(cursor: Any, line_ids: Sequence[int], *, lock: bool = False) -> dic
             f"JOIN {op_table} o ON o.id = l.operation_id "
             f"JOIN {contract_table} c ON c.id = o.contract_id "
             f"LEFT JOIN {partner_table} p ON p.id = l.partner_id "
-            f"WHERE l.id IN ({marks}) ORDER BY l.id{suffix}",
-            chunk,
+            f"WHERE l.id IN ({marks}) AND l.id BETWEEN %s AND %s ORDER BY l.id{suffix}",
+            [*chunk, chunk[0], chunk[-1]],
         )
         for (
             lid, amount, status, op_id, op_status, contract_id, start, tolerance, ar, nature,
@@ -219,8 +219,9 @@ def _ledgers(cursor: Any, line_ids: Sequence[int], *, lock: bool = False) -> dic
             )
         cursor.execute(
             f"SELECT financing_line_id, id, kind, date, amount, cancels_id FROM {mov_table} "
-            f"WHERE financing_line_id IN ({marks}) ORDER BY id",
-            chunk,
+            f"WHERE financing_line_id IN ({marks}) AND financing_line_id BETWEEN %s AND %s "
+            "ORDER BY id",
+            [*chunk, chunk[0], chunk[-1]],
         )
         for lid, mid, k, d, a, c in cursor.fetchall():
             out[lid].entries.append(
@@ -237,7 +238,9 @@ def _ledgers(cursor: Any, line_ids: Sequence[int], *, lock: bool = False) -> dic
 
 
 def _in_lists(ids: Iterable[int]) -> Iterator[tuple[list[int], str]]:
-    """The distinct ids, sorted, by lists of 5,000 with their SQL placeholders."""
+    """The distinct ids, sorted, by lists of 5,000 with their SQL placeholders. The queries
+    bound each list by its first and last id too (`BETWEEN`): the database then reads that slice
+    of the index, even on a table it has no statistics for yet (`cper.db.ids_in`)."""
     ordered = sorted(set(ids))
     for i in range(0, len(ordered), _IN_CHUNK):
         chunk = ordered[i : i + _IN_CHUNK]

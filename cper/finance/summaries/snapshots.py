@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from cper.contracts.models import ContractTerritory, ProgrammingMode
+from cper.db import ids_in
 from cper.finance.models import LineState, LineTag, MovementKind
 from cper.operations.models import (
     PROGRAMMED_STATUSES,
@@ -202,7 +203,7 @@ def _programmed_on(operation_ids: Sequence[int] | None, contract_ids: Sequence[i
 
     qs = OperationTransition.objects.filter(to_status__in=list(_PROGRAMMED))
     if operation_ids is not None:
-        qs = qs.filter(operation_id__in=list(operation_ids))
+        qs = qs.filter(ids_in("operation_id", operation_ids))
     if contract_ids is not None:
         qs = qs.filter(operation__contract_id__in=list(contract_ids))
     out: dict[int, dt.date] = {}
@@ -226,7 +227,7 @@ def decisions_in_force(
     lines whose decision in force refuses or withdraws are left out (issue 12)."""
     qs = PartnerDecision.objects.all()
     if line_ids is not None:
-        qs = qs.filter(financing_line_id__in=list(line_ids))
+        qs = qs.filter(ids_in("financing_line_id", line_ids))
     if line_range is not None:
         qs = qs.filter(financing_line_id__gte=line_range[0], financing_line_id__lte=line_range[1])
     if contract_ids is not None:
@@ -261,7 +262,7 @@ def snapshots_compute(
         ids = sorted(set(line_ids))
         if not ids:
             return {}
-        qs = qs.filter(pk__in=ids)
+        qs = qs.filter(ids_in("pk", ids))
     if line_range is not None:
         qs = qs.filter(pk__gte=line_range[0], pk__lte=line_range[1])
     if contract_ids is not None:
@@ -305,7 +306,7 @@ def snapshots_compute(
     tags: dict[int, set[tuple[str, str]]] = defaultdict(set)
     markers = Operation.markers.through.objects.all()
     markers = (
-        markers.filter(operation_id__in=op_ids)
+        markers.filter(ids_in("operation_id", op_ids))
         if by_ids
         else markers.filter(operation__contract_id__in=contracts)
     )
@@ -315,7 +316,7 @@ def snapshots_compute(
         tags[op_id].add((MARKER, code))
     communes = OperationCommune.objects.all()
     communes = (
-        communes.filter(operation_id__in=op_ids)
+        communes.filter(ids_in("operation_id", op_ids))
         if by_ids
         else communes.filter(operation__contract_id__in=contracts)
     )
@@ -393,7 +394,7 @@ def snapshots_stored(
                 contract_id=contract_id, line_id__gte=part[0], line_id__lte=part[-1]
             )
             if contract_id is not None
-            else LineState.objects.filter(pk__in=part)
+            else LineState.objects.filter(ids_in("pk", part))
         )
         for row in states.values_list("pk", *STATE_FIELDS, "tags__kind", "tags__value"):
             rows[row[0]] = row[1 : 1 + width]

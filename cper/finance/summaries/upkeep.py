@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from cper.contracts.models import Contract
-from cper.db import insert_rows, update_rows
+from cper.db import ids_in, insert_rows, update_rows
 from cper.finance.models import LineState, LineTag, Movement, MovementKind
 from cper.operations.models import FinancingLine
 
@@ -90,7 +90,7 @@ def _day_amounts(line_ids: Sequence[int]) -> dict[int, list[tuple[dt.date, int, 
     for i in range(0, len(line_ids), 5000):
         chunk = line_ids[i : i + 5000]
         for line_id, day, kind, amount in Movement.objects.filter(
-            financing_line_id__in=chunk
+            ids_in("financing_line_id", chunk)
         ).values_list("financing_line_id", "date", "kind", "amount"):
             c, p = signed(kind, cents(amount))
             acc = per[line_id][day]
@@ -110,7 +110,7 @@ def _ledger_totals(line_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     out: dict[int, list[Any]] = defaultdict(lambda: [0, 0, None, None])
     for i in range(0, len(line_ids), 5000):
         for line_id, kind, day, amount in Movement.objects.filter(
-            financing_line_id__in=line_ids[i : i + 5000]
+            ids_in("financing_line_id", line_ids[i : i + 5000])
         ).values_list("financing_line_id", "kind", "date", "amount"):
             acc = out[line_id]
             acc[0] += signed_affected(kind, cents(amount))
@@ -141,7 +141,9 @@ def lines_sync(
         ops = list(operation_ids)
         if ops:
             ids |= set(
-                FinancingLine.objects.filter(operation_id__in=ops).values_list("pk", flat=True)
+                FinancingLine.objects.filter(ids_in("operation_id", ops)).values_list(
+                    "pk", flat=True
+                )
             )
             # Their totals now, even deferred or without any line (a new operation): the lines
             # synced later bring their own operations' totals up to date again.
