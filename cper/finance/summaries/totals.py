@@ -45,12 +45,18 @@ def totals_sync(operation_ids: Iterable[int], *, gone: Iterable[int] = ()) -> No
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i : i + CHUNK]
             marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(f"DELETE FROM {table} WHERE operation_id IN ({marks})", chunk)
+            # bounded by the first and last id too: an index slice even without statistics
+            bounds = [chunk[0], chunk[-1]]
+            cursor.execute(
+                f"DELETE FROM {table} WHERE operation_id IN ({marks}) "
+                "AND operation_id BETWEEN %s AND %s",
+                [*chunk, *bounds],
+            )
             params: list[Any] = []
-            select = _expected_sql(f"o.id IN ({marks})", skipped, params)
+            select = _expected_sql(f"o.id IN ({marks}) AND o.id BETWEEN %s AND %s", skipped, params)
             cursor.execute(
                 f"INSERT INTO {table} (operation_id, contract_id, contractualised) {select}",
-                [*params, *chunk],  # the join's parameters come before the WHERE's
+                [*params, *chunk, *bounds],  # the join's parameters come before the WHERE's
             )
 
 
