@@ -477,7 +477,7 @@ def stale_programmed_operations(
     complete = _complete(f.contract_ids, as_of)
     state = LineState._meta.db_table
     params: list[Any] = [as_of, programmed_by]
-    where = " AND ".join(_where(f, params, {}))
+    where = " AND ".join(_where(f, params))
     grouped = (
         "SELECT s.operation_id AS op, "
         "SUM(CASE WHEN s.programmed_on <= %s THEN s.programmed ELSE 0 END) AS prog, "
@@ -490,7 +490,7 @@ def stale_programmed_operations(
         late_c, late_p, late_join = "0", "0", ""
     else:
         committed, paid = movement_cents_sql("m")
-        late_where = " AND ".join(_where(f, params, {}))
+        late_where = " AND ".join(_where(f, params))
         params.append(as_of)
         ctes.append(
             f"late AS (SELECT s.operation_id AS op, SUM({committed}) AS c, SUM({paid}) AS p "

@@ -81,7 +81,7 @@ def _cells(
             "SELECT contract_id, value, period, year, partner_id, objective_id, programmed, "
             f"committed, paid FROM {table} WHERE {' AND '.join(conds)}"
         )
-    exprs, joins = _key_sql(group_by, "x", fixed={}, day="x.period", cells=True)
+    exprs, joins = _key_sql(group_by, "x", day="x.period", cells=True)
     source = f"({' UNION ALL '.join(branches)}) x"
     sql = _select(exprs, "SUM(x.programmed), SUM(x.committed), SUM(x.paid)", source, joins)
-    _run(sql, params, group_by, {}, acc, small=True)
+    _run(sql, params, group_by, acc, small=True)

@@ -29,7 +29,7 @@ from .types import _LOCATED, MAQUETTE_KEYS, MULTI_VALUED
 # -- reading the line states and the ledger ----------------------------------------------------
 
 
-def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[str]:
+def _where(f: _Filters, params: list[Any]) -> list[str]:
     d = _d()
     # A few operations: SQLite (no statistics) would rather walk the (contract, counted, …)
     # indexes than the operation index; a unary + keeps these columns out of its choice.
@@ -61,8 +61,6 @@ def _where(f: _Filters, params: list[Any], extra_tags: dict[str, str]) -> list[s
         out.append(f"s.{f.located} <> ''")
     out += _line_where(f, params)
     tags = {k: set(v) for k, v in f.tags.items()}
-    for k, v in extra_tags.items():
-        tags[k] = {v} if k not in tags else tags[k] & {v}
     tag_table = LineTag._meta.db_table
     for kind, values in sorted(tags.items()):
         params.append(kind)
@@ -112,7 +110,6 @@ def _ledger(
     complete: bool,
     date_from: dt.date | None,
     acc: Acc,
-    fixed: dict[str, Any],
     joined: dict[str, list[str]] | None = None,
 ) -> None:
     """Sums over the line states, and over the movements when the cumulative amounts will not
@@ -124,22 +121,20 @@ def _ledger(
     by_date = "year" in group_by or "_month" in group_by or f.years is not None
     if complete and date_from is None and not by_date:
         params: list[Any] = [as_of]
-        where = _where(f, params, fixed) + _joined_where(joined, params)
-        exprs, joins = _key_sql(
-            group_by, "s", fixed=fixed, day="", cells=False, joined=list(joined)
-        )
+        where = _where(f, params) + _joined_where(joined, params)
+        exprs, joins = _key_sql(group_by, "s", day="", cells=False, joined=list(joined))
         sums = (
             "SUM(CASE WHEN s.programmed_on <= %s THEN s.programmed ELSE 0 END), "
             "SUM(s.committed), SUM(s.paid)"
         )
         # the CASE parameter comes first in the SELECT list
         sql = _select(exprs, sums, f"{state} s", joins, f" WHERE {' AND '.join(where)}")
-        _run(sql, params, group_by, fixed, acc)
+        _run(sql, params, group_by, acc)
         return
 
     # programmed, by programming date
     params = []
-    where = _where(f, params, fixed) + _joined_where(joined, params)
+    where = _where(f, params) + _joined_where(joined, params)
     where += ["s.programmed <> 0", "s.programmed_on IS NOT NULL", "s.programmed_on <= %s"]
     params.append(as_of)
     if date_from is not None:
@@ -147,17 +142,15 @@ def _ledger(
         params.append(date_from)
     if f.years is not None:
         where.append(_in(d["year"].format(d="s.programmed_on"), f.years, params))
-    exprs, joins = _key_sql(
-        group_by, "s", fixed=fixed, day="s.programmed_on", cells=False, joined=list(joined)
-    )
+    exprs, joins = _key_sql(group_by, "s", day="s.programmed_on", cells=False, joined=list(joined))
     sql = _select(
         exprs, "SUM(s.programmed), 0, 0", f"{state} s", joins, f" WHERE {' AND '.join(where)}"
     )
-    _run(sql, params, group_by, fixed, acc)
+    _run(sql, params, group_by, acc)
     # committed and paid, by movement date
     committed, paid = movement_cents_sql("m")
     params = []
-    where = _where(f, params, fixed) + _joined_where(joined, params)
+    where = _where(f, params) + _joined_where(joined, params)
     where.append("m.date <= %s")
     params.append(as_of)
     if date_from is not None:
@@ -165,9 +158,7 @@ def _ledger(
         params.append(date_from)
     if f.years is not None:
         where.append(_in(d["year"].format(d="m.date"), f.years, params))
-    exprs, joins = _key_sql(
-        group_by, "s", fixed=fixed, day="m.date", cells=False, joined=list(joined)
-    )
+    exprs, joins = _key_sql(group_by, "s", day="m.date", cells=False, joined=list(joined))
     if date_from is not None and connection.vendor == "sqlite":
         # a few days of movements: read them first (SQLite's planner would start from the
         # line states of the filter and probe the movements line by line)
@@ -178,7 +169,7 @@ def _ledger(
     sql = _select(
         exprs, f"0, SUM({committed}), SUM({paid})", source, joins, f" WHERE {' AND '.join(where)}"
     )
-    _run(sql, params, group_by, fixed, acc)
+    _run(sql, params, group_by, acc)
 
 
 # -- the computation ----------------------------------------------------------------------------
@@ -273,7 +264,7 @@ def _any_amount(f: _Filters) -> bool:
     date: a programmed amount or a movement. Most unpublished operations are drafts without
     either, and the public's figures then cost this one query."""
     params: list[Any] = []
-    where = _where(f, params, {})
+    where = _where(f, params)
     movements = Movement._meta.db_table
     sql = (
         f"SELECT 1 FROM {LineState._meta.db_table} s WHERE {' AND '.join(where)} AND "
@@ -306,7 +297,6 @@ def _ledger_multi(
         complete=complete,
         date_from=date_from,
         acc=acc,
-        fixed={},
         joined=joined,
     )
     if joined and len(joined) == len(group_by):
@@ -338,7 +328,6 @@ def _unlocated(
             complete=False,
             date_from=dt.date(as_of.year, as_of.month, 1),
             acc=located,
-            fixed={},
         )
     position = list(group_by).index(key)
     for k, (p, c, pd) in base.items():

@@ -301,12 +301,11 @@ def _key_sql(
     group_by: Sequence[str],
     alias: str,
     *,
-    fixed: dict[str, Any],
     day: str,
     cells: bool,
     joined: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """(SELECT expressions of the non-fixed keys, in order; JOIN clauses) so that each row
+    """(SELECT expressions of the keys, in order; JOIN clauses) so that each row
     carries the keys' codes: axis number, objective and partner codes, contract slug…
     `joined`: the multi-valued keys (marker, territory) read through a join to the line's tags
     (`tg_<key>`, one row per line and value; the caller restricts their kind and values)."""
@@ -339,8 +338,6 @@ def _key_sql(
             )
 
     for k in group_by:
-        if k in fixed:
-            continue
         if k in joined and not cells:
             joins.setdefault(
                 f"tag-{k}",
@@ -383,11 +380,9 @@ def _key_sql(
     return exprs, list(joins.values())
 
 
-def _assemble(group_by: Sequence[str], fixed: dict[str, Any], values: Sequence[Any]) -> tuple:
-    it = iter(values)
+def _assemble(group_by: Sequence[str], values: Sequence[Any]) -> tuple:
     out = []
-    for k in group_by:
-        v = fixed[k] if k in fixed else next(it)
+    for k, v in zip(group_by, values, strict=True):
         if k in ("departement", "epci", "marker", "territory", "bop") and v == "":
             v = None
         elif k == "_month" or (k == "year" and v is not None):
@@ -400,12 +395,11 @@ def _run(
     sql: str,
     params: list[Any],
     group_by: Sequence[str],
-    fixed: dict[str, Any],
     acc: Acc,
     *,
     small: bool = False,
 ) -> None:
-    n = len([k for k in group_by if k not in fixed])
+    n = len(group_by)
     if small and connection.vendor == "postgresql":
         # A few thousand cells: PostgreSQL may plan parallel workers, whose start-up costs
         # more than the whole query; keep it serial for this statement.
@@ -418,12 +412,12 @@ def _run(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-    simple = not fixed and all(
+    simple = all(
         k in ("axis", "objective", "partner", "contract", "status", "operation", "volet")
         for k in group_by
     )
     for row in rows:
-        key = tuple(row[:n]) if simple else _assemble(group_by, fixed, row[:n])
+        key = tuple(row[:n]) if simple else _assemble(group_by, row[:n])
         _add(acc, key, row[n], row[n + 1], row[n + 2])
 
 
