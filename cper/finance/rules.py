@@ -390,9 +390,15 @@ def movement_findings(
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later (the month's last day when it has no such day)."""
+    """The same day `months` later (the month's last day when it has no such day); beyond the
+    calendar (before year 1, after 9999) its first or last day: a lapse or a horizon that far
+    is "never" or "always", not an error (a dashboard asked for 31/12/9999 still answers)."""
     year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
     month += 1
+    if year < dt.MINYEAR:
+        return dt.date.min
+    if year > dt.MAXYEAR:
+        return dt.date.max
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 

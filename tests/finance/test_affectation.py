@@ -336,6 +336,17 @@ def test_an_affectation_of_29_february_lapses_on_28_february_three_years_on(hdf,
     assert listed(D(2027, 2, 28)) == [D(2027, 2, 28)]
 
 
+def test_the_caducity_list_answers_at_the_calendars_ends(hdf, region_line):
+    region = hdf.partners.get(code="region")
+    F.record(region_line, "affectation", D(2022, 3, 20), "1000.00", reference="CP-2022-01")
+    # year 1: nothing was opened yet; 31/12/9999: everything unpaid has lapsed long before
+    assert selectors.lines_near_caducity(partner=region, as_of=dt.date.min).rows == []
+    [row] = selectors.lines_near_caducity(partner=region, as_of=dt.date.max).rows
+    assert (row.line, row.lapses_on, row.past) == (region_line, D(2025, 3, 20), True)
+    assert rules.add_months(dt.date.max, 1) == dt.date.max
+    assert rules.add_months(dt.date.min, -1) == dt.date.min
+
+
 def test_the_workspace_and_the_dashboard_show_the_lapsed_lines(
     client, hdf, region_line, django_assert_max_num_queries
 ):
