@@ -11,9 +11,13 @@ from decimal import Decimal
 from django.db import connection
 
 from cper.contracts.models import Contract
+from cper.db import ids_in
 from cper.finance import aggregation, summaries
-from cper.finance.models import Movement, OperationTotal
+from cper.finance.models import Movement, MovementKind, OperationTotal
+from cper.operations.execution import LedgerFloor
 from cper.operations.models import Operation
+
+_AFFECTATIONS = frozenset({MovementKind.AFFECTATION, MovementKind.DESAFFECTATION})
 
 
 def _peaks(
@@ -54,32 +58,36 @@ class FinanceExecution:
             row = cursor.fetchone()
         return row is not None and row[0] == 0
 
-    def committed_by_line(
-        self, line_ids: Iterable[int]
-    ) -> dict[int, tuple[Decimal, Decimal, dt.date | None]]:
-        per: dict[int, dict[dt.date, int]] = {}
+    def ledger_floors(self, line_ids: Iterable[int]) -> dict[int, LedgerFloor]:
+        committed: dict[int, dict[dt.date, int]] = {}
+        affected: dict[int, dict[dt.date, int]] = {}
+        ids = sorted(set(line_ids))
         for line_id, day, kind, amount in Movement.objects.filter(
-            financing_line_id__in=sorted(set(line_ids))
+            ids_in("financing_line_id", ids)
         ).values_list("financing_line_id", "date", "kind", "amount"):
-            c, _ = summaries.signed(kind, summaries.cents(amount))
-            days = per.setdefault(line_id, {})
+            value = summaries.cents(amount)
+            c, _ = summaries.signed(kind, value)
+            days = committed.setdefault(line_id, {})
             days[day] = days.get(day, 0) + c
-        return {
-            line_id: (summaries.euros(running), summaries.euros(peak), day)
-            for line_id, (running, peak, day) in _peaks(per).items()
-        }
-
-    def affected_peaks(self, line_ids: Iterable[int]) -> dict[int, tuple[Decimal, dt.date | None]]:
-        per: dict[int, dict[dt.date, int]] = {}
-        for line_id, day, kind, amount in Movement.objects.filter(
-            financing_line_id__in=sorted(set(line_ids)),
-            kind__in=["affectation", "desaffectation"],
-        ).values_list("financing_line_id", "date", "kind", "amount"):
-            days = per.setdefault(line_id, {})
-            days[day] = days.get(day, 0) + summaries.signed_affected(kind, summaries.cents(amount))
-        return {
-            line_id: (summaries.euros(peak), day) for line_id, (_, peak, day) in _peaks(per).items()
-        }
+            if kind in _AFFECTATIONS:
+                days = affected.setdefault(line_id, {})
+                days[day] = days.get(day, 0) + summaries.signed_affected(kind, value)
+        peaks = _peaks(affected)
+        out: dict[int, LedgerFloor] = {}
+        for line_id, (running, peak, peak_day) in _peaks(committed).items():
+            a_peak: Decimal | None = None
+            a_day: dt.date | None = None
+            if line_id in peaks:
+                _, p, a_day = peaks[line_id]
+                a_peak = summaries.euros(p)
+            out[line_id] = LedgerFloor(
+                committed=summaries.euros(running),
+                committed_peak=summaries.euros(peak),
+                committed_peak_day=peak_day,
+                affected_peak=a_peak,
+                affected_peak_day=a_day,
+            )
+        return out
 
     def maquette_and_programmed(
         self,

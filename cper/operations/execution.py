@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,6 +25,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from cper.contracts.models import Contract
+
+
+@dataclass(frozen=True)
+class LedgerFloor:
+    """A line's committed amount today, the highest it reached and the day it did; for a line
+    with AP affectations (AP/CP chain), the highest net AP affectée and its day (else None)."""
+
+    committed: Decimal
+    committed_peak: Decimal
+    committed_peak_day: dt.date | None
+    affected_peak: Decimal | None = None
+    affected_peak_day: dt.date | None = None
 
 
 class Execution(Protocol):
@@ -42,15 +55,9 @@ class Execution(Protocol):
         """Whether every operation of the contract has its kept total (to sort by amount
         along an index)."""
 
-    def committed_by_line(
-        self, line_ids: Iterable[int]
-    ) -> dict[int, tuple[Decimal, Decimal, dt.date | None]]:
-        """{line: (committed today, highest committed it reached, the day it did)}; lines
-        without movements are left out."""
-
-    def affected_peaks(self, line_ids: Iterable[int]) -> dict[int, tuple[Decimal, dt.date | None]]:
-        """{line: (highest net AP affectée it reached, the day it did)} for the lines with AP
-        affectations."""
+    def ledger_floors(self, line_ids: Iterable[int]) -> dict[int, LedgerFloor]:
+        """What the ledger holds on these lines that their programmed amount may not go below
+        (one read of their movements); lines without movements are left out."""
 
     def maquette_and_programmed(
         self,

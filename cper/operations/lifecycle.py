@@ -14,7 +14,6 @@ outcome or a written reason; going back to draft and abandoning require a reason
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -86,20 +85,6 @@ _LABELS = dict(OperationStatus.choices)
 # finance app (`cper.operations.execution`).
 
 
-def committed_by_line(
-    line_ids: Iterable[int],
-) -> dict[int, tuple[Decimal, Decimal, dt.date | None]]:
-    """{line: (committed today, highest committed it reached, the day it did)} from the ledger's
-    movements, one day's movements taken together; lines without movements are left out."""
-    return execution().committed_by_line(line_ids)
-
-
-def affected_peaks(line_ids: Iterable[int]) -> dict[int, tuple[Decimal, dt.date | None]]:
-    """{line: (highest net AP affectée it reached, the day it did)} for the lines with AP
-    affectations (AP/CP chain), one day's movements taken together."""
-    return execution().affected_peaks(line_ids)
-
-
 def _line_name(line: FinancingLine) -> str:
     who = str(line.partner) if line.partner else line.financer_label
     return f"{who} (n° {line.pk})" if who else f"n° {line.pk}"
@@ -116,36 +101,37 @@ def ledger_floor_findings(
     left out is being cancelled, or its operation leaves the programmed statuses: 0): the
     committed amount on each (`rules.committed_floor_findings`). Lock the lines first."""
     lines = list(lines)
-    committed = committed_by_line(line.pk for line in lines)
-    affected = affected_peaks(line.pk for line in lines if line.pk in committed)
+    floors = execution().ledger_floors(line.pk for line in lines)
     out: list[Finding] = []
     for line in lines:
-        if line.pk not in committed:
+        floor = floors.get(line.pk)
+        if floor is None:
             continue
-        if line.pk in affected:  # AP/CP chain: nor below the AP affectée it reached
-            cancelling = amounts is None or line.pk not in amounts
+        cancelling = amounts is None or line.pk not in amounts
+        amount = Decimal("0.00") if cancelling else amounts[line.pk]  # type: ignore[index]
+        tolerance = Decimal(line.operation.contract.execution_tolerance or 0)
+        field = "amount" if not cancelling else "status"
+        subject = f"la ligne {_line_name(line)}" if name_lines else "la ligne"
+        if floor.affected_peak is not None:  # AP/CP chain: nor below the AP affectée it reached
             out += rules.affected_floor_findings(
-                amount=Decimal("0.00") if cancelling else amounts[line.pk],  # type: ignore[index]
-                peak=affected[line.pk][0],
-                peak_day=affected[line.pk][1],
-                tolerance=Decimal(line.operation.contract.execution_tolerance or 0),
+                amount=amount,
+                peak=floor.affected_peak,
+                peak_day=floor.affected_peak_day,
+                tolerance=tolerance,
                 cancelling=cancelling,
-                field="amount" if not cancelling else "status",
-                subject=f"la ligne {_line_name(line)}" if name_lines else "la ligne",
+                field=field,
+                subject=subject,
                 cancel_verb=cancel_verb,
             )
-        now, peak, peak_day = committed[line.pk]
-        cancelling = amounts is None or line.pk not in amounts
-        tolerance = Decimal(line.operation.contract.execution_tolerance or 0)
         out += rules.committed_floor_findings(
-            amount=Decimal("0.00") if cancelling else amounts[line.pk],  # type: ignore[index]
-            committed=now,
-            peak=peak,
-            peak_day=peak_day,
+            amount=amount,
+            committed=floor.committed,
+            peak=floor.committed_peak,
+            peak_day=floor.committed_peak_day,
             tolerance=tolerance,
             cancelling=cancelling,
-            field="amount" if not cancelling else "status",
-            subject=f"la ligne {_line_name(line)}" if name_lines else "la ligne",
+            field=field,
+            subject=subject,
             cancel_verb=cancel_verb,
         )
     return out

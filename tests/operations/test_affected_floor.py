@@ -8,10 +8,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cper.audit.services import Actor
 from cper.finance.rules import ledger_breaches
 from cper.operations import rules, services
+from cper.operations.lifecycle import ledger_floor_findings
 from cper.operations.models import FinancingLine
 from tests.finance import factories as f
 
@@ -46,3 +49,18 @@ def test_lowering_a_region_line_below_its_ap_affectee_is_refused(hdf):
     assert FinancingLine.objects.get(pk=line.pk).amount == Decimal("1000.00")
     services.financing_line_update(actor=SYSTEM, line=fresh, amount=Decimal("800.00"))
     assert ledger_breaches(hdf) == []
+
+
+def test_the_floor_of_an_ap_cp_line_reads_its_movements_once(hdf):
+    line = f.line(f.operation(hdf), "region", "1000.00")
+    f.record(line, "affectation", dt.date(2023, 6, 1), "800.00", reference="CP-1")
+    f.record(line, "commitment", dt.date(2023, 7, 1), "300.00", reference="R-1", affect=False)
+    fresh = FinancingLine.objects.select_related("operation__contract", "partner").get(pk=line.pk)
+    with CaptureQueriesContext(connection) as ctx:
+        found = ledger_floor_findings([fresh], amounts={line.pk: Decimal("250.00")})
+    # both floors named (the AP affectée then the committed amount), from one read of the ledger
+    assert [_plain(x.message)[:30] for x in found] == [
+        "L'AP affectée à la ligne a att",
+        "Le montant (250,00 €) est infé",
+    ]
+    assert sum("finance_movement" in q["sql"] for q in ctx.captured_queries) == 1
