@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from cper.audit.services import Actor
 from cper.contracts.models import Contract, PartnerKind
-from cper.db import Provenance
+from cper.db import Provenance, ids_in
 from cper.finance import summaries
 from cper.finance.models import Movement
 from cper.operations.models import (
@@ -121,7 +121,7 @@ def _decide(
         return "Décisions des financeurs : aucune ligne programmée sans décision."
     committee_days = summaries._programmed_on([r[1] for r in lines], None)
     first_movement = dict(
-        Movement.objects.filter(financing_line_id__in=[r[0] for r in lines])
+        Movement.objects.filter(ids_in("financing_line_id", [r[0] for r in lines]))
         .values("financing_line_id")
         .annotate(first=Min("date"))
         .values_list("financing_line_id", "first")

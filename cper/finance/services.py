@@ -26,7 +26,7 @@ from cper.contracts.models import (
     PartnerKind,
     ProgrammingMode,
 )
-from cper.db import Provenance, insert_rows
+from cper.db import Provenance, ids_in, insert_rows
 from cper.finance import rules, summaries
 from cper.finance.models import AeKind, AeMiseEnPlace, Movement, MovementKind
 from cper.findings import Finding
@@ -435,7 +435,7 @@ class _Batch:
             if missing:
                 self.targets.update(_targets(cursor, missing))
         if self.actor.user is not None or self.actor.via not in {"system", "cli"}:
-            lines = FinancingLine.objects.filter(pk__in=line_ids).select_related(
+            lines = FinancingLine.objects.filter(ids_in("pk", line_ids)).select_related(
                 "operation", "partner"
             )
             for line in lines:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from cper.accounts.permissions import can, refusal_message
 from cper.audit.actions import AuditAction
 from cper.audit.services import Actor, AuditDraft, audit_record_many
-from cper.db import Provenance
+from cper.db import Provenance, ids_in
 from cper.findings import Finding, errors_only
 from cper.money import MoneyError, to_money
 from cper.operations import rules
@@ -105,7 +105,7 @@ def partner_decisions_record_many(
         line.pk: line
         for line in FinancingLine.objects.select_for_update(of=("self",))
         .select_related("partner", "operation", "operation__contract")
-        .filter(pk__in=line_ids)
+        .filter(ids_in("pk", line_ids))
         .order_by("pk")
     }
     today = timezone.localdate()
