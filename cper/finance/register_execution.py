@@ -13,11 +13,10 @@ from django.db import connection
 from cper.contracts.models import Contract
 from cper.db import ids_in
 from cper.finance import aggregation, summaries
-from cper.finance.models import Movement, MovementKind, OperationTotal
+from cper.finance.models import Movement, OperationTotal
+from cper.finance.vocabulary import AFFECTATION_KINDS
 from cper.operations.execution import LedgerFloor
 from cper.operations.models import Operation
-
-_AFFECTATIONS = frozenset({MovementKind.AFFECTATION, MovementKind.DESAFFECTATION})
 
 
 def _peaks(
@@ -61,15 +60,14 @@ class FinanceExecution:
     def ledger_floors(self, line_ids: Iterable[int]) -> dict[int, LedgerFloor]:
         committed: dict[int, dict[dt.date, int]] = {}
         affected: dict[int, dict[dt.date, int]] = {}
-        ids = sorted(set(line_ids))
         for line_id, day, kind, amount in Movement.objects.filter(
-            ids_in("financing_line_id", ids)
+            ids_in("financing_line_id", line_ids)
         ).values_list("financing_line_id", "date", "kind", "amount"):
             value = summaries.cents(amount)
             c, _ = summaries.signed(kind, value)
             days = committed.setdefault(line_id, {})
             days[day] = days.get(day, 0) + c
-            if kind in _AFFECTATIONS:
+            if kind in AFFECTATION_KINDS:
                 days = affected.setdefault(line_id, {})
                 days[day] = days.get(day, 0) + summaries.signed_affected(kind, value)
         peaks = _peaks(affected)
